@@ -1,0 +1,85 @@
+"""The ``edgesnn`` command line.
+
+Each subcommand lives in its own module under :mod:`edgesnn.commands` and exposes
+``register(subparsers)`` which adds its parser and sets ``func`` to a callable taking the
+parsed namespace and returning an exit code. Adding a command touches only the list below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edgesnn import __version__
+
+# Order is the order shown in --help.
+COMMANDS = (
+    "train",
+    "evaluate",
+    "compress",
+    "export",
+    "inspect",
+    "build",
+    "flash",
+    "eval",
+    "report",
+    "run",
+    "crossbar_sim",
+    "import_",
+)
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit code 2
+        self.exit(2, f"edgesnn: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="edgesnn",
+        description="Train, compress, deploy and evaluate spiking neural networks on "
+        "microcontrollers and memristor crossbars.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgesnn {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"edgesnn.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"edgesnn.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"edgesnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgesnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

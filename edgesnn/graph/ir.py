@@ -1,0 +1,174 @@
+"""The integer spike-graph IR: what a deployed model is, independent of its file format.
+
+Semantics are defined in ``exporters/spikegraph/SPEC.md``; the golden simulator
+(:mod:`edgesnn.graph.golden`), the C runtime and the QAT forward pass implement it.
+numpy only: this module imports no torch and no serial code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+Q16_ONE = 1 << 16  # leak multiplier meaning "no leak" (IF neuron)
+
+
+class GraphError(ValueError):
+    """A spike graph that violates SPEC.md; the message names the layer and field."""
+
+
+class EncoderKind(IntEnum):
+    RATE = 0
+    LATENCY = 1
+    DIRECT = 2
+
+
+class NeuronKind(IntEnum):
+    LIF = 0
+    IF = 1
+
+
+class ResetMode(IntEnum):
+    SUBTRACT = 0
+    ZERO = 1
+
+
+class Storage(IntEnum):
+    DENSE = 0
+    SPARSE = 1
+
+
+@dataclass
+class Encoder:
+    kind: EncoderKind = EncoderKind.RATE
+    seed: int = 0x1234ABCD  # uint32, used by the rate encoder's counter hash
+
+    def validate(self) -> None:
+        if not isinstance(self.kind, EncoderKind):
+            self.kind = EncoderKind(self.kind)
+        if not 0 <= int(self.seed) <= 0xFFFFFFFF:
+            raise GraphError(f"encoder.seed={self.seed} is not a uint32")
+
+
+@dataclass
+class Layer:
+    """One fully connected spiking layer.
+
+    ``weights`` is the logical dense int matrix of shape ``[n_in, n_out]`` (row = presynaptic
+    neuron, i.e. its fan-out), values within the signed range of ``weight_bits``. ``storage``
+    only says how it is laid out in ``.esg`` and therefore how synaptic ops are counted:
+    dense rows count ``n_out`` ops per input spike, sparse rows count their stored entries
+    (the nonzero weights).
+    """
+
+    weights: np.ndarray
+    threshold: np.ndarray  # int32, shape [1] or [n_out], each >= 0
+    leak: np.ndarray  # uint32 Q0.16 multiplier, shape [1] or [n_out], each in [0, 65536]
+    neuron: NeuronKind = NeuronKind.LIF
+    reset: ResetMode = ResetMode.SUBTRACT
+    weight_bits: int = 8
+    storage: Storage = Storage.DENSE
+    name: str = ""
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def nnz(self) -> int:
+        return int(np.count_nonzero(self.weights))
+
+    def threshold_full(self) -> np.ndarray:
+        return np.broadcast_to(self.threshold.astype(np.int64), (self.n_out,))
+
+    def leak_full(self) -> np.ndarray:
+        return np.broadcast_to(self.leak.astype(np.int64), (self.n_out,))
+
+    def validate(self, index: int) -> None:
+        where = f"layer {index}" + (f" ({self.name})" if self.name else "")
+        self.neuron = NeuronKind(self.neuron)
+        self.reset = ResetMode(self.reset)
+        self.storage = Storage(self.storage)
+        w = self.weights
+        if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
+            raise GraphError(f"{where}: weights must be a non-empty 2-D [n_in, n_out] array, "
+                             f"got shape {w.shape}")
+        if not np.issubdtype(w.dtype, np.integer):
+            raise GraphError(f"{where}: weights must be integers, got dtype {w.dtype}")
+        if self.weight_bits not in (4, 8):
+            raise GraphError(f"{where}: weight_bits={self.weight_bits}; accepted: 8, 4")
+        lo, hi = -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+        if w.size and (int(w.min()) < lo or int(w.max()) > hi):
+            raise GraphError(f"{where}: weights outside int{self.weight_bits} range [{lo}, {hi}] "
+                             f"(min {int(w.min())}, max {int(w.max())})")
+        if self.n_in > 65535 or self.n_out > 65535:
+            raise GraphError(f"{where}: {self.n_in}x{self.n_out} exceeds 65535 neurons per side")
+        for fname, arr, amin, amax in (("threshold", self.threshold, 0, 2**31 - 1),
+                                       ("leak", self.leak, 0, Q16_ONE)):
+            if arr.ndim != 1 or arr.shape[0] not in (1, self.n_out):
+                raise GraphError(f"{where}: {fname} must have shape [1] or [{self.n_out}], "
+                                 f"got {arr.shape}")
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise GraphError(f"{where}: {fname} must be integers, got dtype {arr.dtype}")
+            if int(arr.min()) < amin or int(arr.max()) > amax:
+                raise GraphError(f"{where}: {fname} outside [{amin}, {amax}] "
+                                 f"(min {int(arr.min())}, max {int(arr.max())})")
+        if self.neuron == NeuronKind.IF and np.any(self.leak != Q16_ONE):
+            raise GraphError(f"{where}: an IF neuron must have leak == 65536 (no leak)")
+
+
+@dataclass
+class SpikeGraph:
+    """A feed-forward integer SNN: input (pixels 0..255) -> encoder -> layers -> readout."""
+
+    input_size: int
+    steps: int
+    layers: list[Layer]
+    encoder: Encoder = field(default_factory=Encoder)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return self.layers[-1].n_out
+
+    def validate(self) -> SpikeGraph:
+        self.encoder.validate()
+        if not 1 <= self.input_size <= 65535:
+            raise GraphError(f"input_size={self.input_size} outside [1, 65535]")
+        if not 1 <= self.steps <= 65535:
+            raise GraphError(f"steps={self.steps} outside [1, 65535]")
+        if not 1 <= len(self.layers) <= 255:
+            raise GraphError(f"{len(self.layers)} layers; accepted: 1..255")
+        prev = self.input_size
+        for i, layer in enumerate(self.layers):
+            layer.validate(i)
+            if layer.n_in != prev:
+                raise GraphError(f"layer {i}: n_in={layer.n_in} but the previous stage "
+                                 f"produces {prev}")
+            prev = layer.n_out
+        if self.n_classes > 255:
+            raise GraphError(f"{self.n_classes} classes; the readout supports at most 255")
+        return self
+
+    def arena_bytes(self) -> int:
+        """RAM the C runtime needs (SPEC.md, 'Arena')."""
+        def a8(x: int) -> int:
+            return (x + 7) & ~7
+
+        total = a8(4 * sum(layer.n_out for layer in self.layers))
+        if self.encoder.kind == EncoderKind.DIRECT:
+            total += a8(4 * self.layers[0].n_out)
+        total += 2 * a8(2 * self.input_size)
+        total += sum(a8(2 * layer.n_out) for layer in self.layers)
+        return total
+
+    def weight_bytes_int8(self) -> int:
+        """Raw int8 dense weight bytes (the size reference for ``.esg`` targets)."""
+        return sum(layer.n_in * layer.n_out for layer in self.layers)
