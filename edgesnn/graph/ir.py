@@ -91,6 +91,17 @@ class Layer:
     def leak_full(self) -> np.ndarray:
         return np.broadcast_to(self.leak.astype(np.int64), (self.n_out,))
 
+    def __eq__(self, other: object) -> bool:
+        """Value equality (array contents, not dtypes); dataclass ``==`` fails on arrays."""
+        if not isinstance(other, Layer):
+            return NotImplemented
+        return (np.array_equal(self.weights, other.weights)
+                and np.array_equal(self.threshold, other.threshold)
+                and np.array_equal(self.leak, other.leak)
+                and int(self.neuron) == int(other.neuron) and int(self.reset) == int(other.reset)
+                and self.weight_bits == other.weight_bits
+                and int(self.storage) == int(other.storage) and self.name == other.name)
+
     def validate(self, index: int) -> None:
         where = f"layer {index}" + (f" ({self.name})" if self.name else "")
         self.neuron = NeuronKind(self.neuron)
@@ -137,6 +148,14 @@ class SpikeGraph:
     @property
     def n_classes(self) -> int:
         return self.layers[-1].n_out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpikeGraph):
+            return NotImplemented
+        return (self.input_size == other.input_size and self.steps == other.steps
+                and int(self.encoder.kind) == int(other.encoder.kind)
+                and int(self.encoder.seed) == int(other.encoder.seed)
+                and self.metadata == other.metadata and self.layers == other.layers)
 
     def validate(self) -> SpikeGraph:
         self.encoder.validate()

@@ -1,0 +1,583 @@
+"""The ``.esg`` spike-graph file: writer, validating reader, hash and summary (SPEC.md 5-6).
+
+``decode`` checks everything SPEC.md section 6 lists, in the order given there, and raises
+:class:`EsgError` naming the section, layer and field. Every size it allocates is first
+checked against the file length, so a hostile file cannot make it allocate more than a small
+multiple of its own size (the one exception, expanding a sparse layer into the dense IR
+matrix, is capped at :data:`MAX_DENSE_ELEMENTS`). numpy + stdlib only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesnn.graph.ir import (
+    Q16_ONE,
+    Encoder,
+    EncoderKind,
+    GraphError,
+    Layer,
+    NeuronKind,
+    ResetMode,
+    SpikeGraph,
+    Storage,
+)
+
+MAGIC = b"ESNG"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+HEADER_SIZE = 64
+ENTRY_SIZE = 16
+GRAPH_SIZE = 32
+LAYER_HEADER_SIZE = 48
+KIND_GRAPH, KIND_LAYER, KIND_META = 1, 2, 3
+KIND_NAMES = {KIND_GRAPH: "GRAPH", KIND_LAYER: "LAYER", KIND_META: "META"}
+MAX_SECTIONS = 1 + 255 + 1
+MAX_DENSE_ELEMENTS = 1 << 26  # a sparse layer the Python IR would expand beyond 64 Mi weights
+LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
+
+#: reason categories of :class:`EsgError` (the conformance vectors use the same words)
+CATEGORIES = ("bounds", "magic", "version", "header_crc", "table_crc", "section_crc", "hash",
+              "shape", "enum", "value")
+
+_HEADER = struct.Struct("<4sHHIIIIII16sI8sI")
+_ENTRY = struct.Struct("<IIII")
+_GRAPH = struct.Struct("<IHHBBHII12s")
+_LAYER = struct.Struct("<II8BIIIIIIII")
+
+
+class EsgError(ValueError):
+    """A malformed ``.esg`` file. ``category`` is one of :data:`CATEGORIES`."""
+
+    def __init__(self, message: str, category: str = "value") -> None:
+        super().__init__(message)
+        self.category = category
+
+
+def _a8(x: int) -> int:
+    return (x + 7) & ~7
+
+
+def _a4(x: int) -> int:
+    return (x + 3) & ~3
+
+
+def crc32(data: bytes | memoryview) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def model_hash(data: bytes) -> bytes:
+    """The 16-byte model hash: first 16 bytes of SHA-256 of ``data[64:]`` (SPEC.md 5.1)."""
+    return hashlib.sha256(bytes(data[HEADER_SIZE:])).digest()[:16]
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def _pack_int4(values: np.ndarray) -> bytes:
+    """Two's-complement nibbles, element k in byte k >> 1, low nibble for even k."""
+    v = values.astype(np.int64).reshape(-1)
+    if v.size % 2:
+        v = np.append(v, 0)
+    nib = (v & 0xF).astype(np.uint8)
+    return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def _layer_payload(layer: Layer) -> bytes:
+    n_in, n_out = layer.n_in, layer.n_out
+    w = layer.weights.astype(np.int64)
+    sparse = Storage(layer.storage) == Storage.SPARSE
+    thr = np.asarray(layer.threshold, dtype=np.int64).astype("<i4").tobytes()
+    leak = np.asarray(layer.leak, dtype=np.int64).astype("<u4").tobytes()
+    parts: list[tuple[str, bytes]] = [("threshold", thr), ("leak", leak)]
+    if sparse:
+        rows, cols = np.nonzero(w)  # row-major: columns increase within a row
+        nnz = int(rows.size)
+        rowptr = np.zeros(n_in + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_in), out=rowptr[1:])
+        index_bits = 8 if n_out <= 256 else 16
+        index = cols.astype("<u1" if index_bits == 8 else "<u2").tobytes()
+        vals = w[rows, cols]
+        wbytes = vals.astype(np.int8).tobytes() if layer.weight_bits == 8 else _pack_int4(vals)
+        parts += [("rowptr", rowptr.astype("<u4").tobytes()), ("index", index)]
+    else:
+        nnz, index_bits = n_in * n_out, 0
+        if layer.weight_bits == 8:
+            wbytes = w.astype(np.int8).tobytes()
+        else:
+            wbytes = _pack_int4(np.pad(w, ((0, 0), (0, n_out % 2))))  # rows start on a byte
+    parts.append(("weights", wbytes))
+    offsets: dict[str, int] = {}
+    body = bytearray()
+    pos = LAYER_HEADER_SIZE
+    for name, blob in parts:
+        pos = _a4(pos)
+        body += b"\0" * (pos - LAYER_HEADER_SIZE - len(body))
+        offsets[name] = pos
+        body += blob
+        pos += len(blob)
+    header = _LAYER.pack(
+        n_in, n_out, int(layer.neuron), int(layer.reset), layer.weight_bits,
+        int(Storage(layer.storage)), index_bits,
+        1 if layer.threshold.shape[0] > 1 else 0, 1 if layer.leak.shape[0] > 1 else 0,
+        0, nnz, offsets["threshold"], offsets["leak"], offsets.get("rowptr", 0),
+        offsets.get("index", 0), offsets["weights"], len(wbytes), 0)
+    return header + bytes(body)
+
+
+def _meta_payload(graph: SpikeGraph) -> bytes | None:
+    meta = dict(graph.metadata)
+    names = [layer.name for layer in graph.layers]
+    if any(names):
+        meta[LAYER_NAMES_KEY] = names
+    if not meta:
+        return None
+    try:
+        return json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False,
+                          ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"graph.metadata is not JSON-serialisable: {exc}") from exc
+
+
+def encode(graph: SpikeGraph) -> bytes:
+    """Serialise a (validated) graph into ``.esg`` bytes, deterministic for equal graphs."""
+    graph.validate()
+    graph_payload = _GRAPH.pack(graph.input_size, len(graph.layers), graph.steps,
+                                int(graph.encoder.kind), 0, graph.n_classes,
+                                int(graph.encoder.seed), graph.arena_bytes(), b"\0" * 12)
+    payloads = [(KIND_GRAPH, graph_payload)]
+    payloads += [(KIND_LAYER, _layer_payload(layer)) for layer in graph.layers]
+    meta = _meta_payload(graph)
+    if meta is not None:
+        payloads.append((KIND_META, meta))
+    table = bytearray()
+    body = bytearray()
+    pos = _a8(HEADER_SIZE + ENTRY_SIZE * len(payloads))
+    for kind, blob in payloads:
+        table += _ENTRY.pack(kind, pos, len(blob), crc32(blob))
+        body += blob + b"\0" * (_a8(len(blob)) - len(blob))
+        pos += _a8(len(blob))
+    gap = _a8(HEADER_SIZE + len(table)) - HEADER_SIZE - len(table)
+    after_header = bytes(table) + b"\0" * gap + bytes(body)
+    file_size = HEADER_SIZE + len(after_header)
+    return _finish_header(file_size, len(payloads), crc32(bytes(table)), after_header)
+
+
+def _finish_header(file_size: int, count: int, table_crc: int, after_header: bytes) -> bytes:
+    digest = hashlib.sha256(after_header).digest()[:16]
+    head = _HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, file_size, count,
+                        HEADER_SIZE, 0, 0, digest, table_crc, b"\0" * 8, 0)
+    head = head[:60] + struct.pack("<I", crc32(head[:60]))
+    return head + after_header
+
+
+def refresh_checksums(data: bytes) -> bytes:
+    """Recompute every section CRC, the table CRC, the model hash and the header CRC of
+    ``data`` as far as its table can be read (used to build targeted invalid files)."""
+    buf = bytearray(data)
+    if len(buf) < HEADER_SIZE:
+        return bytes(buf)
+    count = struct.unpack_from("<I", buf, 16)[0]
+    tab = struct.unpack_from("<I", buf, 20)[0]
+    if tab + ENTRY_SIZE * count <= len(buf) and count <= MAX_SECTIONS:
+        for k in range(count):
+            _, off, size, _ = _ENTRY.unpack_from(buf, tab + ENTRY_SIZE * k)
+            if off + size <= len(buf):
+                struct.pack_into("<I", buf, tab + ENTRY_SIZE * k + 12,
+                                 crc32(bytes(buf[off:off + size])))
+        struct.pack_into("<I", buf, 48, crc32(bytes(buf[tab:tab + ENTRY_SIZE * count])))
+    buf[32:48] = model_hash(bytes(buf))
+    struct.pack_into("<I", buf, 60, crc32(bytes(buf[:60])))
+    return bytes(buf)
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _unpack_int4(raw: np.ndarray, count: int) -> np.ndarray:
+    raw = raw.reshape(-1)
+    nib = np.empty(raw.size * 2, dtype=np.int16)
+    nib[0::2] = raw & 0xF
+    nib[1::2] = raw >> 4
+    return ((nib[:count] ^ 8) - 8).astype(np.int8)
+
+
+class _Reader:
+    def __init__(self, data: bytes, check_hash: bool) -> None:
+        self.data = bytes(data)
+        self.check_hash = check_hash
+
+    def fail(self, where: str, message: str, category: str) -> EsgError:
+        return EsgError(f"{where}: {message}", category)
+
+    # -- header, table, placement, checksums ------------------------------------------------
+    def header(self) -> tuple[int, int]:
+        d = self.data
+        if len(d) < HEADER_SIZE:
+            raise self.fail("header", f"file is {len(d)} bytes, shorter than the 64-byte "
+                            "header", "bounds")
+        (magic, major, minor, header_size, file_size, count, table_off, flags, res0, _digest,
+         table_crc, res1, header_crc) = _HEADER.unpack_from(d, 0)
+        if magic != MAGIC:
+            raise self.fail("header.magic", f"{magic!r} is not b'ESNG' (not a .esg file)",
+                            "magic")
+        if major != VERSION_MAJOR:
+            raise self.fail("header.version_major", f"version {major}.{minor}; this reader "
+                            f"accepts {VERSION_MAJOR}.x", "version")
+        if crc32(d[:60]) != header_crc:
+            raise self.fail("header.header_crc", f"CRC-32 of bytes [0, 60) is "
+                            f"0x{crc32(d[:60]):08x}, header says 0x{header_crc:08x}",
+                            "header_crc")
+        if header_size != HEADER_SIZE:
+            raise self.fail("header.header_size", f"{header_size}; accepted: 64", "bounds")
+        if file_size != len(d):
+            raise self.fail("header.file_size", f"{file_size} but the file has {len(d)} "
+                            "bytes (truncated or extended)", "bounds")
+        if file_size % 8:
+            raise self.fail("header.file_size", f"{file_size} is not a multiple of 8",
+                            "bounds")
+        if flags != 0 or res0 != 0 or res1 != b"\0" * 8:
+            raise self.fail("header.flags/reserved", "must be 0", "value")
+        if table_off != HEADER_SIZE:
+            raise self.fail("header.section_table_offset", f"{table_off}; accepted: 64",
+                            "bounds")
+        if not 2 <= count <= MAX_SECTIONS:
+            raise self.fail("header.section_count", f"{count}; accepted: 2..{MAX_SECTIONS} "
+                            "(GRAPH + 1..255 LAYER + optional META)", "shape")
+        table_end = HEADER_SIZE + ENTRY_SIZE * count
+        if table_end > len(d):
+            raise self.fail("section table", f"{count} entries end at byte {table_end}, past "
+                            f"the end of the {len(d)}-byte file", "bounds")
+        if crc32(d[HEADER_SIZE:table_end]) != table_crc:
+            raise self.fail("header.table_crc", "CRC-32 of the section table does not match",
+                            "table_crc")
+        return count, table_end
+
+    def sections(self, count: int, table_end: int) -> list[tuple[int, int, int]]:
+        d = self.data
+        out: list[tuple[int, int, int]] = []
+        crcs: list[int] = []
+        expect = _a8(table_end)
+        if any(d[table_end:expect]):
+            raise self.fail("section table", "padding after the table is not zero", "bounds")
+        for k in range(count):
+            kind, off, size, crc = _ENTRY.unpack_from(d, HEADER_SIZE + ENTRY_SIZE * k)
+            where = f"section {k}"
+            if kind not in KIND_NAMES:
+                raise self.fail(f"{where}.kind", f"{kind}; accepted: 1 GRAPH, 2 LAYER, 3 META",
+                                "enum")
+            where += f" ({KIND_NAMES[kind]})"
+            want = (KIND_GRAPH if k == 0 else KIND_META if kind == KIND_META and k == count - 1
+                    and k >= 2 else KIND_LAYER)
+            if kind != want:
+                raise self.fail(f"{where}.kind", "out of order; expected GRAPH first, then "
+                                "LAYER sections, then at most one META last", "shape")
+            if off % 8:
+                raise self.fail(f"{where}.offset", f"{off} is not a multiple of 8", "bounds")
+            if off != expect:
+                raise self.fail(f"{where}.offset", f"{off}; payloads must follow each other "
+                                f"in order, this one at {expect}", "bounds")
+            if off + size > len(d):
+                raise self.fail(f"{where}", f"payload [{off}, {off + size}) extends past the "
+                                f"end of the {len(d)}-byte file", "bounds")
+            end = off + size
+            expect = _a8(end)
+            if expect > len(d) or any(d[end:expect]):
+                raise self.fail(f"{where}", "padding after the payload is missing or not zero",
+                                "bounds")
+            out.append((kind, off, size))
+            crcs.append(crc)
+        if expect != len(d):
+            raise self.fail("file", f"{len(d) - expect} bytes follow the last payload",
+                            "bounds")
+        for k, ((kind, off, size), crc) in enumerate(zip(out, crcs, strict=True)):
+            if crc32(d[off:off + size]) != crc:
+                raise self.fail(f"section {k} ({KIND_NAMES[kind]}).crc",
+                                "CRC-32 of the payload does not match", "section_crc")
+        if self.check_hash and model_hash(d) != d[32:48]:
+            raise self.fail("header.model_hash", f"stored {d[32:48].hex()} but the content "
+                            f"hashes to {model_hash(d).hex()}", "hash")
+        return out
+
+    # -- payloads -----------------------------------------------------------------------------
+    def graph(self, off: int, size: int, n_layer_sections: int) -> dict[str, int]:
+        if size != GRAPH_SIZE:
+            raise self.fail("GRAPH", f"payload is {size} bytes; accepted: 32", "shape")
+        (input_size, n_layers, steps, enc, readout, n_classes, seed, arena,
+         reserved) = _GRAPH.unpack_from(self.data, off)
+        if not 1 <= input_size <= 65535:
+            raise self.fail("GRAPH.input_size", f"{input_size}; accepted: 1..65535", "value")
+        if not 1 <= n_layers <= 255:
+            raise self.fail("GRAPH.n_layers", f"{n_layers}; accepted: 1..255", "value")
+        if steps < 1:
+            raise self.fail("GRAPH.steps", f"{steps}; accepted: 1..65535", "value")
+        if enc > 2:
+            raise self.fail("GRAPH.encoder", f"{enc}; accepted: 0 rate, 1 latency, 2 direct",
+                            "enum")
+        if readout != 0:
+            raise self.fail("GRAPH.readout", f"{readout}; accepted: 0", "enum")
+        if not 1 <= n_classes <= 255:
+            raise self.fail("GRAPH.n_classes", f"{n_classes}; accepted: 1..255", "value")
+        if reserved != b"\0" * 12:
+            raise self.fail("GRAPH.reserved", "must be 0", "value")
+        if n_layers != n_layer_sections:
+            raise self.fail("GRAPH.n_layers", f"{n_layers} but the file has "
+                            f"{n_layer_sections} LAYER sections", "shape")
+        return {"input_size": input_size, "n_layers": n_layers, "steps": steps,
+                "encoder": enc, "n_classes": n_classes, "seed": seed, "arena": arena}
+
+    def layer(self, index: int, off: int, size: int, n_in_expected: int) -> Layer:
+        d = self.data
+        w = f"layer {index}"
+        if size < LAYER_HEADER_SIZE:
+            raise self.fail(w, f"payload is {size} bytes, shorter than the 48-byte layer "
+                            "header", "shape")
+        (n_in, n_out, neuron, reset, bits, storage, index_bits, tflag, lflag, res8, nnz,
+         o_thr, o_leak, o_rowptr, o_index, o_w, w_bytes, res32) = _LAYER.unpack_from(d, off)
+        if not 1 <= n_in <= 65535:
+            raise self.fail(f"{w}.n_in", f"{n_in}; accepted: 1..65535", "value")
+        if not 1 <= n_out <= 65535:
+            raise self.fail(f"{w}.n_out", f"{n_out}; accepted: 1..65535", "value")
+        for field, val, ok in (("neuron", neuron, "0 LIF, 1 IF"), ("reset", reset,
+                               "0 subtract, 1 zero"), ("storage", storage, "0 dense, 1 sparse"),
+                               ("threshold_count_flag", tflag, "0, 1"),
+                               ("leak_count_flag", lflag, "0, 1")):
+            if val > 1:
+                raise self.fail(f"{w}.{field}", f"{val}; accepted: {ok}", "enum")
+        if bits not in (8, 4):
+            raise self.fail(f"{w}.weight_bits", f"{bits}; accepted: 8, 4", "enum")
+        sparse = storage == 1
+        ok_index = ((8, 16) if n_out <= 256 else (16,)) if sparse else (0,)
+        if index_bits not in ok_index:
+            raise self.fail(f"{w}.index_bits", f"{index_bits} for "
+                            f"{'sparse' if sparse else 'dense'} storage with n_out={n_out}; "
+                            f"accepted: {', '.join(map(str, ok_index))}", "enum")
+        if res8 != 0 or res32 != 0:
+            raise self.fail(f"{w}.reserved", "must be 0", "value")
+        if n_in != n_in_expected:
+            raise self.fail(f"{w}.n_in", f"{n_in} but the previous stage produces "
+                            f"{n_in_expected}", "shape")
+        if sparse:
+            if nnz > n_in * n_out:
+                raise self.fail(f"{w}.nnz", f"{nnz} > n_in*n_out = {n_in * n_out}", "shape")
+            want_wb = nnz if bits == 8 else (nnz + 1) // 2
+        else:
+            if nnz != n_in * n_out:
+                raise self.fail(f"{w}.nnz", f"{nnz} for dense {n_in}x{n_out}; must be "
+                                f"{n_in * n_out}", "shape")
+            want_wb = n_in * n_out if bits == 8 else n_in * ((n_out + 1) // 2)
+        if w_bytes != want_wb:
+            raise self.fail(f"{w}.weights_bytes", f"{w_bytes}; {n_in}x{n_out} "
+                            f"{'sparse' if sparse else 'dense'} int{bits} with nnz={nnz} "
+                            f"needs {want_wb}", "shape")
+        n_thr = n_out if tflag else 1
+        n_leak = n_out if lflag else 1
+        arrays = [("threshold", o_thr, 4 * n_thr), ("leak", o_leak, 4 * n_leak),
+                  ("weights", o_w, w_bytes)]
+        if sparse:
+            arrays += [("rowptr", o_rowptr, 4 * (n_in + 1)),
+                       ("index", o_index, (index_bits // 8) * nnz)]
+        elif o_rowptr != 0 or o_index != 0:
+            raise self.fail(f"{w}.off_rowptr/off_index", "must be 0 for dense storage",
+                            "bounds")
+        spans = []
+        for name, o, n in arrays:
+            if o % 4:
+                raise self.fail(f"{w}.off_{name}", f"{o} is not a multiple of 4", "bounds")
+            if o < LAYER_HEADER_SIZE or o + n > size:
+                raise self.fail(f"{w}.off_{name}", f"array [{o}, {o + n}) is outside the "
+                                f"payload [48, {size})", "bounds")
+            spans.append((o, o + n, name))
+        spans.sort()
+        for (_, e1, a), (s2, _, b) in zip(spans, spans[1:], strict=False):
+            if s2 < e1:
+                raise self.fail(w, f"arrays {a} and {b} overlap", "bounds")
+        thr = np.frombuffer(d, "<i4", n_thr, off + o_thr).astype(np.int32)
+        leak = np.frombuffer(d, "<u4", n_leak, off + o_leak).astype(np.uint32)
+        if thr.min() < 0:
+            raise self.fail(f"{w}.threshold", f"{int(thr.min())} < 0", "value")
+        if leak.max() > Q16_ONE:
+            raise self.fail(f"{w}.leak", f"{int(leak.max())} > 65536", "value")
+        if neuron == 1 and np.any(leak != Q16_ONE):
+            raise self.fail(f"{w}.leak", "an IF neuron needs every leak == 65536", "value")
+        raw = np.frombuffer(d, np.uint8, w_bytes, off + o_w)
+        if sparse:
+            weights = self._sparse(w, d, off, n_in, n_out, nnz, o_rowptr, o_index,
+                                   index_bits, bits, raw)
+        else:
+            if bits == 8:
+                weights = raw.view(np.int8).reshape(n_in, n_out).copy()
+            else:
+                stride = (n_out + 1) // 2
+                rows = raw.reshape(n_in, stride)
+                if n_out % 2 and np.any(rows[:, -1] >> 4):
+                    raise self.fail(f"{w}.weights", "unused high nibble at the end of a row "
+                                    "is not 0", "value")
+                weights = _unpack_int4(rows, rows.size * 2).reshape(n_in, 2 * stride)
+                weights = np.ascontiguousarray(weights[:, :n_out])
+        return Layer(weights=weights, threshold=thr, leak=leak, neuron=NeuronKind(neuron),
+                     reset=ResetMode(reset), weight_bits=bits, storage=Storage(storage))
+
+    def _sparse(self, w: str, d: bytes, off: int, n_in: int, n_out: int, nnz: int,
+                o_rowptr: int, o_index: int, index_bits: int, bits: int,
+                raw: np.ndarray) -> np.ndarray:
+        rowptr = np.frombuffer(d, "<u4", n_in + 1, off + o_rowptr).astype(np.int64)
+        if rowptr[0] != 0 or rowptr[-1] != nnz:
+            raise self.fail(f"{w}.rowptr", f"must start at 0 and end at nnz={nnz} (got "
+                            f"{int(rowptr[0])}..{int(rowptr[-1])})", "value")
+        if np.any(np.diff(rowptr) < 0):
+            raise self.fail(f"{w}.rowptr", "is not non-decreasing", "value")
+        index = np.frombuffer(d, "<u1" if index_bits == 8 else "<u2", nnz,
+                              off + o_index).astype(np.int64)
+        if nnz and index.max() >= n_out:
+            raise self.fail(f"{w}.index", f"{int(index.max())} >= n_out={n_out}", "value")
+        row_of = np.repeat(np.arange(n_in), np.diff(rowptr))
+        same_row = row_of[1:] == row_of[:-1]
+        if np.any(same_row & (index[1:] <= index[:-1])):
+            raise self.fail(f"{w}.index", "not strictly increasing within a row", "value")
+        vals = raw.view(np.int8) if bits == 8 else _unpack_int4(raw, nnz)
+        if bits == 4 and nnz % 2 and raw.size and raw[-1] >> 4:
+            raise self.fail(f"{w}.weights", "unused high nibble after the last entry is not 0",
+                            "value")
+        if np.any(vals[:nnz] == 0):
+            raise self.fail(f"{w}.weights", "a sparse entry stores a zero weight", "value")
+        if n_in * n_out > MAX_DENSE_ELEMENTS:
+            raise self.fail(w, f"{n_in}x{n_out} is more than the {MAX_DENSE_ELEMENTS} weights "
+                            "the Python IR expands a sparse layer to", "bounds")
+        weights = np.zeros((n_in, n_out), dtype=np.int8)
+        weights[row_of, index] = vals[:nnz]
+        return weights
+
+    def meta(self, off: int, size: int) -> dict[str, Any]:
+        try:
+            obj = json.loads(self.data[off:off + size].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise self.fail("META", f"not UTF-8 JSON: {exc}", "value") from exc
+        if not isinstance(obj, dict):
+            raise self.fail("META", f"must be a JSON object, got {type(obj).__name__}",
+                            "value")
+        return obj
+
+
+def decode(data: bytes, *, check_hash: bool = True) -> SpikeGraph:
+    """Parse and fully validate ``.esg`` bytes (SPEC.md section 6, in its order).
+
+    ``check_hash`` also verifies the model hash (a host-only check; the C runtime trusts the
+    CRCs). Raises :class:`EsgError` with the field and a ``category``.
+    """
+    r = _Reader(data, check_hash)
+    count, table_end = r.header()
+    sections = r.sections(count, table_end)
+    layer_secs = [(o, s) for k, o, s in sections if k == KIND_LAYER]
+    g = r.graph(sections[0][1], sections[0][2], len(layer_secs))
+    layers = []
+    prev = g["input_size"]
+    for i, (o, s) in enumerate(layer_secs):
+        layer = r.layer(i, o, s, prev)
+        layers.append(layer)
+        prev = layer.n_out
+    if g["n_classes"] != prev:
+        raise EsgError(f"GRAPH.n_classes: {g['n_classes']} but the last layer has {prev} "
+                       "outputs", "shape")
+    meta: dict[str, Any] = {}
+    if sections[-1][0] == KIND_META:
+        meta = r.meta(sections[-1][1], sections[-1][2])
+    names = meta.pop(LAYER_NAMES_KEY, None)
+    if names is not None:
+        if not (isinstance(names, list) and len(names) == len(layers)
+                and all(isinstance(n, str) for n in names)):
+            raise EsgError(f"META.{LAYER_NAMES_KEY}: must be a list of {len(layers)} strings",
+                           "value")
+        for layer, name in zip(layers, names, strict=True):
+            layer.name = name
+    graph = SpikeGraph(input_size=g["input_size"], steps=g["steps"], layers=layers,
+                       encoder=Encoder(kind=EncoderKind(g["encoder"]), seed=g["seed"]),
+                       metadata=meta)
+    try:
+        graph.validate()
+    except GraphError as exc:  # every rule is checked above; this is a second line of defence
+        raise EsgError(f"graph: {exc}", "value") from exc
+    if g["arena"] != graph.arena_bytes():
+        raise EsgError(f"GRAPH.arena_bytes: {g['arena']}; SPEC.md section 4 gives "
+                       f"{graph.arena_bytes()}", "value")
+    return graph
+
+
+def write_esg(graph: SpikeGraph, path: str | os.PathLike[str]) -> bytes:
+    """Encode ``graph`` and write it atomically (temp file + ``os.replace``); returns bytes."""
+    data = encode(graph)
+    write_bytes_atomic(Path(path), data)
+    return data
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_esg(path: str | os.PathLike[str]) -> SpikeGraph:
+    """Read and validate a ``.esg`` file; errors name the file."""
+    p = Path(path)
+    data = p.read_bytes()
+    try:
+        return decode(data)
+    except EsgError as exc:
+        raise EsgError(f"{p}: {exc}", exc.category) from exc
+
+
+def describe(data: bytes) -> dict[str, Any]:
+    """A JSON-able summary of validated ``.esg`` bytes (what ``edgesnn inspect`` shows)."""
+    graph = decode(data)
+    count = struct.unpack_from("<I", data, 16)[0]
+    sections = []
+    for k in range(count):
+        kind, off, size, crc = _ENTRY.unpack_from(data, HEADER_SIZE + ENTRY_SIZE * k)
+        sections.append({"kind": KIND_NAMES[kind], "offset": off, "bytes": size,
+                         "crc32": f"{crc:08x}"})
+    layer_secs = [s for s in sections if s["kind"] == "LAYER"]
+    layers = []
+    for i, (layer, sec) in enumerate(zip(graph.layers, layer_secs, strict=True)):
+        total = layer.n_in * layer.n_out
+        layers.append({
+            "index": i, "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
+            "neuron": NeuronKind(layer.neuron).name, "reset": ResetMode(layer.reset).name,
+            "weight_bits": layer.weight_bits, "storage": Storage(layer.storage).name,
+            "index_bits": int(data[sec["offset"] + 12]),
+            "nnz": layer.nnz, "sparsity": round(1.0 - layer.nnz / total, 6),
+            "threshold": ("per-neuron" if layer.threshold.shape[0] > 1
+                          else int(layer.threshold[0])),
+            "threshold_range": [int(layer.threshold.min()), int(layer.threshold.max())],
+            "leak": "per-neuron" if layer.leak.shape[0] > 1 else int(layer.leak[0]),
+            "leak_range": [int(layer.leak.min()), int(layer.leak.max())],
+            "bytes": sec["bytes"],
+        })
+    major, minor = struct.unpack_from("<HH", data, 4)
+    return {
+        "format": "esg", "version": f"{major}.{minor}", "file_bytes": len(data),
+        "model_hash": bytes(data[32:48]).hex(), "input_size": graph.input_size,
+        "steps": graph.steps, "n_classes": graph.n_classes,
+        "encoder": EncoderKind(graph.encoder.kind).name.lower(),
+        "encoder_seed": int(graph.encoder.seed), "readout": "count, membrane tie-break",
+        "arena_bytes": graph.arena_bytes(),
+        "weights": sum(layer.n_in * layer.n_out for layer in graph.layers),
+        "nonzero_weights": sum(layer.nnz for layer in graph.layers),
+        "layers": layers, "sections": sections, "metadata": graph.metadata,
+    }
