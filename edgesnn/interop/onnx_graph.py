@@ -1,0 +1,230 @@
+"""Build ONNX graphs of an edgesnn SNN with the ``onnx.helper`` API.
+
+Three graphs (``exporters/onnx/README.md`` lists their inputs and outputs):
+
+* :func:`float_step_model` — one time step with explicit state: ``x`` [B, n_in] plus
+  ``v0..v{L-1}`` in, ``spikes`` [B, C] plus ``v0_out..`` out, so any runtime can stream it.
+* :func:`float_unrolled_model` — all ``T`` steps: ``x`` [T, B, n_in] -> ``counts``, ``v_final``.
+* :func:`integer_model` — the integer spike graph (SPEC.md 3), encoder included: ``pixels``
+  uint8 [B, n_in] -> ``counts`` int32 [B, C], ``v_final`` int32 [B, C]; int64 arithmetic,
+  the leak's arithmetic shift as an offset + unsigned ``BitShift`` (exact, see below).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edgesnn.graph.ir import EncoderKind, ResetMode, SpikeGraph
+from edgesnn.graph.prng import rate_table
+from edgesnn.interop.params import FloatSNN
+
+OPSET = 17
+PRODUCER = "edgesnn"
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+        self._consts: dict[tuple[str, bytes], str] = {}
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        key = (str(value.dtype) + str(value.shape), value.tobytes())
+        if not name and key in self._consts:
+            return self._consts[key]
+        if not name:
+            self._n += 1
+            name = f"c{self._n}"
+        self.inits.append(numpy_helper.from_array(value, name))
+        self._consts.setdefault(key, name)
+        return name
+
+    def zeros(self, like: str, batch_axis: int, n: int, dtype: int) -> str:
+        """A zero tensor [B, n] whose batch size B is dimension ``batch_axis`` of ``like``."""
+        batch = self.op("Gather", [self.op("Shape", [like]),
+                                   self.const("", np.array([batch_axis], np.int64))], axis=0)
+        shape = self.op("Concat", [batch, self.const("", np.array([n], np.int64))], axis=0)
+        return self.op("ConstantOfShape", [shape],
+                       value=helper.make_tensor("zero", dtype, [1], [0]))
+
+    def op(self, op_type: str, inputs: list[str], out: str = "", **attrs: Any) -> str:
+        if not out:
+            self._n += 1
+            out = f"{op_type.lower()}_{self._n}"
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+
+def _metadata(model: onnx.ModelProto, meta: dict[str, Any]) -> None:
+    entry = model.metadata_props.add()
+    entry.key = "edgesnn"
+    entry.value = json.dumps(meta, sort_keys=True)
+
+
+def _finish(b: _Builder, name: str, inputs: list[onnx.ValueInfoProto],
+            outputs: list[onnx.ValueInfoProto], meta: dict[str, Any]) -> onnx.ModelProto:
+    graph = helper.make_graph(b.nodes, name, inputs, outputs, initializer=b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name=PRODUCER)
+    model.ir_version = 8  # readable by onnxruntime >= 1.10
+    _metadata(model, meta)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _float_meta(snn: FloatSNN, mode: str) -> dict[str, Any]:
+    return {"format": "edgesnn-float", "mode": mode, "steps": snn.steps,
+            "encoder": snn.encoder, "encoder_seed": snn.encoder_seed, "neuron": snn.neuron,
+            "reset": snn.reset, "input_size": snn.input_size, "hidden": snn.hidden,
+            "n_classes": snn.n_classes,
+            "layers": [{"weight": f"W{i}", "beta": f"beta{i}", "threshold": f"theta{i}"}
+                       for i in range(len(snn.layers))]}
+
+
+def _float_params(b: _Builder, snn: FloatSNN) -> list[tuple[str, str, str]]:
+    names = []
+    for i, layer in enumerate(snn.layers):
+        w = b.const(f"W{i}", np.ascontiguousarray(layer.weight.T.astype(np.float32)))
+        beta = b.const(f"beta{i}", layer.beta.astype(np.float32))
+        theta = b.const(f"theta{i}", layer.threshold.astype(np.float32))
+        names.append((w, beta, theta))
+    return names
+
+
+def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str]], x: str,
+                vs: list[str], outs: list[str] | None = None) -> tuple[str, list[str]]:
+    """One step of every layer; returns (output spikes, new membranes)."""
+    one = b.const("", np.array([1.0], np.float32))
+    s = x
+    new_vs = []
+    for i, (w, beta, theta) in enumerate(params):
+        v = b.op("Add", [b.op("Mul", [beta, vs[i]]), b.op("MatMul", [s, w])])
+        fired = b.op("Greater", [v, theta])
+        s = b.op("Cast", [fired], to=TensorProto.FLOAT)
+        out = outs[i] if outs else ""
+        if snn.reset == "subtract":
+            v = b.op("Sub", [v, b.op("Mul", [theta, s])], out)
+        else:
+            v = b.op("Mul", [v, b.op("Sub", [one, s])], out)
+        new_vs.append(v)
+    return s, new_vs
+
+
+def float_step_model(snn: FloatSNN) -> onnx.ModelProto:
+    snn.validate()
+    b = _Builder()
+    params = _float_params(b, snn)
+    vs = [f"v{i}" for i in range(len(snn.layers))]
+    s, _ = _float_step(b, snn, params, "x", vs, [f"{v}_out" for v in vs])
+    b.op("Identity", [s], "spikes")
+    f32 = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info("x", f32, ["B", snn.input_size])]
+    inputs += [helper.make_tensor_value_info(v, f32, ["B", layer.n_out])
+               for v, layer in zip(vs, snn.layers, strict=True)]
+    outputs = [helper.make_tensor_value_info("spikes", f32, ["B", snn.n_classes])]
+    outputs += [helper.make_tensor_value_info(f"{v}_out", f32, ["B", layer.n_out])
+                for v, layer in zip(vs, snn.layers, strict=True)]
+    return _finish(b, "edgesnn_snn_step", inputs, outputs, _float_meta(snn, "step"))
+
+
+def float_unrolled_model(snn: FloatSNN) -> onnx.ModelProto:
+    snn.validate()
+    b = _Builder()
+    params = _float_params(b, snn)
+    x0 = b.op("Gather", ["x", b.const("", np.array(0, np.int64))], axis=0)
+    vs = [b.zeros("x", 1, layer.n_out, TensorProto.FLOAT) for layer in snn.layers]
+    counts = ""
+    for t in range(snn.steps):
+        xt = x0 if t == 0 else b.op("Gather", ["x", b.const("", np.array(t, np.int64))], axis=0)
+        last = t == snn.steps - 1
+        outs = [""] * (len(vs) - 1) + ["v_final"] if last else None
+        s, vs = _float_step(b, snn, params, xt, vs, outs)
+        counts = s if t == 0 else b.op("Add", [counts, s])
+    b.op("Identity", [counts], "counts")
+    f32 = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info("x", f32, [snn.steps, "B", snn.input_size])]
+    outputs = [helper.make_tensor_value_info("counts", f32, ["B", snn.n_classes]),
+               helper.make_tensor_value_info("v_final", f32, ["B", snn.n_classes])]
+    return _finish(b, "edgesnn_snn_unrolled", inputs, outputs, _float_meta(snn, "unrolled"))
+
+
+def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
+    """The integer graph of SPEC.md 3 with ONNX integer ops (int64 MatMul/Mul/Add, BitShift)."""
+    graph.validate()
+    b = _Builder()
+    i64 = TensorProto.INT64
+    px = b.op("Cast", ["pixels"], to=i64)  # [B, n]
+    kind = graph.encoder.kind
+    if kind == EncoderKind.RATE:
+        table = b.const("rate_table", rate_table(graph.steps, graph.input_size,
+                                                 graph.encoder.seed))  # uint8
+    elif kind == EncoderKind.LATENCY:
+        # t_i = ((255 - p) * T) >> 8 for p > 0 (non-negative: Div == floor), -1 for p == 0
+        raw = b.op("Div", [b.op("Mul", [b.op("Sub", [b.const("", np.array(255, np.int64)), px]),
+                                         b.const("", np.array(graph.steps, np.int64))]),
+                           b.const("", np.array(256, np.int64))])
+        nz = b.op("Greater", [px, b.const("", np.array(0, np.int64))])
+        t_fire = b.op("Where", [nz, raw, b.const("", np.array(-1, np.int64))])
+    ws, ths, leaks = [], [], []
+    for i, layer in enumerate(graph.layers):
+        # stored as int8 (int4 values fit too), widened once: [n_in, n_out]
+        ws.append(b.op("Cast", [b.const(f"W{i}", layer.weights.astype(np.int8))], to=i64))
+        ths.append(b.const(f"theta{i}", layer.threshold.astype(np.int64)))
+        leaks.append(b.const(f"leak{i}", layer.leak.astype(np.int64)))
+    vs = [b.zeros("pixels", 0, layer.n_out, i64) for layer in graph.layers]
+    if kind == EncoderKind.DIRECT:
+        i0 = b.op("MatMul", [px, ws[0]])
+    half = b.const("", np.array(32768, np.int64))
+    offset = b.const("", np.array(1 << 48, np.int64))  # > |v * beta_q + 32768| (< 2^47 + 2^15)
+    unoffset = b.const("", np.array(1 << 32, np.int64))  # (1 << 48) >> 16
+    shift = b.const("", np.array(16, np.uint64))
+    lo = b.const("", np.array(-(1 << 31), np.int64))
+    hi = b.const("", np.array((1 << 31) - 1, np.int64))
+    counts = ""
+    for t in range(graph.steps):
+        if kind == EncoderKind.RATE:
+            row = b.op("Cast", [b.op("Gather", [table, b.const("", np.array(t, np.int64))],
+                                     axis=0)], to=i64)  # [n]
+            s = b.op("Cast", [b.op("Less", [row, px])], to=i64)
+        elif kind == EncoderKind.LATENCY:
+            s = b.op("Cast", [b.op("Equal", [t_fire, b.const("", np.array(t, np.int64))])],
+                     to=i64)
+        for li, layer in enumerate(graph.layers):
+            cur = i0 if (li == 0 and kind == EncoderKind.DIRECT) else b.op("MatMul", [s, ws[li]])
+            prod = b.op("Add", [b.op("Add", [b.op("Mul", [vs[li], leaks[li]]), half]), offset])
+            shifted = b.op("BitShift", [b.op("Cast", [prod], to=TensorProto.UINT64), shift],
+                           direction="RIGHT")
+            leaked = b.op("Sub", [b.op("Cast", [shifted], to=i64), unoffset])
+            v = b.op("Min", [b.op("Max", [b.op("Add", [leaked, cur]), lo]), hi])
+            fired = b.op("Greater", [v, ths[li]])
+            s = b.op("Cast", [fired], to=i64)
+            if layer.reset == ResetMode.SUBTRACT:
+                v = b.op("Sub", [v, b.op("Mul", [ths[li], s])])
+            else:
+                v = b.op("Where", [fired, b.const("", np.array(0, np.int64)), v])
+            vs[li] = v
+        counts = s if t == 0 else b.op("Add", [counts, s])
+    b.op("Cast", [counts], "counts", to=TensorProto.INT32)
+    b.op("Cast", [vs[-1]], "v_final", to=TensorProto.INT32)
+    inputs = [helper.make_tensor_value_info("pixels", TensorProto.UINT8, ["B", graph.input_size])]
+    outputs = [helper.make_tensor_value_info("counts", TensorProto.INT32, ["B", graph.n_classes]),
+               helper.make_tensor_value_info("v_final", TensorProto.INT32, ["B", graph.n_classes])]
+    meta = {"format": "edgesnn-integer", "steps": graph.steps, "encoder": kind.name.lower(),
+            "encoder_seed": int(graph.encoder.seed), "input_size": graph.input_size,
+            "n_classes": graph.n_classes,
+            "layers": [{"neuron": layer.neuron.name.lower(), "reset": layer.reset.name.lower(),
+                        "weight_bits": layer.weight_bits} for layer in graph.layers]}
+    return _finish(b, "edgesnn_snn_integer", inputs, outputs, meta)
+
+
+def save(model: onnx.ModelProto, path: Any) -> int:
+    data = model.SerializeToString()
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return len(data)
