@@ -1,0 +1,226 @@
+"""Serial-link benchmark: efficiency, throughput and fault tolerance of the eval protocol.
+
+    EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/serial_link.py \
+        --run-dir runs/default [--qemu lm3s6965evb] [--json]
+
+RUN_DIR must hold a compressed model (``edgesnn run --out RUN_DIR`` makes one). Measures:
+
+1. link efficiency = payload bytes / wire bytes over a real run (goal >= 0.9);
+2. samples/s on the host build (pseudo-terminal) and on QEMU Cortex-M3 for a few window
+   sizes, the Python emulator on a pseudo-terminal as the link-only reference, and the link
+   bound (raw pseudo-terminal throughput measured here / wire bytes per sample);
+3. the 10,000-sample fault-injection run: 1 % frame corruption + 1 % frame loss in both
+   directions + one device reset per 1,000 host frames, on the Python emulator; lost,
+   failed and misattributed samples counted against the golden simulator;
+4. the same corruption and loss (no resets) against the real host firmware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesnn.data import load_dataset
+from edgesnn.graph.esg import read_esg
+from edgesnn.graph.golden import simulate
+from edgesnn.host.faults import FaultConfig, FaultyTransport
+from edgesnn.host.protocol import wire_size
+from edgesnn.host.runner import DeviceLink, SampleOutcome, open_device, stream_samples
+from edgesnn.host.simdevice import SimDevice, SimDeviceTransport, serve_pty
+from edgesnn.host.transport import open_transport
+
+
+def _stream(link: DeviceLink, px: np.ndarray, window: int, timeout_s: float = 10.0,
+            expected: bytes | None = None) -> tuple[dict[int, SampleOutcome], float]:
+    out: dict[int, SampleOutcome] = {}
+    calls: list[int] = []
+
+    def on(o: SampleOutcome) -> None:
+        calls.append(o.index)
+        out[o.index] = o
+
+    t0 = time.perf_counter()
+    stream_samples(link, ((i, px[i].tobytes()) for i in range(len(px))), on, window=window,
+                   timeout_s=timeout_s, max_attempts=8, expected_hash=expected)
+    dt = time.perf_counter() - t0
+    if sorted(calls) != list(range(len(px))):
+        raise SystemExit("accounting broken: a sample was reported twice or never")
+    return out, len(px) / dt
+
+
+def _check(out: dict[int, SampleOutcome], golden: Any) -> dict[str, int]:
+    mis = failed = 0
+    for i, o in out.items():
+        if o.status != "ok":
+            failed += 1
+            continue
+        same = (o.prediction == golden.pred[i] and o.counts == golden.counts[i].tolist()
+                and o.ops == golden.ops[i].tolist() and o.spikes == golden.spikes[i].tolist())
+        mis += not same
+    return {"samples": len(out), "failed": failed, "misattributed": mis}
+
+
+def pty_bound(nbytes: int = 4 << 20) -> float:
+    """Raw bytes/s through a pseudo-terminal pair (writer thread -> reader)."""
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    chunk = b"\x55" * 4096
+    got = 0
+
+    def writer() -> None:
+        sent = 0
+        while sent < nbytes:
+            sent += os.write(master, chunk)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t0 = time.perf_counter()
+    t.start()
+    while got < nbytes:
+        got += len(os.read(slave, 65536))
+    dt = time.perf_counter() - t0
+    t.join()
+    os.close(master)
+    os.close(slave)
+    return nbytes / dt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    ap.add_argument("--host-samples", type=int, default=500)
+    ap.add_argument("--qemu", default="lm3s6965evb", help="QEMU profile ('' to skip)")
+    ap.add_argument("--qemu-samples", type=int, default=60)
+    ap.add_argument("--fault-samples", type=int, default=10_000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    esg = args.run_dir / "model.esg"
+    if not esg.exists():
+        raise SystemExit(f"{esg} not found: run `edgesnn run --out {args.run_dir}` first")
+    graph = read_esg(esg)
+    expected = esg.read_bytes()[32:48]
+    n_max = max(args.host_samples, args.qemu_samples, args.fault_samples)
+    ds = load_dataset("mnist", "test", limit=n_max)
+    px = np.asarray(ds.images, dtype=np.uint8)
+    golden = simulate(graph, px)
+    res: dict[str, Any] = {"model": [f"{la.n_in}x{la.n_out}" for la in graph.layers],
+                           "steps": graph.steps}
+
+    # link bound on a pseudo-terminal
+    per_sample = wire_size(graph.input_size)
+    bound = pty_bound()
+    res["pty_bytes_per_s"] = bound
+    res["infer_wire_bytes"] = per_sample
+    res["pty_link_bound_samples_per_s"] = bound / per_sample
+
+    # Python emulator behind a pseudo-terminal: link + Python framing only
+    with serve_pty(SimDevice(graph, expected)) as server:
+        t = open_transport(server.url)
+        link = DeviceLink(t, name="sim-pty")
+        link.handshake()
+        out, sps = _stream(link, px[:args.host_samples], 8, expected=expected)
+        t.close()
+    res["sim_pty"] = {"window": 8, "samples_per_s": sps, **_check(out, golden)}
+
+    # the host build of the firmware
+    res["host"] = {}
+    for window in (1, 8, 32):
+        dev = open_device("host", args.run_dir)
+        try:
+            link = DeviceLink(dev.transport, name="host")
+            link.handshake()
+            out, sps = _stream(link, px[:args.host_samples], window, expected=expected)
+            st = link.stats.to_json()
+        finally:
+            dev.close()
+        res["host"][f"window_{window}"] = {"samples_per_s": sps,
+                                           "link_efficiency": st["link_efficiency"],
+                                           **_check(out, golden)}
+    res["link_efficiency"] = res["host"]["window_8"]["link_efficiency"]
+
+    if args.qemu:
+        res["qemu"] = {"device": args.qemu}
+        for window in (1, 4):
+            dev = open_device(args.qemu, args.run_dir)
+            try:
+                link = DeviceLink(dev.transport, name=args.qemu)
+                link.handshake(timeout_s=10)
+                out, sps = _stream(link, px[:args.qemu_samples], window, timeout_s=20,
+                                   expected=expected)
+                st = link.stats.to_json()
+                ok = [o for o in out.values() if o.status == "ok"]
+                instr = float(np.mean([o.cycles for o in ok])) if ok else None
+            finally:
+                dev.close()
+            res["qemu"][f"window_{window}"] = {"samples_per_s": sps,
+                                               "link_efficiency": st["link_efficiency"],
+                                               "instructions_mean": instr,
+                                               **_check(out, golden)}
+        # FACTS.md ("QEMU on this machine"): lm3s6965evb serial ~105 KB/s
+        res["qemu"]["link_bound_samples_per_s_from_facts"] = 105_000 / per_sample
+
+    # 10,000 samples through 1 % corruption + 1 % loss + one reset per 1,000 frames
+    n = args.fault_samples
+    cfg = FaultConfig(corrupt=0.01, loss=0.01, reset_every=1000, seed=2026)
+    sim = SimDevice(graph, expected)
+    ft = FaultyTransport(SimDeviceTransport(sim), cfg)
+    link = DeviceLink(ft, name="sim+faults", poll_s=0.002)
+    link.handshake(attempts=20, timeout_s=0.5)
+    out, sps = _stream(link, px[:n], 8, timeout_s=0.5, expected=expected)
+    res["faults_sim"] = {"config": "1% corrupt + 1% loss (both directions), reset every 1000 "
+                         "host frames", "samples_per_s": sps, **_check(out, golden),
+                         "lost": n - len(out), "injected": ft.stats.to_json(),
+                         "link": link.stats.to_json()}
+
+    # the same corruption and loss against the real host firmware (no resets)
+    nh = min(args.host_samples * 2, n)
+    dev = open_device("host", args.run_dir)
+    try:
+        ft = FaultyTransport(dev.transport, FaultConfig(corrupt=0.01, loss=0.01, seed=7))
+        link = DeviceLink(ft, name="host+faults")
+        link.handshake(attempts=20, timeout_s=1.0)
+        out, sps = _stream(link, px[:nh], 8, timeout_s=1.0, expected=expected)
+        res["faults_host"] = {"samples_per_s": sps, **_check(out, golden), "lost": nh - len(out),
+                              "injected": ft.stats.to_json(), "link": link.stats.to_json()}
+    finally:
+        dev.close()
+
+    if args.json:
+        print(json.dumps(res, default=float))
+        return 0
+    print(f"model {res['model']} T={res['steps']}; INFER frame {per_sample} wire bytes")
+    print(f"link efficiency (payload/wire, host run): {res['link_efficiency']:.3f}  (goal >= 0.9)")
+    print(f"pty raw throughput {bound / 1e6:.1f} MB/s -> link bound "
+          f"{res['pty_link_bound_samples_per_s']:.0f} samples/s")
+    print(f"python emulator on pty, window 8: {res['sim_pty']['samples_per_s']:.0f} samples/s")
+    for k, v in res["host"].items():
+        print(f"host firmware {k}: {v['samples_per_s']:.0f} samples/s, failed {v['failed']}, "
+              f"misattributed {v['misattributed']}")
+    if "qemu" in res:
+        for k, v in res["qemu"].items():
+            if isinstance(v, dict):
+                print(f"QEMU {args.qemu} {k}: {v['samples_per_s']:.1f} samples/s, "
+                      f"{v['instructions_mean']:.0f} instructions/inference, misattributed "
+                      f"{v['misattributed']}")
+        print(f"QEMU link bound (105 KB/s, FACTS.md): "
+              f"{res['qemu']['link_bound_samples_per_s_from_facts']:.0f} samples/s")
+    for key in ("faults_sim", "faults_host"):
+        f = res[key]
+        print(f"{key}: {f['samples']} samples, lost {f['lost']}, failed {f['failed']}, "
+              f"misattributed {f['misattributed']}; injected {f['injected']}; resent "
+              f"{f['link']['resent']}, resets seen {f['link']['resets']}; "
+              f"{f['samples_per_s']:.0f} samples/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

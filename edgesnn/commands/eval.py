@@ -1,0 +1,70 @@
+"""``edgesnn eval RUN_DIR --device NAME|URL|sim [--device ...] [--samples N] [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgesnn.cli import CliError
+
+
+def add_eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--samples", type=int, default=None,
+                   help="evaluate the first N MNIST test samples (default: all 10,000)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue after the last complete line of each samples.jsonl")
+    p.add_argument("--window", type=int, default=8,
+                   help="requests in flight per device (default 8)")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for a reply before re-sending (default 5)")
+    p.add_argument("--retries", type=int, default=6,
+                   help="attempts per sample before it is recorded as failed (default 6)")
+    p.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist/")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="evaluate a compressed run on devices over the serial protocol",
+        description="Stream MNIST test samples to one or more devices and compare with the "
+        "float and golden integer models. --device is a device profile (exported, built and "
+        "launched automatically), a pyserial URL (/dev/ttyACM0, /dev/pts/N, "
+        "socket://HOST:PORT, rfc2217://...), or 'sim' (the Python emulator). Several "
+        "--device share the samples. Writes RUN_DIR/eval/<device>/samples.jsonl, "
+        "RUN_DIR/report.json and RUN_DIR/report.html.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--device", action="append", required=True, metavar="NAME|URL",
+                   help="device profile, pyserial URL or 'sim'; repeat for a fleet")
+    add_eval_options(p)
+    p.add_argument("--no-report", action="store_true", help="skip writing the report")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgesnn.host.runner import EvalError, EvalOptions, evaluate
+    from edgesnn.report import ReportError, build_report, print_report, write_report
+
+    if not args.run_dir.is_dir():
+        raise CliError(f"run directory {args.run_dir} does not exist")
+    if args.samples is not None and args.samples < 1:
+        raise CliError(f"--samples {args.samples}; must be >= 1")
+    if args.window < 1:
+        raise CliError(f"--window {args.window}; must be >= 1")
+    opts = EvalOptions(samples=args.samples, resume=args.resume, window=args.window,
+                       timeout_s=args.timeout, max_attempts=args.retries,
+                       data_dir=args.data_dir, progress=not args.json)
+    try:
+        evaluate(args.run_dir, args.device, opts)
+        if args.no_report:
+            return 0
+        report = build_report(args.run_dir)
+        write_report(args.run_dir, report)
+    except (EvalError, ReportError, FileNotFoundError, OSError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print_report(report)
+        print(f"wrote {args.run_dir / 'report.json'} and {args.run_dir / 'report.html'}")
+    return 0

@@ -1,0 +1,38 @@
+"""``edgesnn report RUN_DIR [--json]``: re-render the report from saved results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgesnn.cli import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="compare float / integer / device results (no device needed)",
+        description="Rebuild RUN_DIR/report.json and the self-contained RUN_DIR/report.html "
+        "from RUN_DIR/eval/*/samples.jsonl without touching any device.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--no-html", action="store_true", help="write report.json only")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgesnn.report import ReportError, build_report, print_report, write_report
+
+    if not args.run_dir.is_dir():
+        raise CliError(f"run directory {args.run_dir} does not exist")
+    try:
+        report = build_report(args.run_dir)
+        paths = write_report(args.run_dir, report, html=not args.no_html)
+    except (ReportError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print_report(report)
+        print("wrote " + " and ".join(str(p) for p in paths.values()))
+    return 0

@@ -1,0 +1,176 @@
+"""A fault-injecting transport wrapper, seeded, for proving the runner's accounting.
+
+Faults act on whole frames (the bytes up to and including a 0x00 delimiter), in both
+directions unless ``directions`` says otherwise:
+
+* ``corrupt``: probability that a frame has 1-3 of its bytes replaced by random values
+  (a rate per frame; a per-byte rate of 1 % would spoil almost every 790-byte INFER frame);
+* ``loss``: probability that a frame vanishes;
+* ``dup``: probability that a frame is delivered twice;
+* ``delay``: probability that a frame is held back ``delay_s`` seconds (so it may overtake or
+  be overtaken: reordering);
+* ``reset_every`` / ``reset_rate``: after every N host frames, or with this probability per
+  host frame, the device is reset through ``reset_hook`` (a :class:`SimDeviceTransport` is
+  reset by default): the frame in transit is lost, reply bytes not yet read are lost, and
+  the device announces itself with an unsolicited HELLO.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from edgesnn.host.transport import Transport
+
+
+@dataclass
+class FaultStats:
+    frames_tx: int = 0
+    frames_rx: int = 0
+    corrupted: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    delayed: int = 0
+    resets: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    corrupt: float = 0.0
+    loss: float = 0.0
+    dup: float = 0.0
+    delay: float = 0.0
+    delay_s: float = 0.02
+    reset_every: int = 0
+    reset_rate: float = 0.0
+    directions: str = "both"  # "both", "tx" (host->device only), "rx" (device->host only)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("corrupt", "loss", "dup", "delay", "reset_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"fault rate {name}={value} outside [0, 1]")
+        if self.directions not in ("both", "tx", "rx"):
+            raise ValueError(f"directions={self.directions!r}; accepted: both, tx, rx")
+        if self.reset_every < 0:
+            raise ValueError(f"reset_every={self.reset_every} must be >= 0")
+
+
+class FaultyTransport:
+    """Wraps ``inner`` and injects the faults of ``config`` (see the module docstring)."""
+
+    def __init__(self, inner: Transport, config: FaultConfig,
+                 reset_hook: Callable[[], None] | None = None) -> None:
+        self.inner = inner
+        self.config = config
+        self.stats = FaultStats()
+        self._rng = random.Random(config.seed)
+        self._tx_buf = bytearray()
+        self._rx_buf = bytearray()
+        self._tx_delayed: list[tuple[float, bytes]] = []
+        self._rx_delayed: list[tuple[float, bytes]] = []
+        if reset_hook is None:
+            reset_hook = getattr(inner, "reset_device", None)
+        self._reset_hook = reset_hook
+
+    @property
+    def url(self) -> str:
+        return f"faulty+{getattr(self.inner, 'url', '?')}"
+
+    # -- fault model --------------------------------------------------------------------
+    def _mangle(self, frame: bytes, now: float, delayed: list[tuple[float, bytes]]) -> bytes:
+        cfg, rng = self.config, self._rng
+        if rng.random() < cfg.loss:
+            self.stats.lost += 1
+            return b""
+        if rng.random() < cfg.corrupt and len(frame) > 1:
+            buf = bytearray(frame)
+            for _ in range(rng.randint(1, 3)):
+                pos = rng.randrange(len(buf) - 1)  # keep the delimiter: corruption, not loss
+                buf[pos] = (buf[pos] + rng.randint(1, 255)) & 0xFF
+            frame = bytes(buf)
+            self.stats.corrupted += 1
+        copies = 2 if rng.random() < cfg.dup else 1
+        if copies == 2:
+            self.stats.duplicated += 1
+        if rng.random() < cfg.delay:
+            self.stats.delayed += 1
+            delayed.append((now + cfg.delay_s, frame * copies))
+            return b""
+        return frame * copies
+
+    @staticmethod
+    def _release(delayed: list[tuple[float, bytes]], now: float) -> bytes:
+        ready = [d for d in delayed if d[0] <= now]
+        if not ready:
+            return b""
+        delayed[:] = [d for d in delayed if d[0] > now]
+        return b"".join(d[1] for d in ready)
+
+    @staticmethod
+    def _split(buf: bytearray) -> list[bytes]:
+        frames = []
+        while True:
+            idx = buf.find(b"\x00")
+            if idx < 0:
+                return frames
+            frames.append(bytes(buf[:idx + 1]))
+            del buf[:idx + 1]
+
+    def _reset_due(self) -> bool:
+        cfg = self.config
+        if cfg.reset_every and self.stats.frames_tx % cfg.reset_every == 0:
+            return True
+        return cfg.reset_rate > 0 and self._rng.random() < cfg.reset_rate
+
+    # -- transport interface -----------------------------------------------------------
+    def write(self, data: bytes) -> int:
+        now = time.monotonic()
+        out = bytearray(self._release(self._tx_delayed, now))
+        self._tx_buf += data
+        faulty = self.config.directions in ("both", "tx")
+        for frame in self._split(self._tx_buf):
+            self.stats.frames_tx += 1
+            if self._reset_hook is not None and self._reset_due():
+                if out:
+                    self.inner.write(bytes(out))
+                    out.clear()
+                self.stats.resets += 1
+                self._rx_buf.clear()
+                self._rx_delayed.clear()
+                self._reset_hook()
+                continue
+            out += self._mangle(frame, now, self._tx_delayed) if faulty else frame
+        if out:
+            self.inner.write(bytes(out))
+        return len(data)
+
+    def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
+        now = time.monotonic()
+        pending_tx = self._release(self._tx_delayed, now)
+        if pending_tx:
+            self.inner.write(pending_tx)
+        data = self.inner.read(size, timeout)
+        now = time.monotonic()
+        out = bytearray(self._release(self._rx_delayed, now))
+        if data:
+            self._rx_buf += data
+            faulty = self.config.directions in ("both", "rx")
+            for frame in self._split(self._rx_buf):
+                self.stats.frames_rx += 1
+                out += self._mangle(frame, now, self._rx_delayed) if faulty else frame
+        return bytes(out)
+
+    def reset_input_buffer(self) -> None:
+        self._rx_buf.clear()
+        self._rx_delayed.clear()
+        self.inner.reset_input_buffer()
+
+    def close(self) -> None:
+        self.inner.close()

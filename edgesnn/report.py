@@ -1,0 +1,335 @@
+"""The comparison report: float (torch) vs golden (integer) vs device, on the same samples.
+
+:func:`build_report` reads only saved results (``RUN_DIR/eval/*/samples.jsonl`` and
+``device.json``, ``model.esg``, ``train.json``/``compress.json`` if present) — it never touches
+a device — and returns one JSON-able dict. :func:`write_report` writes ``RUN_DIR/report.json``
+and the self-contained ``RUN_DIR/report.html``; :func:`print_report` prints a rich table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesnn import energy as en
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_MISMATCHES = 50
+
+
+class ReportError(ValueError):
+    """Nothing to report, or unreadable results; names the file."""
+
+
+def _profile_toml(name: str | None) -> dict[str, Any] | None:
+    if not name:
+        return None
+    try:
+        from edgesnn._resources import devices_dir
+
+        path = devices_dir() / f"{name}.toml"
+    except FileNotFoundError:
+        return None
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def _percentile(x: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(x, q)) if len(x) else None
+
+
+def _to_us(cycles: np.ndarray, unit: str, clock_hz: int) -> np.ndarray | None:
+    if unit == "nanoseconds":
+        return cycles / 1000.0
+    if clock_hz:
+        return cycles / clock_hz * 1e6
+    return None
+
+
+def _latency(recs: list[dict[str, Any]], info: dict[str, Any],
+             profile: dict[str, Any] | None) -> dict[str, Any]:
+    ok = [r for r in recs if r["status"] == "ok"]
+    hello = info.get("hello") or {}
+    unit = hello.get("cycle_unit", "cycles")
+    label = hello.get("cycle_unit_label", unit)
+    clock = int(hello.get("clock_hz") or 0) or int(((profile or {}).get("core") or {})
+                                                   .get("clock_hz") or 0)
+    cyc = np.array([r["cycles"] for r in ok], dtype=np.float64)
+    rtt = np.array([r["rtt_s"] for r in ok if r.get("rtt_s") is not None], dtype=np.float64)
+    us = _to_us(cyc, unit, clock)
+    link = info.get("link") or {}
+    out = {
+        "unit": unit, "unit_label": label, "clock_hz": clock or None,
+        "cycles_mean": float(cyc.mean()) if len(cyc) else None,
+        "cycles_p50": _percentile(cyc, 50), "cycles_p95": _percentile(cyc, 95),
+        "us_mean": float(us.mean()) if us is not None and len(us) else None,
+        "us_p50": _percentile(us, 50) if us is not None else None,
+        "us_p95": _percentile(us, 95) if us is not None else None,
+        "us_basis": ("ns measured on the host" if unit == "nanoseconds" else
+                     f"{label} / profile clock {clock} Hz" if clock else "no clock known"),
+        "rtt_p50_ms": None if not len(rtt) else _percentile(rtt, 50) * 1e3,  # type: ignore[operator]
+        "rtt_p95_ms": None if not len(rtt) else _percentile(rtt, 95) * 1e3,  # type: ignore[operator]
+        "samples_per_s": link.get("samples_per_s"),
+        "link_efficiency": link.get("link_efficiency"),
+    }
+    return out
+
+
+def _confusion(labels: np.ndarray, preds: np.ndarray, n: int) -> list[list[int]]:
+    m = np.zeros((n, n), dtype=np.int64)
+    valid = preds >= 0
+    np.add.at(m, (labels[valid], preds[valid]), 1)
+    return m.tolist()
+
+
+def _same(r: dict[str, Any]) -> dict[str, bool]:
+    g = r["golden"]
+    return {"prediction": r["device_pred"] == g["pred"], "counts": r["counts"] == g["counts"],
+            "ops": r["ops"] == g["ops"], "spikes": r["spikes"] == g["spikes"],
+            "input_spikes": r["input_spikes"] == g["input_spikes"]}
+
+
+def load_results(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    from edgesnn.host.runner import load_all_records
+
+    per_dev = load_all_records(run_dir)
+    if not per_dev or not any(per_dev.values()):
+        raise ReportError(f"no results under {run_dir / 'eval'}; run `edgesnn eval {run_dir} "
+                          "--device NAME` first")
+    infos = {}
+    for name in per_dev:
+        p = Path(run_dir) / "eval" / name / "device.json"
+        infos[name] = json.loads(p.read_text()) if p.exists() else {}
+    merged: dict[int, dict[str, Any]] = {}
+    for recs in per_dev.values():
+        for r in recs:
+            merged[int(r["index"])] = r  # the last word on a sample wins (resume, fleet)
+    return [merged[k] for k in sorted(merged)], infos
+
+
+def build_report(run_dir: Path) -> dict[str, Any]:
+    """Everything the report shows, as one JSON-able dict (see the module docstring)."""
+    from edgesnn.graph.esg import read_esg
+
+    run_dir = Path(run_dir)
+    esg_path = run_dir / "model.esg"
+    if not esg_path.exists():
+        raise ReportError(f"{esg_path} not found")
+    graph = read_esg(esg_path)
+    recs, infos = load_results(run_dir)
+    n = len(recs)
+    labels = np.array([r["label"] for r in recs], dtype=np.int64)
+    golden = np.array([r["golden_pred"] for r in recs], dtype=np.int64)
+    fl = [r.get("float_pred") for r in recs]
+    has_float = all(x is not None for x in fl) and n > 0
+    floatp = np.array(fl if has_float else [-1] * n, dtype=np.int64)
+    ok = [r for r in recs if r["status"] == "ok"]
+    failed = [r for r in recs if r["status"] != "ok"]
+    devp = np.array([r["device_pred"] if r["status"] == "ok" else -1 for r in recs],
+                    dtype=np.int64)
+
+    mismatches = []
+    field_mis = {"prediction": 0, "counts": 0, "ops": 0, "spikes": 0, "input_spikes": 0}
+    for r in ok:
+        same = _same(r)
+        for k, v in same.items():
+            field_mis[k] += not v
+        if not all(same.values()):
+            mismatches.append({"index": r["index"], "device": r.get("device"),
+                               "fields": [k for k, v in same.items() if not v],
+                               "device_pred": r["device_pred"], "golden_pred": r["golden_pred"]})
+    agreement = (len(ok) - len(mismatches)) / n if n else 0.0
+
+    # operations and energy from the golden counters of every sample (device == golden where
+    # they agree; the golden counters exist for failed samples too)
+    g_ops = np.array([r["golden"]["ops"] for r in recs], dtype=np.int64)
+    g_spk = np.array([r["golden"]["spikes"] for r in recs], dtype=np.int64)
+    g_in = np.array([r["golden"]["input_spikes"] for r in recs], dtype=np.int64)
+    ops = en.operations(graph, g_ops, g_spk, g_in)
+    nb = en.neurobench(graph, g_ops, g_spk, esg_path.stat().st_size)
+
+    devices = {}
+    for name, info in infos.items():
+        profile = _profile_toml(info.get("profile"))
+        d_recs = [r for r in recs if r.get("device") == name]
+        d_ok = [r for r in d_recs if r["status"] == "ok"]
+        lat = _latency(d_recs, info, profile)
+        cyc = np.array([r["cycles"] for r in d_ok], dtype=np.float64)
+        tot = np.array([sum(r["ops"]) for r in d_ok], dtype=np.float64)
+        devices[name] = {
+            "spec": info.get("spec", name), "profile": info.get("profile"),
+            "hello": info.get("hello"), "samples": len(d_recs), "ok": len(d_ok),
+            "accuracy": (sum(r["device_pred"] == r["label"] for r in d_ok) / len(d_recs)
+                         if d_recs else None),
+            "latency": lat, "link": info.get("link"), "faults": info.get("faults"),
+            "build": info.get("build") or {},
+            "energy": en.device_energy(cyc, lat["unit"], profile),
+            "break_even": en.break_even(graph, ops, cycles=cyc, total_ops=tot,
+                                        unit=lat["unit"]),
+        }
+    primary = next(iter(devices.values()), None) if devices else None
+    device_energy = primary["energy"] if primary else {"available": False}
+    report: dict[str, Any] = {
+        "run_dir": str(run_dir), "samples": n,
+        "device": ",".join(d["spec"] for d in devices.values()),
+        "float_accuracy": float((floatp == labels).mean()) if has_float else None,
+        "golden_accuracy": float((golden == labels).mean()) if n else None,
+        "device_accuracy": float((devp == labels).mean()) if n else None,
+        "agreement": agreement,
+        "agreement_detail": {
+            "golden_device_full": agreement, "compared": len(ok), "failed": len(failed),
+            "prediction_agreement": ((len(ok) - field_mis["prediction"]) / n) if n else 0.0,
+            "field_mismatches": field_mis, "mismatches": mismatches[:MAX_LISTED_MISMATCHES],
+            "mismatch_count": len(mismatches),
+            "rule": "prediction, counts, ops, spikes and input_spikes must all match",
+        },
+        "float_golden_agreement": float((floatp == golden).mean()) if has_float else None,
+        "failures": [{"index": r["index"], "device": r.get("device"), "reason": r["reason"]}
+                     for r in failed[:MAX_LISTED_MISMATCHES]],
+        "failure_count": len(failed),
+        "confusion": {"source": "device" if ok else "golden",
+                      "matrix": _confusion(labels, devp if ok else golden, graph.n_classes)},
+        "latency": primary["latency"] if primary else {},
+        "operations": ops,
+        "neurobench": nb,
+        "energy": {
+            "naive": en.naive_energy(graph, ops), "memory_aware": en.memory_energy(graph, ops),
+            "device": device_energy,
+            "break_even": primary["break_even"] if primary else en.break_even(graph, ops),
+        },
+        "devices": devices,
+        "model": {"input_size": graph.input_size, "steps": graph.steps,
+                  "layers": [f"{lay.n_in}x{lay.n_out}" for lay in graph.layers],
+                  "encoder": graph.encoder.kind.name.lower(),
+                  "esg_bytes": esg_path.stat().st_size, "arena_bytes": graph.arena_bytes(),
+                  "model_hash": esg_path.read_bytes()[32:48].hex()},
+        "memory": {"flash_bytes": (primary or {}).get("build", {}).get("flash_bytes"),
+                   "ram_bytes": (primary or {}).get("build", {}).get("ram_bytes")},
+    }
+    for extra in ("train.json", "compress.json"):
+        p = run_dir / extra
+        if p.exists():
+            try:
+                report[extra.split(".")[0]] = json.loads(p.read_text())
+            except json.JSONDecodeError:
+                log.warning("%s is not valid JSON; left out of the report", p)
+    return report
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The one object ``--json`` prints (the report itself; huge lists are trimmed)."""
+    return report
+
+
+def write_report(run_dir: Path, report: dict[str, Any], *, html: bool = True) -> dict[str, Path]:
+    run_dir = Path(run_dir)
+    out = {"json": run_dir / "report.json"}
+    tmp = out["json"].with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=_json_default))
+    tmp.replace(out["json"])
+    if html:
+        from edgesnn.report_html import render_html
+
+        out["html"] = run_dir / "report.html"
+        tmp = out["html"].with_suffix(".html.tmp")
+        tmp.write_text(render_html(run_dir, report), encoding="utf-8")
+        tmp.replace(out["html"])
+    return out
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
+
+
+def _fmt(x: Any, spec: str = ".4f") -> str:
+    if x is None:
+        return "n/a"
+    try:
+        return format(x, spec)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def print_report(report: dict[str, Any], console: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    t = Table(title=f"edgesnn report: {report['run_dir']} ({report['samples']} samples)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("note")
+    ad = report["agreement_detail"]
+    rows = [
+        ("float accuracy (torch)", _fmt(report["float_accuracy"]), ""),
+        ("golden accuracy (integer)", _fmt(report["golden_accuracy"]), ""),
+        ("device accuracy", _fmt(report["device_accuracy"]), report["device"]),
+        ("golden = device (all counters)", _fmt(report["agreement"]),
+         f"{ad['mismatch_count']} mismatches, {report['failure_count']} failed"),
+        ("float = golden (prediction)", _fmt(report["float_golden_agreement"]), ""),
+    ]
+    lat = report.get("latency") or {}
+    if lat:
+        rows += [
+            (f"device latency ({lat['unit_label']})", _fmt(lat["cycles_p50"], ".0f"),
+             f"p50; p95 {_fmt(lat['cycles_p95'], '.0f')}"),
+            ("device latency (µs)", _fmt(lat["us_p50"], ".1f"), lat["us_basis"]),
+            ("host round trip (ms)", _fmt(lat["rtt_p50_ms"], ".2f"),
+             f"p50; p95 {_fmt(lat['rtt_p95_ms'], '.2f')}"),
+            ("samples/s", _fmt(lat["samples_per_s"], ".1f"), ""),
+        ]
+    ops = report["operations"]
+    rows += [
+        ("SOPs per inference", _fmt(ops["sops"], ".0f"),
+         f"ANN MACs {ops['ann_macs']}; ratio {_fmt(ops['sops_per_ann_mac'], '.3f')}"),
+        ("spike rate per layer", ", ".join(_fmt(x["spike_rate"], ".3f") for x in ops["layers"]),
+         f"input {_fmt(ops['input_spike_rate'], '.3f')}"),
+    ]
+    nb = report["neurobench"]
+    rows += [
+        ("footprint (B)", str(nb["footprint"]), "NeuroBench"),
+        ("connection / activation sparsity",
+         f"{_fmt(nb['connection_sparsity'], '.3f')} / {_fmt(nb['activation_sparsity'], '.3f')}",
+         "NeuroBench"),
+    ]
+    e = report["energy"]
+    rows += [
+        ("energy naive SNN / ANN int8 (nJ)",
+         f"{e['naive']['snn_pj'] / 1e3:.2f} / {e['naive']['ann_int8_pj'] / 1e3:.2f}",
+         "Horowitz ISSCC 2014, 45 nm"),
+        ("energy memory-aware SNN / ANN (nJ)",
+         f"{e['memory_aware']['snn_pj'] / 1e3:.2f} / {e['memory_aware']['ann_int8_pj'] / 1e3:.2f}",
+         "Lemaire et al. ICONIP 2022"),
+    ]
+    dev = e["device"]
+    rows.append(("energy on device (µJ)",
+                 _fmt(dev.get("uj_per_inference"), ".2f") if dev.get("available") else "n/a",
+                 "; ".join(dev.get("sources", [])) or dev.get("reason", "")))
+    be = e["break_even"]
+    mcu = be.get("mcu") or {}
+    rows.append(("break-even input spike rate", _fmt(mcu.get("rate") if mcu else
+                                                     be.get("energy_naive_rate"), ".3f"),
+                 f"{'MCU cycles fit' if mcu else 'naive energy'}; measured "
+                 f"{_fmt(be.get('measured_rate'), '.3f')}"))
+    mem = report.get("memory") or {}
+    if mem.get("flash_bytes"):
+        rows.append(("flash / RAM (B)", f"{mem['flash_bytes']} / {mem['ram_bytes']}", ""))
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+    if ad["mismatches"]:
+        console.print(f"[red]golden/device mismatches (first {len(ad['mismatches'])}):[/red] "
+                      + ", ".join(f"#{m['index']} {'+'.join(m['fields'])}"
+                                  for m in ad["mismatches"][:10]))

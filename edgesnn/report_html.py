@@ -1,0 +1,270 @@
+"""The self-contained HTML report: PNG plots embedded as base64 data URIs, no external
+resources, no scripts. Plots: accuracy (float / integer / device), confusion matrix, latency
+histograms, energy breakdown, per-layer spike rates, and the spike raster of one sample
+(golden simulator, ``record=True``)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:left;font-size:.9em}th{background:#f3f3f3}.num{text-align:right}
+.grid{display:flex;flex-wrap:wrap;gap:12px}.grid figure{margin:0}img{max-width:100%}
+.bad{color:#b00}.good{color:#070}small{color:#666}
+"""
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(src: str, caption: str) -> str:
+    return (f'<figure><img src="{src}" alt="{html.escape(caption)}">'
+            f"<figcaption><small>{html.escape(caption)}</small></figcaption></figure>")
+
+
+def _plots(run_dir: Path, report: dict[str, Any]) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs: list[tuple[str, str]] = []
+    # accuracy
+    fig, ax = plt.subplots(figsize=(4.2, 3))
+    names = ["float (torch)", "integer (golden)", "device"]
+    vals = [report["float_accuracy"], report["golden_accuracy"], report["device_accuracy"]]
+    ax.bar(names, [v if v is not None else 0 for v in vals], color=["#888", "#36c", "#c63"])
+    for i, v in enumerate(vals):
+        ax.text(i, (v or 0) + 0.01, "n/a" if v is None else f"{v:.3f}", ha="center")
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Accuracy on {report['samples']} samples")
+    figs.append((_png(fig), "accuracy: float, integer, device"))
+    # confusion
+    cm = np.array(report["confusion"]["matrix"])
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
+                    color="white" if v > cm.max() / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("label")
+    ax.set_title(f"Confusion matrix ({report['confusion']['source']})")
+    figs.append((_png(fig), "confusion matrix"))
+    # latency
+    recs = _records(run_dir)
+    ok = [r for r in recs if r["status"] == "ok"]
+    lat = report.get("latency") or {}
+    fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+    cyc = np.array([r["cycles"] for r in ok], dtype=float)
+    if len(cyc):
+        axes[0].hist(cyc, bins=30, color="#36c")
+    axes[0].set_xlabel(lat.get("unit_label", "cycles"))
+    axes[0].set_title("device latency")
+    rtt = np.array([r["rtt_s"] * 1e3 for r in ok if r.get("rtt_s") is not None])
+    if len(rtt):
+        axes[1].hist(rtt, bins=30, color="#c63")
+    axes[1].set_xlabel("ms")
+    axes[1].set_title("host round trip")
+    figs.append((_png(fig), "latency histograms"))
+    # energy
+    e = report["energy"]
+    bars = [("SNN naive", e["naive"]["snn_pj"]), ("ANN int8 naive", e["naive"]["ann_int8_pj"]),
+            ("ANN fp32 naive", e["naive"]["ann_fp32_pj"]),
+            ("SNN memory-aware", e["memory_aware"]["snn_pj"]),
+            ("ANN int8 memory-aware", e["memory_aware"]["ann_int8_pj"])]
+    if e["device"].get("available"):
+        bars.append(("device (cycles x E/cycle)", e["device"]["pj_per_inference"]))
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.barh([b[0] for b in bars], [b[1] / 1e3 for b in bars], color="#5a5")
+    ax.set_xscale("log")
+    ax.set_xlabel("nJ per inference (log)")
+    ax.set_title("Energy estimates")
+    figs.append((_png(fig), "energy breakdown"))
+    # spike rates
+    layers = report["operations"]["layers"]
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    ax.bar(["input"] + [x["name"] for x in layers],
+           [report["operations"]["input_spike_rate"]] + [x["spike_rate"] for x in layers],
+           color="#a5c")
+    ax.set_ylabel("spikes / neuron / step")
+    ax.set_title("Spike rate per layer")
+    figs.append((_png(fig), "per-layer spike rates"))
+    raster = _raster(run_dir)
+    if raster is not None:
+        stages, index = raster
+        fig, axes = plt.subplots(len(stages), 1, figsize=(8, 1.3 * len(stages) + 0.6),
+                                 sharex=True, squeeze=False)
+        for k, (name, r) in enumerate(stages):
+            t, n = np.nonzero(r)
+            axes[k][0].scatter(t, n, s=6, marker="s", color="k", linewidths=0)
+            axes[k][0].set_ylabel(f"{name}\n({int(r.sum())} spikes)", fontsize=7)
+            axes[k][0].set_xlim(-0.5, r.shape[0] - 0.5)
+            axes[k][0].set_ylim(-0.5, r.shape[1] - 0.5)
+        axes[-1][0].set_xlabel("time step")
+        axes[0][0].set_title(f"Spike raster, sample {index} (golden simulator)")
+        figs.append((_png(fig), f"spike raster of sample {index}"))
+    return figs
+
+
+def _records(run_dir: Path) -> list[dict[str, Any]]:
+    from edgesnn.report import load_results
+
+    return load_results(run_dir)[0]
+
+
+def _raster(run_dir: Path) -> tuple[list[tuple[str, np.ndarray]], int] | None:
+    path = run_dir / "eval" / "raster_sample.json"
+    if not path.exists():
+        return None
+    from edgesnn.graph.esg import read_esg
+    from edgesnn.graph.golden import simulate
+
+    info = json.loads(path.read_text())
+    graph = read_esg(run_dir / "model.esg")
+    px = np.array(info["pixels"], dtype=np.uint8).reshape(1, -1)
+    res = simulate(graph, px, record=True)
+    if not res.raster:
+        return None
+    names = ["input"] + [lay.name or f"layer{i}" for i, lay in enumerate(graph.layers)]
+    return [(n, r[:, 0, :]) for n, r in zip(names, res.raster, strict=True)], int(info["index"])
+
+
+def _row(*cells: Any, head: bool = False) -> str:
+    tag = "th" if head else "td"
+    return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
+
+
+def _f(x: Any, spec: str = ".4f") -> str:
+    if x is None:
+        return "n/a"
+    try:
+        return format(x, spec)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def render_html(run_dir: Path, report: dict[str, Any]) -> str:
+    run_dir = Path(run_dir)
+    figs = _plots(run_dir, report)
+    ad = report["agreement_detail"]
+    lat = report.get("latency") or {}
+    e = report["energy"]
+    ops = report["operations"]
+    nb = report["neurobench"]
+    ok_cls = "good" if report["agreement"] == 1.0 else "bad"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>edgesnn report — {html.escape(str(run_dir.name))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>edgesnn report: {html.escape(str(run_dir))}</h1>",
+        f"<p>{report['samples']} samples on <b>{html.escape(report['device'])}</b>; model "
+        f"{html.escape(' → '.join(report['model']['layers']))}, T = {report['model']['steps']}, "
+        f"{html.escape(report['model']['encoder'])} encoder, hash "
+        f"<code>{report['model']['model_hash']}</code>.</p>",
+        "<h2>Accuracy and agreement</h2><table>",
+        _row("metric", "value", head=True),
+        _row("float accuracy (torch)", _f(report["float_accuracy"])),
+        _row("integer accuracy (golden simulator)", _f(report["golden_accuracy"])),
+        _row("device accuracy", _f(report["device_accuracy"])),
+        f"<tr><td>golden = device (prediction, counts, ops, spikes)</td><td class='{ok_cls}'>"
+        f"{_f(report['agreement'])}</td></tr>",
+        _row("float = integer (prediction)", _f(report["float_golden_agreement"])),
+        _row("failed samples", report["failure_count"]),
+        "</table>",
+    ]
+    if ad["mismatches"]:
+        parts.append("<p class='bad'>Mismatches: " + html.escape(", ".join(
+            f"#{m['index']} ({'+'.join(m['fields'])})" for m in ad["mismatches"])) + "</p>")
+    parts += ["<div class='grid'>"] + [_figure(*f) for f in figs[:2]] + ["</div>"]
+    parts += [
+        "<h2>Latency</h2><table>", _row("metric", "p50", "p95", head=True),
+        _row(f"device ({lat.get('unit_label', 'n/a')})", _f(lat.get("cycles_p50"), ".0f"),
+             _f(lat.get("cycles_p95"), ".0f")),
+        _row(f"device µs ({lat.get('us_basis', '')})", _f(lat.get("us_p50"), ".1f"),
+             _f(lat.get("us_p95"), ".1f")),
+        _row("host round trip (ms)", _f(lat.get("rtt_p50_ms"), ".2f"),
+             _f(lat.get("rtt_p95_ms"), ".2f")),
+        _row("samples/s", _f(lat.get("samples_per_s"), ".1f"), ""),
+        _row("link efficiency (payload / wire bytes)", _f(lat.get("link_efficiency"), ".3f"), ""),
+        "</table>", _figure(*figs[2]),
+        "<h2>Operations</h2><table>",
+        _row("layer", "n_in×n_out", "storage", "SOPs", "ANN MACs", "spike rate", head=True),
+    ]
+    for x in ops["layers"]:
+        parts.append(_row(x["name"], f"{x['n_in']}×{x['n_out']}", x["storage"],
+                          _f(x["sops"], ".0f"), x["ann_macs"], _f(x["spike_rate"], ".4f")))
+    parts += [
+        _row("total", "", "", _f(ops["sops"], ".0f"), ops["ann_macs"],
+             f"input {_f(ops['input_spike_rate'], '.4f')}"),
+        "</table><table>", _row("NeuroBench metric", "value", head=True),
+        _row("footprint (bytes)", nb["footprint"]),
+        _row("connection_sparsity", _f(nb["connection_sparsity"])),
+        _row("activation_sparsity", _f(nb["activation_sparsity"])),
+        _row("synaptic_operations dense", nb["synaptic_operations"]["dense"]),
+        _row("synaptic_operations effective_macs",
+             _f(nb["synaptic_operations"]["effective_macs"], ".0f")),
+        _row("synaptic_operations effective_acs",
+             _f(nb["synaptic_operations"]["effective_acs"], ".0f")),
+        "</table>", _figure(*figs[4]),
+        "<h2>Energy (per inference)</h2><table>",
+        _row("model", "SNN", "ANN int8", "source", head=True),
+        _row("naive per-op", f"{e['naive']['snn_pj'] / 1e3:.3f} nJ",
+             f"{e['naive']['ann_int8_pj'] / 1e3:.3f} nJ", "Horowitz ISSCC 2014, 45 nm"),
+        _row("memory-aware", f"{e['memory_aware']['snn_pj'] / 1e3:.3f} nJ",
+             f"{e['memory_aware']['ann_int8_pj'] / 1e3:.3f} nJ", "Lemaire et al. ICONIP 2022"),
+    ]
+    dev = e["device"]
+    if dev.get("available"):
+        parts.append(_row("device: cycles × energy/cycle",
+                          f"{dev['uj_per_inference']:.3f} µJ", "",
+                          "; ".join(dev.get("sources", []))))
+    else:
+        parts.append(_row("device", "n/a", "", dev.get("reason", "")))
+    be = e["break_even"]
+    mcu = be.get("mcu") or {}
+    parts += [
+        "</table><table>", _row("break-even input spike rate vs dense int8", "rate", head=True),
+        _row("measured (this SNN)", _f(be.get("measured_rate"))),
+        _row("naive energy model", _f(be.get("energy_naive_rate"))),
+        _row("memory-aware energy model", _f(be.get("energy_memory_rate"))),
+    ]
+    if mcu:
+        parts.append(_row(f"MCU: {mcu['cycles_fixed']:.0f} + {mcu['cycles_per_sop']:.2f}·SOP "
+                          f"{mcu['unit']} vs {mcu['dense_int8_cycles']:.0f} for dense int8",
+                          _f(mcu.get("rate"))))
+    parts += ["</table>", _figure(*figs[3]), "<p><small>Constants: "]
+    consts = {**e["naive"]["constants"], **e["memory_aware"]["constants"]}
+    parts.append(html.escape("; ".join(f"{k} = {v['value']} {v['unit']}"
+                                       for k, v in consts.items())))
+    parts.append("<br>Sources: " + html.escape(" | ".join(be.get("sources", []))) +
+                 "</small></p>")
+    if len(figs) > 5:
+        parts += ["<h2>Spike raster</h2>", _figure(*figs[5])]
+    mem = report.get("memory") or {}
+    if mem.get("flash_bytes"):
+        parts.append(f"<h2>Memory</h2><p>flash {mem['flash_bytes']} B, RAM "
+                     f"{mem['ram_bytes']} B; model arena {report['model']['arena_bytes']} B."
+                     "</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,180 @@
+"""The evaluation runner against the Python device emulator: records, resume, hash check,
+fleets, and the real pyserial transport over a pseudo-terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.graph.esg import write_esg
+from edgesnn.graph.synth import random_graph, random_pixels
+from edgesnn.host.faults import FaultConfig, FaultyTransport
+from edgesnn.host.runner import (
+    DeviceLink,
+    EvalOptions,
+    ModelMismatch,
+    OpenDevice,
+    evaluate,
+    read_records,
+)
+from edgesnn.host.simdevice import SimDevice, SimDeviceTransport, model_hash_of, serve_pty
+from edgesnn.host.transport import open_transport
+from edgesnn.report import build_report
+
+N = 120
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path) -> Path:
+    graph = random_graph(21, input_size=49, hidden=(20,), n_classes=10, steps=5)
+    write_esg(graph, tmp_path / "model.esg")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    px = random_pixels(8, N, 49)
+    labels = np.random.default_rng(0).integers(0, 10, N)
+    return px, labels
+
+
+def _sim(run_dir: Path, name: str = "sim", faults: FaultConfig | None = None,
+         esg: Path | None = None) -> OpenDevice:
+    dev = SimDevice.from_esg(esg or run_dir / "model.esg", board=name)
+    t = SimDeviceTransport(dev)
+    transport = FaultyTransport(t, faults) if faults else t
+    return OpenDevice(name, name, transport)
+
+
+def _opts(**kw) -> EvalOptions:
+    return EvalOptions(progress=False, timeout_s=0.1, **kw)
+
+
+def test_records_one_line_per_sample(run_dir, data) -> None:
+    px, labels = data
+    summary = evaluate(run_dir, [], _opts(), images=px, labels=labels, opened=[_sim(run_dir)])
+    recs = read_records(run_dir / "eval" / "sim" / "samples.jsonl")
+    assert sorted(r["index"] for r in recs) == list(range(N))
+    r = recs[0]
+    for key in ("index", "label", "device_pred", "golden_pred", "float_pred", "counts", "ops",
+                "spikes", "cycles", "rtt_s", "status"):
+        assert key in r
+    assert all(r["status"] == "ok" and r["device_pred"] == r["golden_pred"] for r in recs)
+    assert summary["devices"]["sim"]["link"]["ok"] == N
+    info = json.loads((run_dir / "eval" / "sim" / "device.json").read_text())
+    assert info["hello"]["board"] == "sim" and info["hello"]["cycle_unit"] == "nanoseconds"
+
+
+def test_model_hash_mismatch_is_refused(run_dir, data, tmp_path_factory) -> None:
+    px, labels = data
+    other = tmp_path_factory.mktemp("other") / "model.esg"
+    write_esg(random_graph(99, input_size=49, hidden=(20,), n_classes=10, steps=5), other)
+    assert model_hash_of(other.read_bytes()) != model_hash_of((run_dir / "model.esg").read_bytes())
+    with pytest.raises(ModelMismatch, match="re-flash"):
+        evaluate(run_dir, [], _opts(), images=px, labels=labels,
+                 opened=[_sim(run_dir, esg=other)])
+    assert not (run_dir / "eval" / "sim" / "samples.jsonl").exists(), "nothing was run"
+
+
+def _strip(report: dict) -> dict:
+    """The report without what legitimately differs between two runs (timings)."""
+    r = json.loads(json.dumps(report))
+    for d in r["devices"].values():
+        d.pop("link", None)
+        d.pop("latency", None)
+        d.pop("break_even", None)
+    r["energy"].pop("break_even", None)
+    r.pop("latency", None)
+    r.pop("run_dir", None)
+    return r
+
+
+def test_resume_after_interruption_gives_the_same_report(run_dir, data, tmp_path) -> None:
+    px, labels = data
+    full_dir = tmp_path / "full"
+    full_dir.mkdir()
+    (full_dir / "model.esg").write_bytes((run_dir / "model.esg").read_bytes())
+    evaluate(full_dir, [], _opts(), images=px, labels=labels, opened=[_sim(full_dir)])
+    full = build_report(full_dir)
+
+    # interrupted: 70 samples done, then a torn half-written line
+    evaluate(run_dir, [], _opts(samples=70), images=px, labels=labels, opened=[_sim(run_dir)])
+    path = run_dir / "eval" / "sim" / "samples.jsonl"
+    with open(path, "a") as f:
+        f.write('{"index": 70, "label": 3, "sta')
+    summary = evaluate(run_dir, [], _opts(resume=True), images=px, labels=labels,
+                       opened=[_sim(run_dir)])
+    assert summary["devices"]["sim"]["link"]["ok"] == N - 70, "only the rest was sent"
+    recs = read_records(path)
+    assert [r["index"] for r in recs] == sorted(r["index"] for r in recs)
+    assert len(recs) == N and len({r["index"] for r in recs}) == N
+    assert _strip(build_report(run_dir)) == _strip(full)
+
+
+def test_fleet_shares_samples_and_merges(run_dir, data) -> None:
+    px, labels = data
+    faults = FaultConfig(corrupt=0.02, loss=0.02, reset_every=40, seed=5)
+    evaluate(run_dir, [], _opts(), images=px, labels=labels,
+             opened=[_sim(run_dir, "a"), _sim(run_dir, "b", faults)])
+    a = read_records(run_dir / "eval" / "a" / "samples.jsonl")
+    b = read_records(run_dir / "eval" / "b" / "samples.jsonl")
+    assert a and b
+    idx = [r["index"] for r in a + b]
+    assert sorted(idx) == list(range(N)), "each sample exactly once across the fleet"
+    rep = build_report(run_dir)
+    assert rep["samples"] == N and rep["agreement"] == 1.0
+    assert set(rep["devices"]) == {"a", "b"}
+
+
+def test_pty_transport_with_real_pyserial(run_dir, data) -> None:
+    px, _ = data
+    dev = SimDevice.from_esg(run_dir / "model.esg")
+    with serve_pty(dev) as server:
+        assert server.url.startswith("/dev/pts/")
+        t = open_transport(server.url, timeout=0.05)
+        try:
+            link = DeviceLink(t)
+            hello = link.handshake(timeout_s=1.0)
+            assert hello.model_hash == model_hash_of((run_dir / "model.esg").read_bytes())
+            from edgesnn.host.runner import stream_samples
+
+            out = []
+            stream_samples(link, ((i, px[i].tobytes()) for i in range(20)), out.append,
+                           window=4, timeout_s=1.0)
+        finally:
+            t.close()
+    assert sorted(o.index for o in out) == list(range(20))
+    assert all(o.status == "ok" for o in out)
+    # PING (empty) + 20 INFERs of 49 bytes: 10 bytes header/CRC, 1 COBS code, 1 delimiter
+    assert link.stats.payload_bytes_tx == 20 * 49
+    assert link.stats.wire_bytes_tx == 12 + 20 * (49 + 12)
+
+
+def test_eval_cli_json_and_hash_refusal(tmp_path: Path, mnist_data_dir: Path, capsys) -> None:
+    from edgesnn.cli import main
+
+    graph = random_graph(5, input_size=784, hidden=(16,), n_classes=10, steps=4)
+    write_esg(graph, tmp_path / "model.esg")
+    argv = ["eval", str(tmp_path), "--device", "sim", "--samples", "30",
+            "--data-dir", str(mnist_data_dir), "--json"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    rep = json.loads(out[0])
+    assert rep["samples"] == 30 and rep["agreement"] == 1.0 and rep["device"] == "sim"
+    assert (tmp_path / "report.html").exists()
+
+    # a device on a pseudo-terminal running another model: refused before any sample is sent
+    other = random_graph(6, input_size=784, hidden=(16,), n_classes=10, steps=4)
+    dev = SimDevice(other, bytes(16))
+    with serve_pty(dev) as server:
+        rc = main(["eval", str(tmp_path), "--device", server.url, "--samples", "5",
+                   "--data-dir", str(mnist_data_dir)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "runs model 00000000" in err and "re-flash" in err
+    assert dev.requests == 1, "only the PING reached the device"
+    assert main(["eval", str(tmp_path), "--device", "sim", "--samples", "0"]) == 2
