@@ -1,0 +1,415 @@
+"""What does a spiking 784-256-10 network cost on a Cortex-M3, against a plain dense int8 MLP?
+
+Runs on QEMU ``lm3s6965evb`` with ``-icount shift=7`` (SysTick counts instructions; the
+figures are *instructions*, not cycles) and measures, per inference:
+
+* the edgesnn firmware (``edgesnn export --target c`` + ``make``) for the network stored
+  dense int8, and the same network pruned to 10 % of its weights and stored sparse,
+  on real MNIST test digits at several input intensities (to spread the spike rate);
+  every RESULT is checked bit for bit against the golden simulator;
+* the same network as a straightforward dense int8 fully connected kernel
+  (784 -> 256 ReLU -> 10, int32 accumulate; ``firmware/ports/lm3s6965evb/bench/dense_ref.c``)
+  built with the same port, startup and flags (-Os), checked against its numpy twin;
+
+and prints the SNN / dense ratio, a least-squares fit ``instructions = a + b * rate`` and
+the spike rate at which the SNN breaks even with the dense kernel, plus the footprint:
+runtime code bytes at -Os (``arm-none-eabi-size`` of the runtime objects) and RAM = arena +
+stack.
+
+    EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/device_cost.py [--run-dir RUN]
+        [--samples 12] [--steps 25] [--json]
+
+Without ``--run-dir`` the network is ``edgesnn.graph.synth.random_graph`` (thresholds
+calibrated for ~20 % hidden activity). Spike rate = (input spikes + hidden spikes) /
+(T * (784 + 256)): the fraction of presynaptic (neuron, step) slots that fire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgesnn.build import build_project  # noqa: E402
+from edgesnn.graph import esg  # noqa: E402
+from edgesnn.graph.golden import simulate  # noqa: E402
+from edgesnn.graph.ir import SpikeGraph, Storage  # noqa: E402
+from edgesnn.graph.synth import random_graph  # noqa: E402
+from edgesnn.host import protocol as proto  # noqa: E402
+from edgesnn.host.launch import launch  # noqa: E402
+
+log = logging.getLogger("device_cost")
+DEVICE = "lm3s6965evb"
+BENCH_DIR = ROOT / "firmware" / "ports" / DEVICE / "bench"
+RUNTIME_DIR = ROOT / "firmware" / "runtime"
+M3_FLAGS = ["-mcpu=cortex-m3", "-mthumb", "-Os", "-ffunction-sections", "-fdata-sections",
+            "-ffreestanding", "-std=c99"]
+STACK_BYTES = 8192  # reserved by firmware/ports/cortexm_common/cortexm_sections.ld
+SCALES = (1.0, 0.5, 0.25)  # input intensity multipliers that spread the spike rate
+
+
+# ------------------------------------------------------------------------------------------
+# the networks
+
+
+def load_graph(run_dir: Path | None, steps: int, seed: int) -> SpikeGraph:
+    if run_dir is not None:
+        graph = esg.read_esg(run_dir / "model.esg")
+        shapes = [(layer.n_in, layer.n_out) for layer in graph.layers]
+        if len(shapes) != 2:
+            raise SystemExit(f"{run_dir}/model.esg has layers {shapes}; this benchmark needs "
+                             "one hidden layer (e.g. 784-256-10)")
+        for layer in graph.layers:
+            layer.storage = Storage.DENSE
+            layer.weight_bits = 8
+        return graph.validate()
+    return random_graph(seed, input_size=784, hidden=(256,), n_classes=10, steps=steps)
+
+
+def prune(graph: SpikeGraph, keep: float) -> SpikeGraph:
+    """Magnitude-prune every layer to ``keep`` of its weights and store it sparse."""
+    layers = []
+    for layer in graph.layers:
+        w = layer.weights.astype(np.int16)
+        k = max(1, int(round(keep * w.size)))
+        cut = np.partition(np.abs(w).ravel(), w.size - k)[w.size - k]
+        pruned = np.where(np.abs(w) >= cut, w, 0).astype(np.int8)
+        layers.append(type(layer)(weights=pruned, threshold=layer.threshold.copy(),
+                                  leak=layer.leak.copy(), neuron=layer.neuron,
+                                  reset=layer.reset, weight_bits=8, storage=Storage.SPARSE,
+                                  name=layer.name))
+    return SpikeGraph(input_size=graph.input_size, steps=graph.steps, layers=layers,
+                      encoder=graph.encoder, metadata=dict(graph.metadata)).validate()
+
+
+def rescale_thresholds(sparse: SpikeGraph, dense: SpikeGraph, pixels: np.ndarray) -> None:
+    """Scale the pruned net's thresholds (bisection on one factor per layer) so that each
+    layer fires at the dense net's rate on ``pixels``: pruning removes most of the current,
+    and without this the pruned layers would fall nearly silent."""
+    want = simulate(dense, pixels).spikes.mean(axis=0)
+    for li, layer in enumerate(sparse.layers):
+        orig = layer.threshold.astype(np.float64)
+        lo, hi = -8.0, 3.0  # log2 of the factor
+        for _ in range(16):
+            mid = (lo + hi) / 2
+            layer.threshold = np.maximum(1, np.rint(orig * 2.0 ** mid)).astype(np.int32)
+            have = simulate(sparse, pixels).spikes[:, li].mean()
+            if have > want[li]:
+                lo = mid  # too many spikes: raise the threshold
+            else:
+                hi = mid
+        layer.threshold = np.maximum(1, np.rint(orig * 2.0 ** hi)).astype(np.int32)
+
+
+# ------------------------------------------------------------------------------------------
+# devices
+
+
+class Link:
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        import serial
+
+        self.port = serial.serial_for_url(url, timeout=0.005)
+        self.timeout = timeout
+        self.decoder = proto.FrameDecoder()
+        self.seq = 0
+
+    def request(self, make: Any) -> proto.Message:
+        self.seq = self.seq % 0xFFFE + 1
+        self.port.write(make(self.seq).encode())
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            for item in self.decoder.feed(self.port.read(4096)):
+                if isinstance(item, proto.Frame) and item.seq == self.seq:
+                    msg = proto.decode_message(item)
+                    if isinstance(msg, proto.DeviceError):
+                        raise RuntimeError(f"device error {msg.name}")
+                    assert msg is not None
+                    return msg
+        raise TimeoutError(f"no reply to seq {self.seq}")
+
+    def close(self) -> None:
+        self.port.close()
+
+
+@dataclass
+class SnnRun:
+    name: str
+    cycles: np.ndarray  # instructions per inference
+    rate: np.ndarray  # presynaptic spike rate per inference
+    input_rate: np.ndarray
+    hidden_rate: np.ndarray
+    ops: np.ndarray  # synaptic ops per inference
+    text_bytes: int
+    esg_bytes: int
+    arena_bytes: int
+    bss_bytes: int
+    data_bytes: int
+
+
+def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path) -> SnnRun:
+    from edgesnn.export.c import TARGET
+
+    run_dir = work / f"{name}-run"
+    run_dir.mkdir()
+    blob = esg.encode(graph)
+    (run_dir / "model.esg").write_bytes(blob)
+    project = work / f"{name}-project"
+    TARGET.export(run_dir, project, device=DEVICE)
+    built = build_project(project)
+    gold = simulate(graph, pixels)
+    cycles = []
+    with launch(DEVICE, built.elf) as session:
+        link = Link(session.url)
+        try:
+            hello = link.request(proto.ping)
+            assert isinstance(hello, proto.Hello) and hello.model_hash == blob[32:48]
+            if hello.cycle_unit != proto.CycleUnit.INSTRUCTIONS:
+                raise RuntimeError(f"cycle unit {hello.cycle_unit.name}; expected INSTRUCTIONS")
+            for k in range(len(pixels)):
+                r = link.request(lambda s, k=k: proto.infer(s, pixels[k].tobytes()))
+                assert isinstance(r, proto.InferResult)
+                got = (r.prediction, list(r.counts), list(r.ops), list(r.spikes),
+                       r.input_spikes)
+                want = (int(gold.pred[k]), gold.counts[k].tolist(), gold.ops[k].tolist(),
+                        gold.spikes[k].tolist(), int(gold.input_spikes[k]))
+                if got != want:
+                    raise RuntimeError(f"{name} sample {k}: device {got} != golden {want}")
+                cycles.append(r.cycles)
+            again = link.request(lambda s: proto.infer(s, pixels[0].tobytes()))
+            assert isinstance(again, proto.InferResult)
+            if again.cycles != cycles[0]:
+                raise RuntimeError(f"{name}: instruction count not repeatable "
+                                   f"({again.cycles} != {cycles[0]})")
+        finally:
+            link.close()
+    t = graph.steps
+    n_hid = graph.layers[0].n_out
+    input_rate = gold.input_spikes / (t * graph.input_size)
+    hidden_rate = gold.spikes[:, 0] / (t * n_hid)
+    rate = (gold.input_spikes + gold.spikes[:, 0]) / (t * (graph.input_size + n_hid))
+    return SnnRun(name, np.array(cycles, dtype=np.int64), rate, input_rate, hidden_rate,
+                  gold.ops.sum(axis=1), built.text, len(blob), graph.arena_bytes(), built.bss,
+                  built.data)
+
+
+def ref_shift(graph: SpikeGraph, pixels: np.ndarray) -> int:
+    """Requantization shift so the hidden activations of these pixels fit uint8."""
+    acc = pixels.astype(np.int64) @ graph.layers[0].weights.astype(np.int64)
+    top = float(np.percentile(np.maximum(acc, 0), 99)) or 1.0
+    return max(0, int(np.ceil(np.log2(top / 255.0))))
+
+
+def ref_twin(graph: SpikeGraph, shift: int, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    acc = pixels.astype(np.int64) @ graph.layers[0].weights.astype(np.int64)
+    h = np.minimum(255, np.maximum(acc, 0) >> shift)
+    y = h @ graph.layers[1].weights.astype(np.int64)
+    return y, np.argmax(y, axis=1)
+
+
+def write_ref_header(graph: SpikeGraph, shift: int, path: Path) -> None:
+    w0 = graph.layers[0].weights.T.astype(np.int8)  # [n_hid][n_in]
+    w1 = graph.layers[1].weights.T.astype(np.int8)  # [n_out][n_hid]
+
+    def arr(name: str, w: np.ndarray) -> str:
+        body = ",".join(str(int(v)) for v in w.ravel())
+        return f"static const int8_t {name}[{w.size}] = {{{body}}};\n"
+
+    path.write_text(
+        "/* generated by benchmarks/device_cost.py */\n#include <stdint.h>\n"
+        f"#define REF_N_IN {graph.input_size}u\n#define REF_N_HID {w0.shape[0]}u\n"
+        f"#define REF_N_OUT {w1.shape[0]}u\n#define REF_SHIFT0 {shift}\n"
+        + arr("ref_w0", w0) + arr("ref_w1", w1))
+
+
+def run_ref(graph: SpikeGraph, pixels: np.ndarray, work: Path) -> dict[str, Any]:
+    out = work / "ref"
+    out.mkdir()
+    shift = ref_shift(graph, pixels)
+    write_ref_header(graph, shift, out / "ref_weights.h")
+    subprocess.run(["make", "-s", "-C", str(BENCH_DIR), f"OUT={out}"], check=True,
+                   capture_output=True, timeout=300)
+    elf = out / "dense_ref.elf"
+    want_y, want_pred = ref_twin(graph, shift, pixels)
+    n_out = graph.layers[1].n_out
+    cycles = []
+    import serial
+
+    with launch(DEVICE, elf) as session:
+        port = serial.serial_for_url(session.url, timeout=30)
+        try:
+            for k in range(len(pixels)):
+                port.write(pixels[k].tobytes())
+                data = port.read(6 + 4 * n_out)
+                if len(data) != 6 + 4 * n_out:
+                    raise TimeoutError(f"dense reference answered {len(data)} bytes")
+                cyc, unit, pred = struct.unpack_from("<IBB", data)
+                y = np.array(struct.unpack_from(f"<{n_out}i", data, 6))
+                if unit != 1 or pred != want_pred[k] or not np.array_equal(y, want_y[k]):
+                    raise RuntimeError(f"dense reference sample {k}: device ({pred}, {y}) != "
+                                       f"numpy twin ({want_pred[k]}, {want_y[k]})")
+                cycles.append(cyc)
+        finally:
+            port.close()
+    size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True,
+                          check=True).stdout.splitlines()[1].split()
+    return {"instructions": int(np.median(cycles)), "min": int(min(cycles)),
+            "max": int(max(cycles)), "shift": shift, "text_bytes": int(size[0]),
+            "macs": int(graph.input_size * graph.layers[0].n_out
+                        + graph.layers[0].n_out * n_out)}
+
+
+def runtime_footprint(work: Path) -> dict[str, Any]:
+    """Code bytes of each runtime object at -Os for the Cortex-M3 (arm-none-eabi-size)."""
+    out = work / "objs"
+    out.mkdir()
+    objs = {}
+    for src in sorted(RUNTIME_DIR.glob("*.c")):
+        obj = out / (src.stem + ".o")
+        subprocess.run(["arm-none-eabi-gcc", *M3_FLAGS, f"-I{RUNTIME_DIR}",
+                        "-DESNN_MAX_LAYERS=2", "-DESNN_MAX_CLASSES=10", "-c", str(src),
+                        "-o", str(obj)], check=True, capture_output=True)
+        cols = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True,
+                              check=True).stdout.splitlines()[1].split()
+        objs[src.name] = {"text": int(cols[0]), "data": int(cols[1]), "bss": int(cols[2])}
+    return {"objects": objs, "text_total": sum(o["text"] for o in objs.values()),
+            "data_total": sum(o["data"] for o in objs.values())}
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def fit(run: SnnRun, ref_instr: int) -> dict[str, Any]:
+    a_mat = np.stack([np.ones_like(run.rate), run.rate], axis=1)
+    (a, b), *_ = np.linalg.lstsq(a_mat, run.cycles.astype(np.float64), rcond=None)
+    pred = a + b * run.rate
+    ss_res = float(((run.cycles - pred) ** 2).sum())
+    ss_tot = float(((run.cycles - run.cycles.mean()) ** 2).sum()) or 1.0
+    even = (ref_instr - a) / b if b > 0 else float("nan")
+    return {"a": float(a), "b_per_unit_rate": float(b), "r2": 1 - ss_res / ss_tot,
+            "break_even_rate": float(even)}
+
+
+def summarize(run: SnnRun, ref: dict[str, Any], at_scale1: np.ndarray) -> dict[str, Any]:
+    med = float(np.median(run.cycles[at_scale1]))
+    return {
+        "instructions_median": med,
+        "instructions_min": int(run.cycles.min()), "instructions_max": int(run.cycles.max()),
+        "ratio_vs_dense_ref": med / ref["instructions"],
+        "spike_rate_median": float(np.median(run.rate[at_scale1])),
+        "input_rate_median": float(np.median(run.input_rate[at_scale1])),
+        "hidden_rate_median": float(np.median(run.hidden_rate[at_scale1])),
+        "synaptic_ops_median": float(np.median(run.ops[at_scale1])),
+        "instructions_per_op": med / max(1.0, float(np.median(run.ops[at_scale1]))),
+        "fit": fit(run, ref["instructions"]),
+        "image_text_bytes": run.text_bytes, "esg_bytes": run.esg_bytes,
+        "code_bytes_excl_model": run.text_bytes - run.esg_bytes,
+        "arena_bytes": run.arena_bytes, "static_ram_bytes": run.data_bytes + run.bss_bytes,
+        "ram_arena_plus_stack": run.arena_bytes + STACK_BYTES,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run-dir", type=Path, help="RUN_DIR with a trained 784-H-10 model.esg")
+    ap.add_argument("--sparse-run-dir", type=Path,
+                    help="RUN_DIR with the same model compressed with --sparsity (else the "
+                    "benchmark magnitude-prunes --run-dir to --keep)")
+    ap.add_argument("--samples", type=int, default=12, help="MNIST test digits (default 12)")
+    ap.add_argument("--steps", type=int, default=25, help="T for the random network")
+    ap.add_argument("--keep", type=float, default=0.10, help="fraction kept when pruning")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc", "make"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found; this benchmark needs it")
+    from edgesnn.data import load_dataset
+
+    digits = load_dataset("mnist", "test", limit=args.samples).images
+    pixels = np.concatenate([(digits.astype(np.float64) * s).astype(np.uint8) for s in SCALES])
+    at_scale1 = np.arange(len(pixels)) < len(digits)
+    dense = load_graph(args.run_dir, args.steps, args.seed)
+    if args.sparse_run_dir is not None:
+        sparse = esg.read_esg(args.sparse_run_dir / "model.esg")
+        for layer in sparse.layers:
+            layer.storage = Storage.SPARSE
+        sparse.validate()
+        args.keep = sum(la.nnz for la in sparse.layers) / sum(la.weights.size
+                                                               for la in sparse.layers)
+    else:
+        sparse = prune(dense, args.keep)
+        rescale_thresholds(sparse, dense, digits)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="edgesnn-bench-") as tmp:
+        work = Path(tmp)
+        log.info("dense int8 reference kernel ...")
+        ref = run_ref(dense, digits, work)
+        runs = {}
+        for name, graph in (("snn_dense", dense), ("snn_sparse", sparse)):
+            log.info("%s: %d inferences in QEMU ...", name, len(pixels))
+            runs[name] = run_snn(name, graph, pixels, work)
+        foot = runtime_footprint(work)
+    result: dict[str, Any] = {
+        "device": DEVICE, "unit": "instructions (QEMU -icount shift=7, SysTick / 6.4)",
+        "network": [dense.input_size, dense.layers[0].n_out, dense.layers[1].n_out],
+        "steps": dense.steps, "source": str(args.run_dir) if args.run_dir else
+        f"random_graph(seed={args.seed})", "samples": len(digits), "scales": list(SCALES),
+        "keep": args.keep, "bit_exact": True, "dense_ref": ref,
+        "runtime_footprint": foot, "wall_s": round(time.monotonic() - t0, 1),
+    }
+    for name, run in runs.items():
+        result[name] = summarize(run, ref, at_scale1)
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print_table(result)
+    return 0
+
+
+def print_table(r: dict[str, Any]) -> None:
+    ref = r["dense_ref"]
+    print(f"{r['device']} ({r['unit']}); network {'-'.join(map(str, r['network']))}, "
+          f"T={r['steps']}, {r['source']}, {r['samples']} MNIST digits x scales {r['scales']}")
+    print(f"{'':28}{'instr/inf':>12}{'x dense':>9}{'rate':>8}{'in/hid rate':>14}"
+          f"{'ops':>10}{'instr/op':>9}{'break-even':>11}{'R^2':>6}")
+    print(f"{'dense int8 kernel':28}{ref['instructions']:>12,}{1.0:>9.2f}{'':>8}{'':>14}"
+          f"{ref['macs']:>10,}{ref['instructions'] / ref['macs']:>9.2f}")
+    for name in ("snn_dense", "snn_sparse"):
+        s = r[name]
+        label = "SNN dense int8" if name == "snn_dense" else f"SNN sparse ({r['keep']:.0%} kept)"
+        print(f"{label:28}{s['instructions_median']:>12,.0f}{s['ratio_vs_dense_ref']:>9.2f}"
+              f"{s['spike_rate_median']:>8.3f}"
+              f"{s['input_rate_median']:>7.3f}/{s['hidden_rate_median']:<6.3f}"
+              f"{s['synaptic_ops_median']:>10,.0f}{s['instructions_per_op']:>9.2f}"
+              f"{s['fit']['break_even_rate']:>11.4f}{s['fit']['r2']:>6.2f}")
+    foot = r["runtime_footprint"]
+    print(f"runtime code at -Os (Cortex-M3, arm-none-eabi-size of the objects): "
+          f"{foot['text_total']:,} B text, {foot['data_total']} B data")
+    for name in ("snn_dense", "snn_sparse"):
+        s = r[name]
+        print(f"{name}: image text {s['image_text_bytes']:,} B = model {s['esg_bytes']:,} B + "
+              f"code {s['code_bytes_excl_model']:,} B; RAM = arena {s['arena_bytes']:,} B + "
+              f"stack {STACK_BYTES:,} B = {s['ram_arena_plus_stack']:,} B "
+              f"(static RAM incl. stack reserve {s['static_ram_bytes']:,} B)")
+    print(f"dense reference image text {ref['text_bytes']:,} B; "
+          f"bit-exact vs golden / numpy twin on every sample; wall {r['wall_s']} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

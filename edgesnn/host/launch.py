@@ -1,0 +1,340 @@
+"""Start a firmware image where it can run and hand back its serial URL.
+
+:func:`launch` runs an emulated target's ELF in QEMU (``[run]`` of the device profile:
+``qemu-system-arm -M MACHINE ... -icount shift=N -serial tcp:127.0.0.1:PORT,server=on,
+wait=on,nodelay=on``; URL ``socket://127.0.0.1:PORT``) or the host build of the firmware on a
+pseudo-terminal (``BINARY --pty``; URL ``/dev/pts/N``, the path the binary prints). QEMU
+drops UART output until a client connects, so the host must speak first (PING).
+
+The returned :class:`DeviceSession` owns the process: ``close()`` terminates it by PID, waits
+and kills it if needed; live sessions are also closed at interpreter exit, and (unless
+detached) the child gets SIGTERM from the kernel if this process dies. A process that exits
+before it is ready raises :class:`LaunchError` with the tail of its output.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_QEMU_LISTENING = re.compile(r"waiting for connection on:.*tcp:[^:]+:(\d+)")
+_PTY_PATH = re.compile(r"(/dev/pts/\d+)")
+_PORT_IN_USE = ("Address already in use", "Failed to bind")
+_LIVE: weakref.WeakSet[DeviceSession] = weakref.WeakSet()
+_PR_SET_PDEATHSIG = 1
+
+
+class LaunchError(RuntimeError):
+    """A device could not be started; the message names the command and its output."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What :func:`launch` needs from a device profile (``kind`` and ``[run]``)."""
+
+    name: str
+    kind: str  # "host" | "mcu" | "board"
+    emulator: str = ""
+    machine: str = ""
+    args: tuple[str, ...] = ()
+    serial: str = "tcp"  # "tcp" | "pty" | "url"
+    icount_shift: int | None = None
+    baudrate: int = 115200
+
+    @property
+    def emulated(self) -> bool:
+        return self.kind != "host" and bool(self.emulator)
+
+
+def _get(obj: Any, *keys: str, default: Any = None) -> Any:
+    """``obj.keys[0].keys[1]...`` for attribute objects and mappings alike."""
+    cur = obj
+    for key in keys:
+        if cur is None:
+            return default
+        if isinstance(cur, Mapping):
+            cur = cur.get(key)
+        else:
+            cur = getattr(cur, key, None)
+    return default if cur is None else cur
+
+
+def _load_profile(name: str) -> Any:
+    from edgesnn.devices import load_device  # H4a's profile loader
+
+    return load_device(name)
+
+
+def run_spec(device: Any) -> RunSpec:
+    """Extract the launch settings of ``device`` (a profile name, a DeviceProfile, or the
+    profile's TOML as a mapping)."""
+    profile = _load_profile(device) if isinstance(device, str) else device
+    # a DeviceProfile may keep the parsed TOML in .raw / .data; accept both shapes
+    raw = _get(profile, "raw") or _get(profile, "data") or profile
+    name = str(_get(profile, "name") or _get(raw, "name") or "")
+    kind = str(_get(profile, "kind") or _get(raw, "kind") or "mcu")
+
+    def pick(*keys: str, default: Any = None) -> Any:
+        value = _get(profile, *keys)
+        if value is None:
+            value = _get(raw, *keys)
+        return default if value is None else value
+
+    shift = pick("run", "icount_shift")
+    return RunSpec(
+        name=name,
+        kind=kind,
+        emulator=str(pick("run", "emulator", default="")),
+        machine=str(pick("run", "machine", default="")),
+        args=tuple(str(a) for a in pick("run", "args", default=())),
+        serial=str(pick("run", "serial", default="pty" if kind == "host" else "tcp")),
+        icount_shift=None if shift is None or shift == "" else int(shift),
+        baudrate=int(pick("serial", "baudrate", default=115200)),
+    )
+
+
+def free_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the caller retries on a race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def qemu_command(spec: RunSpec, firmware: Path, serial_arg: str) -> list[str]:
+    """The QEMU command line for ``firmware`` with the UART on ``serial_arg``."""
+    if not spec.machine:
+        raise LaunchError(f"device {spec.name!r}: [run] machine is empty")
+    args = [a.replace("{elf}", str(firmware)) for a in spec.args]
+    cmd = [spec.emulator, "-M", spec.machine, *args]
+    if spec.icount_shift is not None:
+        cmd += ["-icount", f"shift={spec.icount_shift}"]
+    return cmd + ["-serial", serial_arg]
+
+
+def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+@dataclass(eq=False)
+class DeviceSession:
+    """A running device: ``url`` (pyserial URL), ``process`` (its Popen), ``log_path`` (its
+    stdout+stderr). Use as a context manager or call :meth:`close`."""
+
+    device: str
+    url: str
+    process: subprocess.Popen[bytes]
+    firmware: Path
+    command: list[str]
+    log_path: Path
+    detached: bool = False
+    baudrate: int = 115200
+    _tmpdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self, limit: int = 4000) -> str:
+        """The last ``limit`` characters the process wrote (stdout and stderr)."""
+        return _tail(self.log_path, limit)
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        """Terminate the process (SIGTERM, then SIGKILL after ``timeout`` s); return its exit
+        code. Idempotent."""
+        proc = self.process
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s (pid %d) ignored SIGTERM; killing it", self.device, proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=timeout)
+        _LIVE.discard(self)
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+        return proc.returncode
+
+    def __enter__(self) -> DeviceSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _tail(path: Path, limit: int) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return data[-limit:].decode("utf-8", errors="replace")
+
+
+def _close_all() -> None:
+    for session in list(_LIVE):
+        if not session.detached:
+            with contextlib.suppress(Exception):
+                session.close(timeout=2.0)
+
+
+atexit.register(_close_all)
+
+
+def _start(cmd: list[str], log_path: Path, detach: bool) -> subprocess.Popen[bytes]:
+    log.info("starting: %s", " ".join(cmd))
+    with open(log_path, "wb") as out:
+        try:
+            return subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=detach,
+                preexec_fn=None if detach or sys.platform != "linux" else _set_pdeathsig,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot run {cmd[0]!r}: {exc}") from exc
+
+
+def _wait_for(proc: subprocess.Popen[bytes], log_path: Path, pattern: re.Pattern[str],
+              timeout: float) -> re.Match[str] | None:
+    """Poll the process's output for ``pattern``; None if the process exited first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = pattern.search(_tail(log_path, 1 << 16))
+        if match:
+            return match
+        if proc.poll() is not None:
+            return None
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        time.sleep(0.02)
+
+
+def _fail(what: str, cmd: list[str], proc: subprocess.Popen[bytes], log_path: Path) -> LaunchError:
+    code = proc.poll()
+    state = f"exited with code {code}" if code is not None else "did not get ready"
+    out = _tail(log_path, 2000).strip() or "(no output)"
+    return LaunchError(f"{what} {state}: {' '.join(cmd)}\n{out}")
+
+
+def launch(device: Any, firmware: Path | str, *, detach: bool = False,
+           timeout: float = 15.0, log_path: Path | None = None) -> DeviceSession:
+    """Start ``firmware`` on ``device`` (profile name or DeviceProfile) and wait until its
+    serial link can be opened.
+
+    Emulated MCUs: ``firmware`` is the ELF, run in QEMU with the UART on a local TCP server.
+    ``host``: ``firmware`` is the host-built binary, started with ``--pty``. ``detach=True``
+    starts the process in its own session so it outlives this one (the caller stops it by
+    PID); ``log_path`` (default: a temporary file) receives its stdout and stderr.
+    """
+    spec = run_spec(device)
+    firmware = Path(firmware).resolve()
+    if not firmware.is_file():
+        raise LaunchError(f"firmware {firmware} does not exist; build it first (edgesnn build)")
+    if spec.kind == "board" or (spec.kind != "host" and not spec.emulator):
+        raise LaunchError(f"device {spec.name!r} is a physical board: program it with "
+                          "`edgesnn flash` and open its serial port URL")
+    tmp = None
+    if log_path is None and detach:  # must outlive this process
+        log_path = Path(tempfile.mkdtemp(prefix="edgesnn-launch-")) / "device.log"
+    elif log_path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="edgesnn-launch-")
+        log_path = Path(tmp.name) / "device.log"
+    log_path = Path(log_path)
+    try:
+        if spec.kind == "host":
+            session = _launch_host(spec, firmware, detach, timeout, log_path)
+        else:
+            session = _launch_qemu(spec, firmware, detach, timeout, log_path)
+    except BaseException:
+        if tmp is not None:
+            tmp.cleanup()
+        raise
+    session._tmpdir = tmp
+    _LIVE.add(session)
+    return session
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _launch_host(spec: RunSpec, binary: Path, detach: bool, timeout: float,
+                 log_path: Path) -> DeviceSession:
+    if not os.access(binary, os.X_OK):
+        raise LaunchError(f"host firmware {binary} is not executable")
+    cmd = [str(binary), "--pty"]
+    proc = _start(cmd, log_path, detach)
+    try:
+        match = _wait_for(proc, log_path, _PTY_PATH, timeout)
+    except TimeoutError:
+        _stop(proc)
+        raise _fail("host firmware", cmd, proc, log_path) from None
+    if match is None:
+        raise _fail("host firmware", cmd, proc, log_path)
+    return DeviceSession(spec.name, match.group(1), proc, binary, cmd, log_path, detach,
+                         spec.baudrate)
+
+
+def _launch_qemu(spec: RunSpec, elf: Path, detach: bool, timeout: float,
+                 log_path: Path) -> DeviceSession:
+    if shutil.which(spec.emulator) is None:
+        raise LaunchError(f"device {spec.name!r} needs {spec.emulator!r}, which is not on PATH "
+                          "(Debian: apt install qemu-system-arm)")
+    if spec.serial == "pty":
+        cmd = qemu_command(spec, elf, "pty")
+        proc = _start(cmd, log_path, detach)
+        try:
+            match = _wait_for(proc, log_path, _PTY_PATH, timeout)
+        except TimeoutError:
+            _stop(proc)
+            raise _fail("QEMU", cmd, proc, log_path) from None
+        if match is None:
+            raise _fail("QEMU", cmd, proc, log_path)
+        return DeviceSession(spec.name, match.group(1), proc, elf, cmd, log_path, detach,
+                             spec.baudrate)
+    if spec.serial != "tcp":
+        raise LaunchError(f"device {spec.name!r}: [run] serial={spec.serial!r}; accepted for an "
+                          "emulator: 'tcp', 'pty'")
+    for _attempt in range(3):  # another process may grab the free port before QEMU binds it
+        port = free_tcp_port()
+        cmd = qemu_command(spec, elf, f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on")
+        proc = _start(cmd, log_path, detach)
+        try:
+            match = _wait_for(proc, log_path, _QEMU_LISTENING, timeout)
+        except TimeoutError:
+            _stop(proc)
+            raise _fail("QEMU", cmd, proc, log_path) from None
+        if match is not None:
+            return DeviceSession(spec.name, f"socket://127.0.0.1:{port}", proc, elf, cmd,
+                                 log_path, detach, spec.baudrate)
+        if not any(s in _tail(log_path, 4000) for s in _PORT_IN_USE):
+            raise _fail("QEMU", cmd, proc, log_path)
+        log.info("port %d was taken; retrying", port)
+    raise _fail("QEMU", cmd, proc, log_path)
