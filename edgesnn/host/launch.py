@@ -125,7 +125,7 @@ def qemu_command(spec: RunSpec, firmware: Path, serial_arg: str) -> list[str]:
     args = [a.replace("{elf}", str(firmware)) for a in spec.args]
     cmd = [spec.emulator, "-M", spec.machine, *args]
     if spec.icount_shift is not None:
-        cmd += ["-icount", f"shift={spec.icount_shift}"]
+        cmd += ["-icount", f"shift={spec.icount_shift},sleep=off"]
     return cmd + ["-serial", serial_arg]
 
 

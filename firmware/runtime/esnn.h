@@ -1,0 +1,108 @@
+/* edgesnn runtime: validate a .esg spike graph in place and run integer inference.
+ *
+ * Implements exporters/spikegraph/SPEC.md (version 1) bit for bit. C99, no malloc, no hidden
+ * state: the model struct points into the .esg blob (which may live in flash), all working
+ * memory comes from a caller-supplied arena of arena_bytes (SPEC section 4).
+ */
+#ifndef ESNN_H
+#define ESNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ESNN_VERSION_MAJOR 1
+#define ESNN_VERSION_MINOR 0
+#define ESNN_VERSION_PATCH 0
+
+/* Fixed maximums for the model and result structs; a generated project sets them from its
+ * graph in model_config.h (pass -DESNN_CONFIG_HEADER="model_config.h" or define them). */
+#ifdef ESNN_CONFIG_HEADER
+#include ESNN_CONFIG_HEADER
+#endif
+#ifndef ESNN_MAX_LAYERS
+#define ESNN_MAX_LAYERS 8
+#endif
+#ifndef ESNN_MAX_CLASSES
+#define ESNN_MAX_CLASSES 32
+#endif
+#if ESNN_MAX_LAYERS < 1 || ESNN_MAX_LAYERS > 255
+#error "ESNN_MAX_LAYERS must be 1..255"
+#endif
+#if ESNN_MAX_CLASSES < 1 || ESNN_MAX_CLASSES > 255
+#error "ESNN_MAX_CLASSES must be 1..255"
+#endif
+
+typedef enum {
+#define ESNN_STATUS(name, num, text) ESNN_##name = num,
+#include "esnn_status.def"
+#undef ESNN_STATUS
+    ESNN_STATUS_END_
+} esnn_status_t;
+
+/* One line of text for a status code ("unknown status" for anything else). */
+const char *esnn_status_str(int status);
+/* The NAME of a status code as written in esnn_status.def ("?" for anything else). */
+const char *esnn_status_name(int status);
+
+enum { ESNN_ENC_RATE = 0, ESNN_ENC_LATENCY = 1, ESNN_ENC_DIRECT = 2 };
+
+typedef struct {
+    const uint8_t *thr;    /* int32[1 or n_out] */
+    const uint8_t *leak;   /* uint32[1 or n_out], Q0.16 */
+    const uint8_t *rowptr; /* uint32[n_in + 1] (sparse) */
+    const uint8_t *index;  /* uint8/uint16[nnz] (sparse) */
+    const uint8_t *w;      /* weight bytes */
+    uint32_t nnz;
+    uint16_t n_in, n_out;
+    uint8_t neuron, reset, weight_bits, storage, index_bits, thr_per, leak_per;
+} esnn_layer_t;
+
+typedef struct {
+    const uint8_t *esg;  /* the blob, validated; NULL until esnn_model_init succeeds */
+    const uint8_t *hash; /* 16 bytes: header bytes 32..47 */
+    uint32_t len, input_size, seed, arena_bytes;
+    uint16_t n_layers, steps, n_classes;
+    uint8_t encoder, readout;
+    esnn_layer_t layers[ESNN_MAX_LAYERS];
+} esnn_model_t;
+
+/* SPEC section 3.4. counts/spikes/ops wrap modulo 2^32 (uint32 on the wire). */
+typedef struct {
+    uint8_t prediction;
+    uint8_t n_layers;
+    uint16_t n_classes;
+    uint32_t input_spikes;
+    uint16_t counts[ESNN_MAX_CLASSES];
+    int32_t v_last[ESNN_MAX_CLASSES]; /* last layer membranes after the last step */
+    uint32_t spikes[ESNN_MAX_LAYERS];
+    uint32_t ops[ESNN_MAX_LAYERS];
+} esnn_result_t;
+
+/* Validate `esg` (every check of SPEC section 6) and fill `m` with pointers into it. The blob
+ * must stay valid and unchanged while `m` is used, and must be 4-byte aligned. */
+esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *esg, uint32_t len);
+
+/* One inference of `n` pixels; `arena` (4-byte aligned, >= m->arena_bytes) is scratch. */
+esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *pixels, uint32_t n,
+                         uint8_t *arena, uint32_t arena_len, esnn_result_t *out);
+
+/* The rate encoder's counter hash (SPEC 3.1). */
+uint32_t esnn_hash32(uint32_t k, uint32_t seed);
+
+/* CRC-32 (IEEE, zlib.crc32): pass crc = 0 to start, the previous value to continue. */
+uint32_t esnn_crc32(uint32_t crc, const uint8_t *data, uint32_t len);
+
+/* COBS: encode `len` bytes into `out` (capacity >= len + len / 254 + 1, no trailing 0);
+ * returns the encoded length. Decode in place or to `out` (capacity >= len); returns the
+ * decoded length, or -1 when `in` is not valid COBS (a 0 byte, or a code past the end). */
+uint32_t esnn_cobs_encode(const uint8_t *in, uint32_t len, uint8_t *out);
+int32_t esnn_cobs_decode(const uint8_t *in, uint32_t len, uint8_t *out);
+
+/* Little-endian loads, independent of host byte order and alignment. */
+static inline uint32_t esnn_rd16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
+static inline uint32_t esnn_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+#endif /* ESNN_H */

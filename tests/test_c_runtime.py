@@ -1,0 +1,125 @@
+"""The C runtime, compiled on the host, equals the golden simulator bit for bit.
+
+Every configuration of SPEC.md (dense/sparse, int8/int4, rate/latency/direct, LIF/IF,
+subtract/zero reset, per-layer/per-neuron constants) on several seeds of random_graph:
+prediction, counts, final membranes, input spikes, spikes and ops per layer must be equal.
+Plus the saturation corner (membranes driven to +-2^31) and the arena bound (the tool's arena
+is exactly arena_bytes; the ASan build would catch any access past it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.build import build_check_tool
+from edgesnn.graph import esg, golden
+from edgesnn.graph.ir import Encoder, EncoderKind, Layer, NeuronKind, SpikeGraph
+from edgesnn.graph.synth import random_graph, random_pixels
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+
+FIELDS = ("pred", "counts", "v_final", "input_spikes", "spikes", "ops")
+
+
+@pytest.fixture(scope="module")
+def check_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_check_tool(tmp_path_factory.mktemp("esnn_check"))
+
+
+@pytest.fixture(scope="module")
+def check_tool_asan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_check_tool(tmp_path_factory.mktemp("esnn_check_asan"), sanitize=True)
+
+
+def run_c(tool: Path, graph: SpikeGraph, pixels: np.ndarray, tmp: Path) -> dict[str, np.ndarray]:
+    model, px = tmp / "m.esg", tmp / "px.bin"
+    model.write_bytes(esg.encode(graph))
+    np.ascontiguousarray(pixels, dtype=np.uint8).tofile(px)
+    proc = subprocess.run([str(tool), "infer", str(model), str(px)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == len(pixels)
+    return {k: np.array([r[k] for r in rows], dtype=np.int64) for k in FIELDS}
+
+
+def assert_equal_to_golden(c: dict[str, np.ndarray], graph: SpikeGraph,
+                           pixels: np.ndarray, label: str) -> None:
+    ref = golden.simulate(graph, pixels)
+    for k in FIELDS:
+        assert np.array_equal(c[k], getattr(ref, k)), f"{label}: {k} differs from golden"
+
+
+CONFIGS = list(itertools.product(("rate", "latency", "direct"), ("dense", "sparse"), (8, 4),
+                                 ("lif", "if"), ("subtract", "zero")))
+
+
+@pytest.mark.parametrize(("encoder", "storage", "bits", "neuron", "reset"), CONFIGS,
+                         ids=["-".join(map(str, c)) for c in CONFIGS])
+def test_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: str, storage: str,
+                         bits: int, neuron: str, reset: str) -> None:
+    spiking = 0
+    for seed in range(3):
+        graph = random_graph(seed, input_size=40, hidden=(24, 12), n_classes=6, steps=7,
+                             encoder=encoder, storage=storage, weight_bits=bits, neuron=neuron,
+                             reset=reset, per_neuron=bool(seed % 2),
+                             density=0.4 if storage == "sparse" else 1.0)
+        pixels = random_pixels(100 + seed, 12, graph.input_size)
+        c = run_c(check_tool, graph, pixels, tmp_path)
+        assert_equal_to_golden(c, graph, pixels, f"seed {seed}")
+        spiking += int(c["spikes"].sum())
+    assert spiking > 0, "the random graphs never spiked: the comparison would be vacuous"
+
+
+def test_one_layer_and_many_classes(check_tool: Path, tmp_path: Path) -> None:
+    graph = random_graph(7, input_size=300, hidden=(), n_classes=255, steps=5,
+                         storage="sparse", density=0.3)
+    pixels = random_pixels(7, 6, 300)
+    assert_equal_to_golden(run_c(check_tool, graph, pixels, tmp_path), graph, pixels, "1x255")
+
+
+def test_sparse_int8_index_bits_16(check_tool: Path, tmp_path: Path) -> None:
+    """n_out > 256 forces 16-bit sparse indices."""
+    graph = random_graph(3, input_size=30, hidden=(300,), n_classes=4, steps=4,
+                         storage="sparse", density=0.2)
+    pixels = random_pixels(3, 5, 30)
+    assert_equal_to_golden(run_c(check_tool, graph, pixels, tmp_path), graph, pixels, "idx16")
+
+
+@pytest.mark.parametrize("leak", [65536, 65535])
+def test_saturation_at_int32_limits(check_tool: Path, tmp_path: Path, leak: int) -> None:
+    """Membranes pushed to +-2^31 saturate exactly as sat32 (the wrapping-accumulator path of
+    a spike-driven layer: 4000 presynaptic spikes of +-127/-128 per step)."""
+    w0 = np.full((8, 4000), 127, np.int8)
+    w1 = np.zeros((4000, 3), np.int8)
+    w1[:, 0], w1[:, 1] = 127, -128
+    w1[::2, 2], w1[1::2, 2] = 127, -128
+    neuron = NeuronKind.IF if leak == 65536 else NeuronKind.LIF
+    graph = SpikeGraph(8, 5000, [
+        Layer(w0, np.array([0], np.int32), np.array([65536], np.uint32), NeuronKind.IF),
+        Layer(w1, np.array([2**31 - 1], np.int32), np.array([leak], np.uint32), neuron),
+    ], Encoder(EncoderKind.DIRECT, 7)).validate()
+    pixels = np.full((2, 8), 255, np.uint8)
+    pixels[1, ::3] = 0
+    c = run_c(check_tool, graph, pixels, tmp_path)
+    assert c["v_final"][0, 0] == 2**31 - 1 and c["v_final"][0, 1] == -(2**31)
+    assert_equal_to_golden(c, graph, pixels, "saturation")
+
+
+def test_asan_build_equals_golden(check_tool_asan: Path, tmp_path: Path) -> None:
+    """The sanitizer build (exact-size heap arena) runs every encoder/storage cleanly."""
+    for k, (enc, storage, bits) in enumerate(itertools.product(
+            ("rate", "latency", "direct"), ("dense", "sparse"), (8, 4))):
+        graph = random_graph(k, input_size=33, hidden=(9,), n_classes=5, steps=5,
+                             encoder=enc, storage=storage, weight_bits=bits,
+                             density=0.5 if storage == "sparse" else 1.0)
+        pixels = random_pixels(k, 4, 33)
+        assert_equal_to_golden(run_c(check_tool_asan, graph, pixels, tmp_path), graph, pixels,
+                               f"asan {enc}/{storage}/int{bits}")
