@@ -1,0 +1,115 @@
+"""``edgesnn compress RUN_DIR``: prune + quantize a trained run into ``model.esg``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgesnn.cli import CliError
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from exc
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compress",
+        help="prune and quantize a trained run into model.esg",
+        description="Prune (magnitude / structured), quantize (int8 or int4, PTQ with "
+        "calibration, optional QAT) the float model of RUN_DIR; write RUN_DIR/model.esg and "
+        "RUN_DIR/compress.json and report float vs golden-simulator accuracy.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--sparsity", type=_fraction, default=0.0,
+                   help="fraction of weights to prune, 0 <= s < 1 (default 0)")
+    p.add_argument("--prune-scope", choices=("global", "layer"), default="global",
+                   help="one magnitude cut over all layers, or the sparsity in every layer")
+    p.add_argument("--weight-bits", type=int, choices=(8, 4), default=8)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--per-channel", dest="per_channel", action="store_true", default=True,
+                       help="one weight scale per output neuron (default)")
+    group.add_argument("--per-layer", dest="per_channel", action="store_false",
+                       help="one weight scale per layer")
+    p.add_argument("--qat-epochs", type=_count, default=0,
+                   help="epochs of quantization-aware fine-tuning (default 0: PTQ only)")
+    p.add_argument("--qat-lr", type=float, default=None,
+                   help="QAT learning rate in integer weight units (default 0.02 * qmax)")
+    p.add_argument("--structured", action="store_true",
+                   help="remove hidden neurons that never fire on the calibration data")
+    p.add_argument("--structured-drop", type=_fraction, default=0.0,
+                   help="with --structured, also drop this fraction of the least important "
+                   "firing neurons")
+    p.add_argument("--train-limit", type=_positive, default=10000,
+                   help="training samples for calibration and QAT (default 10000)")
+    p.add_argument("--calib-limit", type=_positive, default=1000,
+                   help="calibration samples drawn from the training subset (default 1000)")
+    p.add_argument("--test-limit", type=_positive, default=None,
+                   help="test samples to evaluate (default: the whole test set)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder holding mnist/ (default $EDGESNN_DATA, then the cache)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgesnn.compress.pipeline import compress_run
+    from edgesnn.export.base import ExportError
+
+    if not args.run_dir.is_dir():
+        raise CliError(f"run directory {args.run_dir} does not exist")
+    if not (args.run_dir / "model.pt").is_file():
+        raise CliError(f"{args.run_dir / 'model.pt'} not found; run `edgesnn train` first")
+    if args.structured_drop and not args.structured:
+        raise CliError("--structured-drop needs --structured")
+    try:
+        summary = compress_run(
+            args.run_dir, sparsity=args.sparsity, weight_bits=args.weight_bits,
+            per_channel=args.per_channel, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+            structured=args.structured, structured_drop=args.structured_drop,
+            train_limit=args.train_limit, test_limit=args.test_limit,
+            calib_limit=args.calib_limit, data_dir=args.data_dir, seed=args.seed,
+            prune_scope=args.prune_scope, progress=not args.json)
+    except (ExportError, ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+        return 0
+    print(f"wrote {summary['esg']} ({summary['esg_bytes']} bytes, "
+          f"{summary['ratio']:.3f}x the raw int8 weights)")
+    print(f"accuracy: float {100 * summary['float_accuracy']:.2f} %, golden "
+          f"{100 * summary['golden_accuracy']:.2f} % on {summary['test_samples']} test samples; "
+          f"agreement {100 * summary['agreement']:.2f} %")
+    print(f"int{summary['weight_bits']} "
+          f"{'per-channel' if summary['per_channel'] else 'per-layer'}, sparsity "
+          f"{100 * summary['sparsity']:.1f} %, layers {summary['layer_sizes']} "
+          f"({', '.join(summary['storage'])})")
+    return 0
