@@ -50,7 +50,7 @@ def test_qemu_command_line(tmp_path: Path) -> None:
     cmd = qemu_command(spec, elf, "tcp:127.0.0.1:4444,server=on,wait=on,nodelay=on")
     assert cmd[:3] == ["qemu-system-arm", "-M", "lm3s6965evb"]
     assert cmd[cmd.index("-kernel") + 1] == str(elf)
-    assert cmd[cmd.index("-icount") + 1] == "shift=7"
+    assert cmd[cmd.index("-icount") + 1] == "shift=7,sleep=off"
     assert cmd[-2:] == ["-serial", "tcp:127.0.0.1:4444,server=on,wait=on,nodelay=on"]
     assert "{elf}" not in " ".join(cmd)
 
