@@ -178,3 +178,22 @@ def test_eval_cli_json_and_hash_refusal(tmp_path: Path, mnist_data_dir: Path, ca
     assert "runs model 00000000" in err and "re-flash" in err
     assert dev.requests == 1, "only the PING reached the device"
     assert main(["eval", str(tmp_path), "--device", "sim", "--samples", "0"]) == 2
+
+
+def test_profile_at_url_attaches_the_profile_to_a_flashed_board(run_dir, data) -> None:
+    """``PROFILE@URL``: a board reached by URL, reported with the profile's clock/energy."""
+    from edgesnn.host.runner import EvalError, open_device
+
+    dev = SimDevice.from_esg(run_dir / "model.esg")
+    with serve_pty(dev) as server:
+        opened = open_device(f"nucleo-l4r5zi@{server.url}", run_dir, timeout=0.05)
+        try:
+            assert opened.profile is not None and opened.profile.name == "nucleo-l4r5zi"
+            assert opened.profile.core.clock_hz == 120_000_000
+            hello = DeviceLink(opened.transport).handshake(timeout_s=1.0)
+            assert hello.model_hash == model_hash_of((run_dir / "model.esg").read_bytes())
+        finally:
+            for close in opened.closers:
+                close()
+    with pytest.raises(EvalError, match="not a device profile"):
+        open_device("no-such-board@loop://", run_dir)

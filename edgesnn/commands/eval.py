@@ -29,12 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Stream MNIST test samples to one or more devices and compare with the "
         "float and golden integer models. --device is a device profile (exported, built and "
         "launched automatically), a pyserial URL (/dev/ttyACM0, /dev/pts/N, "
-        "socket://HOST:PORT, rfc2217://...), or 'sim' (the Python emulator). Several "
+        "socket://HOST:PORT, rfc2217://...), PROFILE@URL for a flashed board whose profile "
+        "gives clock and energy (nucleo-l4r5zi@/dev/ttyACM0), or 'sim' (the Python "
+        "emulator). Several "
         "--device share the samples. Writes RUN_DIR/eval/<device>/samples.jsonl, "
         "RUN_DIR/report.json and RUN_DIR/report.html.")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("--device", action="append", required=True, metavar="NAME|URL",
-                   help="device profile, pyserial URL or 'sim'; repeat for a fleet")
+                   help="device profile, pyserial URL, PROFILE@URL or 'sim'; repeat for a fleet")
     add_eval_options(p)
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")

@@ -518,12 +518,26 @@ def firmware_for(run_dir: Path, device: str, *, progress: bool = False) -> tuple
 
 def open_device(spec: str, run_dir: Path, *, timeout: float = 0.02,
                 faults: Any = None) -> OpenDevice:
-    """``sim`` (Python emulator on the golden simulator), a pyserial URL / device path, or a
-    device profile name (exported, built and launched via :mod:`edgesnn.host.launch`)."""
+    """``sim`` (Python emulator on the golden simulator), a pyserial URL / device path, a
+    device profile name (exported, built and launched via :mod:`edgesnn.host.launch`), or
+    ``PROFILE@URL``: an already-flashed board reached at URL, with PROFILE's clock and energy
+    constants used for the report (e.g. ``nucleo-l4r5zi@/dev/ttyACM0``)."""
     profile = None
     closers: list[Callable[[], None]] = []
     build: dict[str, Any] = {}
-    if spec == "sim":
+    name, sep, url = spec.partition("@")
+    if sep and name and url and "/" not in name and ":" not in name:
+        from edgesnn.devices import load_device
+        from edgesnn.host.transport import open_transport
+
+        try:
+            profile = load_device(name)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise EvalError(f"--device {spec!r}: {name!r} is not a device profile ({exc})") \
+                from exc
+        transport = open_transport(url, timeout=timeout)
+        closers.append(transport.close)
+    elif spec == "sim":
         from edgesnn.host.simdevice import SimDevice, SimDeviceTransport
 
         transport: Transport = SimDeviceTransport(SimDevice.from_esg(Path(run_dir) / "model.esg"))
