@@ -69,7 +69,34 @@ def _newer(out: Path, *inputs: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesnn.report import build_report, print_report, write_report
+    from edgesnn.report import print_report
+
+    report = pipeline(args)
+    run_dir: Path = args.out
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print_report(report)
+        print(f"wrote {run_dir / 'report.json'} and {run_dir / 'report.html'}")
+    return 0
+
+
+def run_pipeline(out: Path | str = "runs/default", *, device: str = "host",
+                 samples: int = DEFAULTS["samples"], epochs: int = DEFAULTS["epochs"],
+                 hidden: int = DEFAULTS["hidden"], steps: int = DEFAULTS["steps"],
+                 train_limit: int = DEFAULTS["train_limit"], window: int = 8,
+                 data_dir: Path | str | None = None, force: bool = False,
+                 progress: bool = False) -> dict[str, Any]:
+    """The Python face of ``edgesnn run``: returns the report dict (also written to disk)."""
+    args = argparse.Namespace(
+        out=Path(out), device=device, samples=samples, epochs=epochs, hidden=hidden,
+        steps=steps, train_limit=train_limit, window=window,
+        data_dir=None if data_dir is None else Path(data_dir), force=force, json=not progress)
+    return pipeline(args)
+
+
+def pipeline(args: argparse.Namespace) -> dict[str, Any]:
+    from edgesnn.report import build_report, write_report
 
     if args.samples < 1:
         raise CliError(f"--samples {args.samples}; must be >= 1")
@@ -165,9 +192,4 @@ def run(args: argparse.Namespace) -> int:
     stage("write", 6, False, lambda: write_report(run_dir, report))
     report["stages"] = stages
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    if args.json:
-        print(json.dumps(report, default=str))
-    else:
-        print_report(report)
-        print(f"wrote {run_dir / 'report.json'} and {run_dir / 'report.html'}")
-    return 0
+    return report
