@@ -67,9 +67,10 @@ def test_run_qemu_lm3s6965evb(tiny_esg_run: Path, tmp_path: Path, mnist_data_dir
                               capsys) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_esg_run, run_dir)
-    rep = _run(["run", "--out", str(run_dir), "--samples", "200", "--device", "lm3s6965evb",
+    # 500 real MNIST samples through the Cortex-M3 firmware, every one bit-exact with golden
+    rep = _run(["run", "--out", str(run_dir), "--samples", "500", "--device", "lm3s6965evb",
                 "--data-dir", str(mnist_data_dir), "--json"], capsys)
-    _check(rep, 200, "lm3s6965evb")
+    _check(rep, 500, "lm3s6965evb")
     assert rep["stages"]["train"]["skipped"] and rep["stages"]["compress"]["skipped"]
     lat = rep["latency"]
     assert lat["unit_label"] == "instructions (QEMU)" and lat["clock_hz"] == 50_000_000

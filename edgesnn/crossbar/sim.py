@@ -30,6 +30,7 @@ import numpy as np
 
 from edgesnn.crossbar.mapping import CrossbarMapping, LayerMapping
 from edgesnn.crossbar.profile import CrossbarProfile
+from edgesnn.graph.golden import lif_step, readout
 from edgesnn.graph.ir import EncoderKind
 from edgesnn.graph.prng import latency_spikes, rate_spikes
 
@@ -192,26 +193,6 @@ def encode(spec: InputSpec, pixels: np.ndarray) -> np.ndarray:
     raise ValueError("the crossbar simulator supports rate and latency encoders only")
 
 
-def _lif(v: np.ndarray, current: np.ndarray, lm: LayerMapping) -> np.ndarray:
-    if not np.all(lm.leak == 65536):
-        v *= lm.leak
-        v += 32768
-        v >>= 16
-    v += current
-    np.clip(v, INT32_MIN, INT32_MAX, out=v)
-    fired = v > lm.threshold
-    if lm.zero_reset:
-        v[fired] = 0
-    else:
-        v -= np.where(fired, lm.threshold, 0)
-    return fired
-
-
-def _readout(counts: np.ndarray, v_final: np.ndarray) -> np.ndarray:
-    key = counts.astype(np.int64) * (1 << 32) + (v_final.astype(np.int64) - INT32_MIN)
-    return np.argmax(key, axis=1).astype(np.int64)
-
-
 def run_chunk(mapping: CrossbarMapping, spec: InputSpec, phys: list[PhysLayer], comp: float,
               pixels: np.ndarray, cond: Conditions, rng: np.random.Generator,
               record_partials: list[np.ndarray] | None = None,
@@ -254,12 +235,12 @@ def run_chunk(mapping: CrossbarMapping, spec: InputSpec, phys: list[PhysLayer], 
             conversions += active_tiles * lm.n_out
             adds += np.maximum(active_tiles - 1, 0) * lm.n_out
             cell_e += x.astype(np.float64) @ ph.row_g_us
-            s = _lif(v[li], current, lm)
+            s = lif_step(v[li], current, lm.leak, lm.threshold, lm.zero_reset)
             spikes[:, li] += s.sum(axis=1)
         counts += s
     n_upd = spec.steps * sum(lm.n_out for lm in mapping.layers)
     return XbarResult(
-        pred=_readout(counts, v[-1]), counts=counts, v_final=v[-1], input_spikes=input_spikes,
+        pred=readout(counts, v[-1]), counts=counts, v_final=v[-1], input_spikes=input_spikes,
         spikes=spikes, cell_reads=cell_reads, adc_conversions=conversions,
         neuron_updates=np.full(b, n_upd, dtype=np.int64), digital_adds=adds,
         cell_energy_pj=cell_e * 1e-6 * read_v * read_v * read_t * 1e12)

@@ -125,20 +125,30 @@ class _Prepared:
         self.n_out = layer.n_out
 
 
-def _step_layer(v: np.ndarray, current: np.ndarray, p: _Prepared) -> np.ndarray:
-    """Leak, integrate, fire, reset in place on ``v`` (int64 [B, n]); returns the spikes."""
-    if not p.no_leak:
-        v *= p.beta
+def lif_step(v: np.ndarray, current: np.ndarray, beta: np.ndarray, theta: np.ndarray,
+             zero_reset: bool, no_leak: bool | None = None) -> np.ndarray:
+    """SPEC 3.2 steps 2.2-2.4 for one layer, in place on ``v`` (int64 ``[B, n]``): leak
+    ``(v*beta + 32768) >> 16``, integrate, saturate to int32, fire on ``v > theta``, reset.
+    Returns the spikes. Every numpy user of the integer neuron (this simulator, the crossbar
+    periphery) calls this one function."""
+    if no_leak is None:
+        no_leak = bool(np.all(beta == Q16_ONE))
+    if not no_leak:
+        v *= beta
         v += 32768
         v >>= 16
     v += current
     np.clip(v, INT32_MIN, INT32_MAX, out=v)
-    fired = v > p.theta
-    if p.zero_reset:
+    fired = v > theta
+    if zero_reset:
         v[fired] = 0
     else:
-        v -= np.where(fired, p.theta, 0)
+        v -= np.where(fired, theta, 0)
     return fired
+
+
+def _step_layer(v: np.ndarray, current: np.ndarray, p: _Prepared) -> np.ndarray:
+    return lif_step(v, current, p.beta, p.theta, p.zero_reset, p.no_leak)
 
 
 def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
