@@ -150,23 +150,6 @@ def load_run(run_dir: Path) -> FloatSNN:
     return from_model(model)
 
 
-def simulate(snn: FloatSNN, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reference float32 forward pass: ``x`` [T, B, n_in] -> (counts [B, C], v_final [B, C])."""
-    x = np.asarray(x, dtype=np.float32)
-    vs = [np.zeros((x.shape[1], layer.n_out), np.float32) for layer in snn.layers]
-    counts = np.zeros((x.shape[1], snn.n_classes), np.float32)
-    for t in range(x.shape[0]):
-        s = x[t]
-        for li, layer in enumerate(snn.layers):
-            v = layer.beta_full() * vs[li] + s @ layer.weight.T
-            th = layer.threshold_full()
-            s = (v > th).astype(np.float32)
-            v = v - th * s if snn.reset == "subtract" else v * (1.0 - s)
-            vs[li] = v
-        counts += s
-    return counts, vs[-1]
-
-
 def readout(counts: np.ndarray, v_final: np.ndarray) -> np.ndarray:
     """Most spikes, ties by larger final membrane, then lowest index (SPEC.md 3.3)."""
     counts = np.asarray(counts, dtype=np.float64)
