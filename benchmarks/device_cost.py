@@ -16,8 +16,13 @@ the spike rate at which the SNN breaks even with the dense kernel, plus the foot
 runtime code bytes at -Os (``arm-none-eabi-size`` of the runtime objects) and RAM = arena +
 stack.
 
-    EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/device_cost.py [--run-dir RUN]
-        [--samples 12] [--steps 25] [--json]
+    EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/device_cost.py
+        [--run-dir RUN [--sparse-run-dir RUN2]] [--samples 12] [--steps 25] [--opt Os|O2]
+        [--json]
+
+``--opt`` builds the edgesnn firmware *and* the dense reference with that optimisation level
+(default -Os, the firmware's own); the footprint is given for the whole runtime and for its
+core (validation + inference + CRC-32, what a deployed model needs besides the link).
 
 Without ``--run-dir`` the network is ``edgesnn.graph.synth.random_graph`` (thresholds
 calibrated for ~20 % hidden activity). Spike rate = (input spikes + hidden spikes) /
@@ -56,8 +61,9 @@ log = logging.getLogger("device_cost")
 DEVICE = "lm3s6965evb"
 BENCH_DIR = ROOT / "firmware" / "ports" / DEVICE / "bench"
 RUNTIME_DIR = ROOT / "firmware" / "runtime"
-M3_FLAGS = ["-mcpu=cortex-m3", "-mthumb", "-Os", "-ffunction-sections", "-fdata-sections",
+M3_FLAGS = ["-mcpu=cortex-m3", "-mthumb", "-ffunction-sections", "-fdata-sections",
             "-ffreestanding", "-std=c99"]
+CORE = ("esnn_model.c", "esnn_infer.c", "esnn_crc.c")  # validation + inference + CRC-32
 STACK_BYTES = 8192  # reserved by firmware/ports/cortexm_common/cortexm_sections.ld
 SCALES = (1.0, 0.5, 0.25)  # input intensity multipliers that spread the spike rate
 
@@ -142,6 +148,23 @@ class Link:
                     return msg
         raise TimeoutError(f"no reply to seq {self.seq}")
 
+    def hello(self, tries: int = 10) -> proto.Hello:
+        """PING until HELLO (a PING sent while QEMU is still starting can go unanswered)."""
+        timeout, self.timeout = self.timeout, 5.0
+        try:
+            for _ in range(tries - 1):
+                try:
+                    msg = self.request(proto.ping)
+                except TimeoutError:
+                    continue
+                assert isinstance(msg, proto.Hello)
+                return msg
+        finally:
+            self.timeout = timeout
+        msg = self.request(proto.ping)
+        assert isinstance(msg, proto.Hello)
+        return msg
+
     def close(self) -> None:
         self.port.close()
 
@@ -161,7 +184,8 @@ class SnnRun:
     data_bytes: int
 
 
-def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path) -> SnnRun:
+def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path,
+            opt: str = "-Os") -> SnnRun:
     from edgesnn.export.c import TARGET
 
     run_dir = work / f"{name}-run"
@@ -170,14 +194,14 @@ def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path) -> Snn
     (run_dir / "model.esg").write_bytes(blob)
     project = work / f"{name}-project"
     TARGET.export(run_dir, project, device=DEVICE)
-    built = build_project(project)
+    built = build_project(project, make_args=(f"EXTRA_CFLAGS={opt}",))
     gold = simulate(graph, pixels)
     cycles = []
     with launch(DEVICE, built.elf) as session:
         link = Link(session.url)
         try:
-            hello = link.request(proto.ping)
-            assert isinstance(hello, proto.Hello) and hello.model_hash == blob[32:48]
+            hello = link.hello()
+            assert hello.model_hash == blob[32:48]
             if hello.cycle_unit != proto.CycleUnit.INSTRUCTIONS:
                 raise RuntimeError(f"cycle unit {hello.cycle_unit.name}; expected INSTRUCTIONS")
             for k in range(len(pixels)):
@@ -236,12 +260,12 @@ def write_ref_header(graph: SpikeGraph, shift: int, path: Path) -> None:
         + arr("ref_w0", w0) + arr("ref_w1", w1))
 
 
-def run_ref(graph: SpikeGraph, pixels: np.ndarray, work: Path) -> dict[str, Any]:
+def run_ref(graph: SpikeGraph, pixels: np.ndarray, work: Path, opt: str = "-Os") -> dict[str, Any]:
     out = work / "ref"
     out.mkdir()
     shift = ref_shift(graph, pixels)
     write_ref_header(graph, shift, out / "ref_weights.h")
-    subprocess.run(["make", "-s", "-C", str(BENCH_DIR), f"OUT={out}"], check=True,
+    subprocess.run(["make", "-s", "-C", str(BENCH_DIR), f"OUT={out}", f"OPT={opt}"], check=True,
                    capture_output=True, timeout=300)
     elf = out / "dense_ref.elf"
     want_y, want_pred = ref_twin(graph, shift, pixels)
@@ -273,21 +297,22 @@ def run_ref(graph: SpikeGraph, pixels: np.ndarray, work: Path) -> dict[str, Any]
                         + graph.layers[0].n_out * n_out)}
 
 
-def runtime_footprint(work: Path) -> dict[str, Any]:
-    """Code bytes of each runtime object at -Os for the Cortex-M3 (arm-none-eabi-size)."""
-    out = work / "objs"
+def runtime_footprint(work: Path, opt: str = "-Os") -> dict[str, Any]:
+    """Code bytes of each runtime object for the Cortex-M3 (arm-none-eabi-size)."""
+    out = work / f"objs{opt}"
     out.mkdir()
     objs = {}
     for src in sorted(RUNTIME_DIR.glob("*.c")):
         obj = out / (src.stem + ".o")
-        subprocess.run(["arm-none-eabi-gcc", *M3_FLAGS, f"-I{RUNTIME_DIR}",
+        subprocess.run(["arm-none-eabi-gcc", *M3_FLAGS, opt, f"-I{RUNTIME_DIR}",
                         "-DESNN_MAX_LAYERS=2", "-DESNN_MAX_CLASSES=10", "-c", str(src),
                         "-o", str(obj)], check=True, capture_output=True)
         cols = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True,
                               check=True).stdout.splitlines()[1].split()
         objs[src.name] = {"text": int(cols[0]), "data": int(cols[1]), "bss": int(cols[2])}
-    return {"objects": objs, "text_total": sum(o["text"] for o in objs.values()),
-            "data_total": sum(o["data"] for o in objs.values())}
+    return {"opt": opt, "objects": objs, "text_total": sum(o["text"] for o in objs.values()),
+            "data_total": sum(o["data"] for o in objs.values()),
+            "core_text": sum(objs[n]["text"] for n in CORE if n in objs)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -333,8 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=25, help="T for the random network")
     ap.add_argument("--keep", type=float, default=0.10, help="fraction kept when pruning")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--opt", default="Os", choices=("Os", "O2"),
+                    help="gcc optimisation level of the firmware and the dense reference "
+                    "(default Os)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
+    args.opt = "-" + args.opt
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     for tool in ("qemu-system-arm", "arm-none-eabi-gcc", "make"):
         if shutil.which(tool) is None:
@@ -359,16 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="edgesnn-bench-") as tmp:
         work = Path(tmp)
         log.info("dense int8 reference kernel ...")
-        ref = run_ref(dense, digits, work)
+        ref = run_ref(dense, digits, work, args.opt)
         runs = {}
         for name, graph in (("snn_dense", dense), ("snn_sparse", sparse)):
             log.info("%s: %d inferences in QEMU ...", name, len(pixels))
-            runs[name] = run_snn(name, graph, pixels, work)
-        foot = runtime_footprint(work)
+            runs[name] = run_snn(name, graph, pixels, work, args.opt)
+        foot = runtime_footprint(work, args.opt)
     result: dict[str, Any] = {
         "device": DEVICE, "unit": "instructions (QEMU -icount shift=7, SysTick / 6.4)",
         "network": [dense.input_size, dense.layers[0].n_out, dense.layers[1].n_out],
-        "steps": dense.steps, "source": str(args.run_dir) if args.run_dir else
+        "steps": dense.steps, "opt": args.opt, "source": str(args.run_dir) if args.run_dir else
         f"random_graph(seed={args.seed})", "samples": len(digits), "scales": list(SCALES),
         "keep": args.keep, "bit_exact": True, "dense_ref": ref,
         "runtime_footprint": foot, "wall_s": round(time.monotonic() - t0, 1),
@@ -385,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(r: dict[str, Any]) -> None:
     ref = r["dense_ref"]
     print(f"{r['device']} ({r['unit']}); network {'-'.join(map(str, r['network']))}, "
-          f"T={r['steps']}, {r['source']}, {r['samples']} MNIST digits x scales {r['scales']}")
+          f"T={r['steps']}, {r['source']}, {r['samples']} MNIST digits x scales {r['scales']}, "
+          f"{r['opt']}")
     print(f"{'':28}{'instr/inf':>12}{'x dense':>9}{'rate':>8}{'in/hid rate':>14}"
           f"{'ops':>10}{'instr/op':>9}{'break-even':>11}{'R^2':>6}")
     print(f"{'dense int8 kernel':28}{ref['instructions']:>12,}{1.0:>9.2f}{'':>8}{'':>14}"
@@ -399,8 +429,11 @@ def print_table(r: dict[str, Any]) -> None:
               f"{s['synaptic_ops_median']:>10,.0f}{s['instructions_per_op']:>9.2f}"
               f"{s['fit']['break_even_rate']:>11.4f}{s['fit']['r2']:>6.2f}")
     foot = r["runtime_footprint"]
-    print(f"runtime code at -Os (Cortex-M3, arm-none-eabi-size of the objects): "
-          f"{foot['text_total']:,} B text, {foot['data_total']} B data")
+    print(f"runtime code at {foot['opt']} (Cortex-M3, arm-none-eabi-size of the objects): "
+          f"{foot['text_total']:,} B text, {foot['data_total']} B data; core (validation "
+          f"{foot['objects']['esnn_model.c']['text']:,} + inference "
+          f"{foot['objects']['esnn_infer.c']['text']:,} + CRC-32 "
+          f"{foot['objects']['esnn_crc.c']['text']:,}) = {foot['core_text']:,} B")
     for name in ("snn_dense", "snn_sparse"):
         s = r[name]
         print(f"{name}: image text {s['image_text_bytes']:,} B = model {s['esg_bytes']:,} B + "

@@ -93,6 +93,39 @@ def test_sparse_int8_index_bits_16(check_tool: Path, tmp_path: Path) -> None:
     assert_equal_to_golden(run_c(check_tool, graph, pixels, tmp_path), graph, pixels, "idx16")
 
 
+def test_per_neuron_leak_with_first_leak_one(check_tool: Path, tmp_path: Path) -> None:
+    """Per-neuron leaks where neuron 0 does not leak but the others do (and the reverse), per
+    layer thresholds: the no-leak shortcut of the fire pass must not apply to the layer."""
+    for first, rest in ((65536, 40000), (40000, 65536)):
+        graph = random_graph(9, input_size=30, hidden=(12,), n_classes=4, steps=9,
+                             per_neuron=True)
+        for layer in graph.layers:
+            layer.threshold = layer.threshold[:1].copy()
+            layer.leak = np.full(layer.n_out, rest, np.uint32)
+            layer.leak[0] = first
+        graph.validate()
+        pixels = random_pixels(9, 8, 30)
+        assert_equal_to_golden(run_c(check_tool, graph, pixels, tmp_path), graph, pixels,
+                               f"leak[0]={first}")
+
+
+@pytest.mark.parametrize("leak", [0, 1, 20000, 32767, 32768, 49151])
+def test_strong_leaks(check_tool: Path, tmp_path: Path, leak: int) -> None:
+    """beta < 1/2 (and the boundary 2^15) takes the general leak arithmetic: equal to golden,
+    per-layer (one leak) and per-neuron (leak, leak + 1, ...) alike."""
+    for per_neuron in (False, True):
+        graph = random_graph(13, input_size=30, hidden=(12,), n_classes=4, steps=9,
+                             per_neuron=per_neuron, reset="zero" if per_neuron else "subtract")
+        for layer in graph.layers:
+            layer.threshold = (layer.threshold // 3).astype(np.int32)
+            layer.leak = np.minimum(leak + np.arange(layer.leak.size), 65536).astype(np.uint32)
+        graph.validate()
+        pixels = random_pixels(13, 8, 30)
+        c = run_c(check_tool, graph, pixels, tmp_path)
+        assert_equal_to_golden(c, graph, pixels, f"leak {leak}, per-neuron {per_neuron}")
+        assert int(c["spikes"].sum()) > 0
+
+
 @pytest.mark.parametrize("leak", [65536, 65535])
 def test_saturation_at_int32_limits(check_tool: Path, tmp_path: Path, leak: int) -> None:
     """Membranes pushed to +-2^31 saturate exactly as sat32 (the wrapping-accumulator path of
@@ -113,6 +146,23 @@ def test_saturation_at_int32_limits(check_tool: Path, tmp_path: Path, leak: int)
     assert_equal_to_golden(c, graph, pixels, "saturation")
 
 
+@pytest.mark.parametrize("leak", [65536, 65535])
+def test_direct_current_saturates(check_tool: Path, tmp_path: Path, leak: int) -> None:
+    """The direct encoder's constant current drives layer 0 past +-2^31 in a few steps: the
+    membranes stay at the limits (sat32 of leak(v) + I0), also for the readout."""
+    w = np.zeros((8192, 3), np.int8)
+    w[:, 0], w[:, 1], w[::2, 2], w[1::2, 2] = 127, -128, 127, -127
+    neuron = NeuronKind.IF if leak == 65536 else NeuronKind.LIF
+    graph = SpikeGraph(8192, 12, [
+        Layer(w, np.array([2**31 - 1], np.int32), np.array([leak], np.uint32), neuron),
+    ], Encoder(EncoderKind.DIRECT, 3)).validate()
+    pixels = np.full((2, 8192), 255, np.uint8)
+    pixels[1, ::5] = 0
+    c = run_c(check_tool, graph, pixels, tmp_path)
+    assert c["v_final"][0, 0] == 2**31 - 1 and c["v_final"][0, 1] == -(2**31)
+    assert_equal_to_golden(c, graph, pixels, "direct saturation")
+
+
 def test_asan_build_equals_golden(check_tool_asan: Path, tmp_path: Path) -> None:
     """The sanitizer build (exact-size heap arena) runs every encoder/storage cleanly."""
     for k, (enc, storage, bits) in enumerate(itertools.product(
@@ -123,3 +173,41 @@ def test_asan_build_equals_golden(check_tool_asan: Path, tmp_path: Path) -> None
         pixels = random_pixels(k, 4, 33)
         assert_equal_to_golden(run_c(check_tool_asan, graph, pixels, tmp_path), graph, pixels,
                                f"asan {enc}/{storage}/int{bits}")
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("no_asm", [False, True], ids=["thumb2-asm", "c-fallback"])
+def test_cortex_m3_kernels_equal_golden(tmp_path: Path, no_asm: bool) -> None:
+    """The Cortex-M3 build (the Thumb-2 assembly of the dense int8 and sparse int8 / 8-bit
+    index kernels, and with ESNN_NO_ASM their C versions) equals golden on rows of every
+    length. Sparse: 64 -> 200 (idx8, about 24 entries a row, every remainder mod 8),
+    200 -> 300 (idx16), 300 -> 10 (idx8, mostly empty or 1-3 entries), per-neuron constants,
+    zero reset. Dense: direct encoding (rows scaled by the pixel value) 50 -> 13 -> 8 -> 7."""
+    from edgesnn.build import build_project
+    from edgesnn.export.c import TARGET
+    from edgesnn.host.launch import launch
+    from tests.test_qemu import Link, check_bit_exact, load_profile, need_arm_toolchain
+
+    need_arm_toolchain()
+    sparse = random_graph(21, input_size=64, hidden=(200, 300), n_classes=10, steps=8,
+                          storage="sparse", density=0.12, per_neuron=True, reset="zero")
+    fanout = np.count_nonzero(sparse.layers[0].weights, axis=1)
+    assert set(range(8)) <= set((fanout % 8).tolist()) and fanout.max() > 16
+    assert np.count_nonzero(sparse.layers[2].weights, axis=1).min() == 0
+    dense = random_graph(23, input_size=50, hidden=(13, 8), n_classes=7, steps=6,
+                         encoder="direct")
+    extra = ("EXTRA_CFLAGS=-DESNN_NO_ASM",) if no_asm else ()
+    for name, graph in (("sparse", sparse), ("dense", dense)):
+        run_dir = tmp_path / name / "run"
+        run_dir.mkdir(parents=True)
+        (run_dir / "model.esg").write_bytes(esg.encode(graph))
+        TARGET.export(run_dir, tmp_path / name / "project", device="lm3s6965evb")
+        elf = build_project(tmp_path / name / "project", make_args=extra).elf
+        pixels = random_pixels(22, 10, graph.input_size)
+        with launch(load_profile("lm3s6965evb"), elf) as session:
+            link = Link(session.url, timeout=60)
+            try:
+                check_bit_exact(link, graph, pixels)
+            finally:
+                link.close()
+        assert int(golden.simulate(graph, pixels).spikes.sum()) > 0, name

@@ -223,3 +223,25 @@ def test_asan_build_over_stdio(project: tuple[Path, Path], mnist_data_dir: Path)
     res = [P.InferResult.decode(f.payload) for f in frames[2:10]]
     assert np.array_equal([r.counts for r in res], ref.counts)
     assert np.array_equal([r.ops for r in res], ref.ops)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_link_reads_are_buffered(firmware: Path, project: tuple[Path, Path],
+                                 mnist_data_dir: Path, tmp_path: Path) -> None:
+    """esnn_port_getc reads whatever is available, not one byte per read() (~800 per sample)."""
+    pixels = mnist_images(mnist_data_dir, 6)
+    wire = b"".join(P.Frame(P.MsgType.INFER, 40 + k, pixels[k].tobytes()).encode()
+                    for k in range(len(pixels)))
+    log = tmp_path / "strace.log"
+    proc = subprocess.run(["strace", "-qq", "-e", "trace=read", "-o", str(log),
+                           str(firmware), "--stdio"], input=wire, capture_output=True,
+                          timeout=60, check=False)
+    if proc.returncode != 0 and not log.exists():
+        pytest.skip(f"strace cannot trace here: {proc.stderr.decode()[-300:]}")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    frames = _decode_all(proc.stdout)
+    assert [f.seq for f in frames] == [0, *range(40, 46)]
+    ref = _golden(project[0], pixels)
+    assert [P.InferResult.decode(f.payload).prediction for f in frames[1:]] == list(ref.pred)
+    reads = [ln for ln in log.read_text().splitlines() if ln.startswith("read(0,")]
+    assert len(wire) > 4000 and 1 < len(reads) <= len(wire) // 200, (len(wire), len(reads))

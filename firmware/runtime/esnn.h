@@ -86,8 +86,17 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *esg, uint32_t len)
 esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *pixels, uint32_t n,
                          uint8_t *arena, uint32_t arena_len, esnn_result_t *out);
 
-/* The rate encoder's counter hash (SPEC 3.1). */
-uint32_t esnn_hash32(uint32_t k, uint32_t seed);
+/* The rate encoder's counter hash (SPEC 3.1); esnn_infer inlines the same arithmetic. */
+static inline uint32_t esnn_hash32(uint32_t k, uint32_t seed)
+{
+    uint32_t x = k * 0x9E3779B9u + seed;
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
 
 /* CRC-32 (IEEE, zlib.crc32): pass crc = 0 to start, the previous value to continue. */
 uint32_t esnn_crc32(uint32_t crc, const uint8_t *data, uint32_t len);
@@ -104,5 +113,25 @@ static inline uint32_t esnn_rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
+
+/* The same for a pointer known to be 4-byte (esnn_ld32) or 2-byte (esnn_ld16) aligned: one
+ * load instruction on a little-endian gcc/clang target. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint32_t esnn_ld32(const uint8_t *p)
+{
+    uint32_t x;
+    __builtin_memcpy(&x, p, 4);
+    return x;
+}
+static inline uint32_t esnn_ld16(const uint8_t *p)
+{
+    uint16_t x;
+    __builtin_memcpy(&x, p, 2);
+    return x;
+}
+#else
+#define esnn_ld32 esnn_rd32
+#define esnn_ld16 esnn_rd16
+#endif
 
 #endif /* ESNN_H */

@@ -1,78 +1,355 @@
 /* Event-driven integer inference (SPEC.md section 3), arena layout of SPEC section 4.
  *
- * Per time step and layer: (1) leak every membrane, (2) for every presynaptic spike add its
- * fan-out row to the membranes, (3) fire and reset. Step (2) adds in wrapping uint32; the true
- * sum is leak(v) + I with |I| < 2^23 (at most 65535 weights of magnitude <= 128), so it can only
- * leave int32 when |leak(v)| >= 2^30. Step (1) records that case per neuron in the layer's
- * (not yet used) output spike list, and step (3) saturates exactly as sat32 in SPEC 3.2.
- * The constant current of the direct encoder (up to 2^31) is added in int64 in step (1).
+ * Per time step and layer: (1) integrate: for every presynaptic spike add its fan-out row to
+ * the membranes (the direct encoder's layer 0 adds the constant current I0 instead, with
+ * saturation), (2) fire, reset and already leak each membrane for the next step (with
+ * beta = 1 on the last step, so the readout sees the post-reset membranes): one pass over the
+ * neurons per step.
+ *
+ * Saturation without a second buffer: rows are added in wrapping uint32. |v| grows by at most
+ * 128 per presynaptic spike and step, and leak, reset and saturation never increase it, so in
+ * a spike-driven layer with T * n_in < 2^24 no sum can leave int32 and the wrapping sums are
+ * exact. Otherwise the true sum leak(v) + I (|I| < 2^23: at most 65535 weights of magnitude
+ * <= 128) can only leave int32 when |leak(v)| >= 2^30: before integrating, such a layer records
+ * per neuron in its (not yet written) output spike list which limit it is near, and its fire
+ * pass saturates exactly as sat32 in SPEC 3.2.
+ *
+ * Inner loops are specialised per storage / weight_bits / index_bits (no per-entry calls);
+ * the two hot ones (dense int8, and sparse int8 with 8-bit indices) are written in Thumb-2
+ * assembly for the Cortex-M3/M4/M7/M33, with the same loops in C elsewhere (or with
+ * -DESNN_NO_ASM). Arrays of the blob are 4-byte aligned (checked by esnn_model_init).
+ *
+ * Cost on a Cortex-M3 (gcc 12 -Os, instructions): 5 per sparse entry and about 12 per spiking
+ * row, 4.25 per dense weight, 9 per neuron and step (fire + leak), 12 per nonzero pixel and
+ * step (rate encoder); benchmarks/device_cost.py measures whole inferences.
  */
 #include "esnn.h"
 
 #define A8(x) (((x) + 7u) & ~(uint32_t)7u)
 #define Q16_ONE 65536u
-#define NEAR_TOP 1u    /* leak(v) >= 2^30 */
-#define NEAR_BOTTOM 2u /* leak(v) <= -2^30 */
+#define NEAR_TOP 1u    /* leak(v) >= 2^30: bits 31..30 of v are 01 */
+#define NEAR_BOTTOM 2u /* leak(v) < -2^30: bits 31..30 of v are 10 */
 
-uint32_t esnn_hash32(uint32_t k, uint32_t seed)
+#define ld32 esnn_ld32
+#define ld16 esnn_ld16
+
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline)) /* keeps each hot loop's registers to itself */
+#else
+#define NOINLINE
+#endif
+
+/* Sign-extend a 4-bit two's complement nibble (0..15). */
+#define NIB(x) ((uint32_t)(((x) & 15u) ^ 8u) - 8u)
+
+/* leak(v) = (v * beta + 32768) >> 16 (arithmetic shift of the 64-bit product), computed as the
+ * high word of v * 2^32 * [beta >= 2^15] + 2^31 + v * b16 with b16 = (int32)(beta << 16) =
+ * beta * 2^16 - 2^32 * [beta >= 2^15]: the sum is 2^16 * (v * beta + 32768), so its high word
+ * is the floor of (v * beta + 32768) / 2^16 (one multiply-accumulate on a Cortex-M3). `big` is
+ * ~0 when beta >= 2^15, else 0. The high word of a logical shift equals that of an arithmetic
+ * one, and the result always fits in int32. */
+static inline int32_t leak16(int32_t v, int32_t b16, uint32_t big)
 {
-    uint32_t x = k * 0x9E3779B9u + seed;
-    x ^= x >> 16;
-    x *= 0x7FEB352Du;
-    x ^= x >> 15;
-    x *= 0x846CA68Bu;
-    x ^= x >> 16;
-    return x;
+    int64_t acc = (int64_t)(int32_t)((uint32_t)v & big) * 4294967296LL + 2147483648LL;
+    return (int32_t)(uint32_t)((uint64_t)(acc + (int64_t)v * b16) >> 32);
 }
+#define B16(beta) ((int32_t)((beta) << 16))
+#define BIG(beta) ((beta) >= 32768u ? ~0u : 0u)
 
-/* Weight of stored entry k of an int8 or packed int4 array. */
-static int32_t weight_at(const uint8_t *w, uint32_t k, uint32_t bits)
+/* The integration kernels: acc[] += s * (fan-out row of i) for every i of list[0..end), with
+ * s = px[i] when px is given (the direct encoder's I0), else 1; each returns the synaptic ops
+ * (SPEC 3.4). One function per storage / weight format, so that each keeps its pointers in
+ * registers; rows are walked with post-incremented pointers, no per-entry calls. */
+
+/* acc[0..n) += s * w[0..n) (int8), n >= 1: per weight load, load, multiply-add, store; on
+ * Thumb-2 unrolled 8 times in assembly and entered at the remainder (4 instructions per
+ * weight), elsewhere (or with ESNN_NO_ASM) in C. */
+#if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
+#define DENSE_ASM                               \
+    "ldrsb  %[x], [%[w]], #1\n\t"               \
+    "ldr    %[y], [%[a]]\n\t"                   \
+    "mla    %[y], %[x], %[s], %[y]\n\t"         \
+    "str    %[y], [%[a]], #4\n\t"
+static inline void add_dense8(uint32_t *a, const uint8_t *w, uint32_t n, uint32_t s)
 {
-    uint32_t nib;
-    if (bits == 8) return (int32_t)(int8_t)w[k];
-    nib = (k & 1u) ? (uint32_t)(w[k >> 1] >> 4) : (uint32_t)(w[k >> 1] & 15u);
-    return (int32_t)(nib ^ 8u) - 8;
+    uint32_t x, y;
+    __asm__ volatile(
+        "and    %[y], %[n], #7\n\t"
+        "add    %[n], %[a], %[n], lsl #2\n\t"   /* n = end of the row's membranes */
+        "tbb    [pc, %[y]]\n"
+        "0:\n\t"
+        ".byte  (10f-0b)/2, (17f-0b)/2, (16f-0b)/2, (15f-0b)/2\n\t"
+        ".byte  (14f-0b)/2, (13f-0b)/2, (12f-0b)/2, (11f-0b)/2\n"
+        "10:\n\t" DENSE_ASM
+        "11:\n\t" DENSE_ASM
+        "12:\n\t" DENSE_ASM
+        "13:\n\t" DENSE_ASM
+        "14:\n\t" DENSE_ASM
+        "15:\n\t" DENSE_ASM
+        "16:\n\t" DENSE_ASM
+        "17:\n\t" DENSE_ASM
+        "cmp    %[a], %[n]\n\t"
+        "bne    10b\n"
+        : [a] "+l"(a), [w] "+r"(w), [n] "+r"(n), [x] "=&r"(x), [y] "=&l"(y)
+        : [s] "r"(s)
+        : "cc", "memory");
 }
-
-/* (v * beta + 32768) >> 16 with an arithmetic shift of the 64-bit product. */
-static int32_t leak(int32_t v, uint32_t beta)
+#else
+static inline void add_dense8(uint32_t *a, const uint8_t *w, uint32_t n, uint32_t s)
 {
-    int64_t x = (int64_t)v * (int64_t)beta + 32768;
-    /* floor(x / 2^16) without relying on >> of a negative value: for x < 0, ~x = -x - 1 >= 0 */
-    return x >= 0 ? (int32_t)(x >> 16) : (int32_t)~((~x) >> 16);
+    do {
+        *a++ += s * (uint32_t)(int32_t)(int8_t)*w++;
+    } while (--n);
 }
+#endif
 
-/* Add `scale` * row i of layer L to acc[]; returns the row's fan-out (ops). */
-static uint32_t add_row(const esnn_layer_t *L, uint32_t i, uint32_t scale, uint32_t *acc)
+/* Dense rows, int8 or packed int4 (each row starts on a byte boundary). */
+static NOINLINE uint32_t rows_dense(const uint16_t *list, const uint16_t *end, const uint8_t *px,
+                                    uint32_t *acc, const esnn_layer_t *L)
 {
-    uint32_t j, k, k1, n = L->n_out;
-    if (L->storage == 0) {
-        if (L->weight_bits == 8) {
-            const uint8_t *row = L->w + i * n;
-            for (j = 0; j < n; j++) acc[j] += scale * (uint32_t)(int32_t)(int8_t)row[j];
+    const uint8_t *wb = L->w, *w;
+    uint32_t n = L->n_out, s = 1, q, bits = L->weight_bits, ops = 0;
+    uint32_t stride = bits == 8 ? n : (n + 1u) >> 1;
+    uint32_t *a, *a_end = acc + n;
+    for (; list != end; list++) {
+        if (px) s = px[*list];
+        w = wb + *list * stride;
+        a = acc;
+        ops += n;
+        if (bits == 8u) {
+            add_dense8(a, w, n, s);
         } else {
-            const uint8_t *row = L->w + i * ((n + 1u) / 2u);
-            for (j = 0; j < n; j++) acc[j] += scale * (uint32_t)weight_at(row, j, 4);
+            for (; a + 2 <= a_end; a += 2) {
+                q = *w++;
+                a[0] += s * NIB(q);
+                a[1] += s * NIB(q >> 4);
+            }
+            if (a != a_end) *a += s * NIB(*w);
         }
-        return n;
     }
-    k = esnn_rd32(L->rowptr + 4u * i);
-    k1 = esnn_rd32(L->rowptr + 4u * i + 4u);
-    for (j = k; j < k1; j++) {
-        uint32_t post = L->index_bits == 8 ? L->index[j] : esnn_rd16(L->index + 2u * j);
-        acc[post] += scale * (uint32_t)weight_at(L->w, j, L->weight_bits);
+    return ops;
+}
+
+/* Sparse rows, int8 weights, 8-bit indices, s = 1 (spikes): the hottest loop of a pruned
+ * network. Per entry: load index, load weight, load, add and store the membrane, unrolled and
+ * entered at the remainder (Duff's device). On Thumb-2 (Cortex-M3/M4/M7/M33) it is written in
+ * assembly, 16 entries per pass, with post-indexed loads and a tbb jump, because gcc -Os does
+ * not reach 5 instructions per entry; elsewhere, or with ESNN_NO_ASM, C, 8 per pass. */
+#if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
+#define ENTRY_ASM                               \
+    "ldrb   %[b], [%[ix]], #1\n\t"              \
+    "ldrsb  %[x], [%[ix], %[dw]]\n\t"           \
+    "ldr    %[y], [%[acc], %[b], lsl #2]\n\t"   \
+    "add    %[y], %[y], %[x]\n\t"               \
+    "str    %[y], [%[acc], %[b], lsl #2]\n\t"
+static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end, uint32_t *acc,
+                                      const esnn_layer_t *L)
+{
+    const uint8_t *rp = L->rowptr, *ib = L->index, *ix;
+    uintptr_t dw = (uintptr_t)L->w - (uintptr_t)ib - 1u; /* weight of the index byte ix - 1 */
+    uint32_t ops = 0, q, b, x, y;
+    if (list == end) return 0;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrh   %[b], [%[list]], #2\n\t"        /* presynaptic neuron i */
+        "add    %[x], %[rp], %[b], lsl #2\n\t"
+        "ldrd   %[b], %[q], [%[x]]\n\t"         /* rowptr[i], rowptr[i + 1] */
+        "subs   %[q], %[q], %[b]\n\t"           /* q = entries of the row */
+        "beq    3f\n\t"
+        "add    %[ops], %[ops], %[q]\n\t"
+        "add    %[ix], %[ib], %[b]\n\t"
+        "and    %[y], %[q], #15\n\t"
+        "add    %[q], %[ix], %[q]\n\t"          /* q = end of the row's index bytes */
+        "tbb    [pc, %[y]]\n"
+        "0:\n\t"
+        ".byte  (10f-0b)/2, (25f-0b)/2, (24f-0b)/2, (23f-0b)/2\n\t"
+        ".byte  (22f-0b)/2, (21f-0b)/2, (20f-0b)/2, (19f-0b)/2\n\t"
+        ".byte  (18f-0b)/2, (17f-0b)/2, (16f-0b)/2, (15f-0b)/2\n\t"
+        ".byte  (14f-0b)/2, (13f-0b)/2, (12f-0b)/2, (11f-0b)/2\n"
+        "10:\n\t" ENTRY_ASM
+        "11:\n\t" ENTRY_ASM
+        "12:\n\t" ENTRY_ASM
+        "13:\n\t" ENTRY_ASM
+        "14:\n\t" ENTRY_ASM
+        "15:\n\t" ENTRY_ASM
+        "16:\n\t" ENTRY_ASM
+        "17:\n\t" ENTRY_ASM
+        "18:\n\t" ENTRY_ASM
+        "19:\n\t" ENTRY_ASM
+        "20:\n\t" ENTRY_ASM
+        "21:\n\t" ENTRY_ASM
+        "22:\n\t" ENTRY_ASM
+        "23:\n\t" ENTRY_ASM
+        "24:\n\t" ENTRY_ASM
+        "25:\n\t" ENTRY_ASM
+        "cmp    %[ix], %[q]\n\t"
+        "bne    10b\n"
+        "3:\n\t"
+        "cmp    %[list], %[end]\n\t"
+        "bne    1b\n"
+        : [list] "+r"(list), [ops] "+r"(ops), [q] "=&r"(q), [ix] "=&l"(ix), [b] "=&r"(b),
+          [x] "=&l"(x), [y] "=&r"(y)
+        : [end] "r"(end), [acc] "r"(acc), [rp] "r"(rp), [ib] "r"(ib), [dw] "l"(dw)
+        : "cc", "memory");
+    return ops;
+}
+#else
+#define ADD_ENTRY acc[*ix++] += (uint32_t)(int32_t)*w++
+static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end, uint32_t *acc,
+                                      const esnn_layer_t *L)
+{
+    const uint8_t *rp = L->rowptr, *ib = L->index, *ix, *r;
+    const int8_t *wb = (const int8_t *)(const void *)L->w, *w;
+    uint32_t k, q, ops = 0;
+    for (; list != end; list++) {
+        r = rp + 4u * *list;
+        k = ld32(r);
+        q = ld32(r + 4) - k;
+        if (q == 0) continue;
+        ops += q;
+        ix = ib + k;
+        w = wb + k;
+        k = (q + 7u) >> 3;
+        switch (q & 7u) {
+        case 0: do { ADD_ENTRY; /* fall through */
+        case 7: ADD_ENTRY; /* fall through */
+        case 6: ADD_ENTRY; /* fall through */
+        case 5: ADD_ENTRY; /* fall through */
+        case 4: ADD_ENTRY; /* fall through */
+        case 3: ADD_ENTRY; /* fall through */
+        case 2: ADD_ENTRY; /* fall through */
+        case 1: ADD_ENTRY;
+                } while (--k);
+        }
     }
-    return k1 - k;
+    return ops;
+}
+#endif
+
+/* Sparse rows: 16-bit indices, packed int4 weights (nibble k of the weight bytes), or scaled
+ * by the pixel (the direct encoder's I0). */
+static NOINLINE uint32_t rows_sparse(const uint16_t *list, const uint16_t *end, const uint8_t *px,
+                                     uint32_t *acc, const esnn_layer_t *L)
+{
+    const uint8_t *rp = L->rowptr, *ib = L->index, *wb = L->w, *ix;
+    const int8_t *w;
+    uint32_t s = 1, k, q, b, ops = 0, i16 = L->index_bits == 16, w4 = L->weight_bits == 4;
+    for (; list != end; list++) {
+        if (px) s = px[*list];
+        k = ld32(rp + 4u * *list);
+        q = ld32(rp + 4u * *list + 4u) - k;
+        ops += q;
+        if (q == 0) continue;
+        w = (const int8_t *)(const void *)(wb + k);
+        if (i16 && !w4) {
+            ix = ib + 2u * k;
+            do {
+                acc[ld16(ix)] += s * (uint32_t)(int32_t)*w++;
+                ix += 2;
+            } while (--q);
+        } else { /* int4, or the direct encoder's I0 (once per inference) */
+            do {
+                b = i16 ? ld16(ib + 2u * k) : ib[k];
+                acc[b] += s * (w4 ? NIB((uint32_t)wb[k >> 1] >> ((k & 1u) << 2))
+                                  : (uint32_t)(int32_t)(int8_t)wb[k]);
+                k++;
+            } while (--q);
+        }
+    }
+    return ops;
+}
+
+static uint32_t integrate(const esnn_layer_t *L, const uint16_t *list, uint32_t n_list,
+                          const uint8_t *px, uint32_t *acc)
+{
+    const uint16_t *end = list + n_list;
+    if (L->storage == 0) return rows_dense(list, end, px, acc, L);
+    if (px == NULL && L->weight_bits == 8 && L->index_bits == 8) return rows_sparse8(list, end, acc, L);
+    return rows_sparse(list, end, px, acc, L);
+}
+
+/* Rate encoder (SPEC 3.1) for one step: x = esnn_hash32(t * n + i, seed) for the nonzero pixels
+ * i, with c = t * n * 0x9E3779B9 + seed; the last xor-shift leaves the top byte alone, so it
+ * is skipped. Writes the spiking pixels to out; returns their count. */
+static NOINLINE uint32_t encode_rate(const uint8_t *px, const uint16_t *nz, uint32_t nz_count,
+                                     uint32_t c, uint16_t *out)
+{
+    const uint16_t *end = nz + nz_count;
+    uint16_t *o = out;
+    uint32_t i, x;
+    if (nz == end) return 0;
+    do {
+        i = *nz++;
+        x = c + i * 0x9E3779B9u;
+        x ^= x >> 16;
+        x *= 0x7FEB352Du;
+        x ^= x >> 15;
+        x *= 0x846CA68Bu;
+        if ((x >> 24) < px[i]) *o++ = (uint16_t)i;
+    } while (nz != end);
+    return (uint32_t)(o - out);
+}
+
+/* Fire, reset and leak every membrane of layer L (SPEC 3.2 steps 3-4, then the leak of the
+ * next step's step 2, with beta = 1 when `last` so the readout sees post-reset membranes).
+ * Spike indices go to dst; returns their count. With `chk`, dst[j] holds the NEAR_* flag of
+ * neuron j (read before it can be overwritten: the spike count is <= j). */
+static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst, int chk, int last)
+{
+    uint32_t j, n = L->n_out, keep = L->reset ? 0u : ~0u; /* reset: subtract, or zero */
+    uint32_t beta = last ? Q16_ONE : ld32(L->leak), big = BIG(beta);
+    int32_t th = (int32_t)ld32(L->thr), x, b16 = B16(beta);
+    const uint8_t *tp = L->thr;
+    uint32_t *p = v, *end = v + n;
+    uint16_t *d = dst;
+/* the fast loops (one leak >= 1/2 for the layer, or none: beta = 1 is exact too): per neuron
+ * load v and its threshold TH, fire, reset, leak (2 instructions), store */
+#define FIRE_LOOP(TH)                                           \
+    do {                                                        \
+        x = (int32_t)*p++;                                      \
+        th = (TH);                                              \
+        if (x > th) {                                           \
+            *d++ = (uint16_t)(p - v - 1);                       \
+            x = (int32_t)((uint32_t)(x - th) & keep);           \
+        }                                                       \
+        p[-1] = (uint32_t)leak16(x, b16, ~0u);                  \
+    } while (p != end)
+#define NEXT_TH ((tp += 4), (int32_t)ld32(tp - 4))
+    if (!chk && (!L->leak_per || last || L->neuron == 1) && big) {
+        if (L->thr_per) FIRE_LOOP(NEXT_TH);
+        else FIRE_LOOP(th);
+    } else {
+        uint32_t tm = L->thr_per ? ~0u : 0u, lm = (L->leak_per && !last) ? ~0u : 0u;
+        for (j = 0; j < n; j++) {
+            x = (int32_t)v[j];
+            th = (int32_t)ld32(L->thr + 4u * (j & tm));
+            if (chk) {
+                if (dst[j] == NEAR_TOP && x < 0) x = INT32_MAX;
+                else if (dst[j] == NEAR_BOTTOM && x >= 0) x = INT32_MIN;
+            }
+            if (x > th) {
+                *d++ = (uint16_t)j;
+                x = (int32_t)((uint32_t)(x - th) & keep);
+            }
+            if (lm) {
+                beta = ld32(L->leak + 4u * j);
+                b16 = B16(beta);
+                big = BIG(beta);
+            }
+            v[j] = (uint32_t)leak16(x, b16, big);
+        }
+    }
+    return (uint32_t)(d - dst);
 }
 
 esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, uint8_t *arena,
                          uint32_t arena_len, esnn_result_t *out)
 {
-    uint32_t i, j, k, l, t, sum_out, off, nz_count, n_src, cnt, base, best;
+    uint32_t i, j, k, l, t, sum_out, off, nz_count, n_src, cnt, best, lim;
     uint32_t *v, *i0 = NULL, *vl;
     uint16_t *nz, *in_list, *src, *dst;
     const esnn_layer_t *L;
-    int direct;
+    int direct, chk;
 
     if (m == NULL || px == NULL || arena == NULL || out == NULL) return ESNN_ERR_NULL;
     if (m->esg == NULL) return ESNN_ERR_NOT_INIT;
@@ -80,46 +357,46 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     if (arena_len < m->arena_bytes) return ESNN_ERR_ARENA_TOO_SMALL;
     if (((uintptr_t)arena & 3u) != 0) return ESNN_ERR_ALIGN;
     direct = m->encoder == ESNN_ENC_DIRECT;
+    /* |v| grows by at most 128 per presynaptic spike and step (leak, reset and saturation never
+     * increase it), so a spike-driven layer with T * n_in < 2^24 never reaches 2^31: its
+     * wrapping sums are exact. Larger ones take the flagged path (see the top of this file). */
+    lim = 0xFFFFFFu / m->steps;
 
     /* Arena (SPEC 4): membranes | I0 (direct) | nonzero pixels | input spikes | layer spikes */
     sum_out = 0;
-    for (l = 0; l < m->n_layers; l++) sum_out += m->layers[l].n_out;
+    for (l = 0; l < m->n_layers; l++) {
+        sum_out += m->layers[l].n_out;
+        out->spikes[l] = out->ops[l] = 0;
+    }
     v = (uint32_t *)(void *)arena;
     off = A8(4u * sum_out);
     if (direct) {
         i0 = (uint32_t *)(void *)(arena + off);
         off += A8(4u * m->layers[0].n_out);
     }
+    for (j = 0; j < off / 4u; j++) v[j] = 0; /* membranes (and I0) */
     nz = (uint16_t *)(void *)(arena + off);
     off += A8(2u * n);
     in_list = (uint16_t *)(void *)(arena + off);
     off += A8(2u * n);
 
-    for (j = 0; j < sum_out; j++) v[j] = 0;
-    out->prediction = 0;
     out->n_layers = (uint8_t)m->n_layers;
     out->n_classes = m->n_classes;
     out->input_spikes = 0;
     for (j = 0; j < m->n_classes; j++) out->counts[j] = 0;
-    for (l = 0; l < m->n_layers; l++) out->spikes[l] = out->ops[l] = 0;
 
     nz_count = 0;
     for (i = 0; i < n; i++) {
         if (px[i] != 0) nz[nz_count++] = (uint16_t)i;
     }
     if (direct) {
-        for (j = 0; j < m->layers[0].n_out; j++) i0[j] = 0;
-        for (k = 0; k < nz_count; k++) out->ops[0] += add_row(&m->layers[0], nz[k], px[nz[k]], i0);
+        out->ops[0] = integrate(&m->layers[0], nz, nz_count, px, i0);
     }
 
     for (t = 0; t < m->steps; t++) {
         n_src = 0;
         if (m->encoder == ESNN_ENC_RATE) {
-            base = t * n;
-            for (k = 0; k < nz_count; k++) {
-                i = nz[k];
-                if ((esnn_hash32(base + i, m->seed) >> 24) < px[i]) in_list[n_src++] = (uint16_t)i;
-            }
+            n_src = encode_rate(px, nz, nz_count, t * n * 0x9E3779B9u + m->seed, in_list);
         } else if (m->encoder == ESNN_ENC_LATENCY) {
             for (k = 0; k < nz_count; k++) {
                 i = nz[k];
@@ -132,37 +409,21 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
         dst = (uint16_t *)(void *)(arena + off);
         for (l = 0; l < m->n_layers; l++) {
             L = &m->layers[l];
-            /* (1) leak (and the direct encoder's constant current) */
-            for (j = 0; j < L->n_out; j++) {
-                uint32_t beta = esnn_rd32(L->leak + (L->leak_per ? 4u * j : 0u));
-                int32_t x = (int32_t)vl[j];
-                if (beta != Q16_ONE) x = leak(x, beta);
-                if (direct && l == 0) {
-                    int64_t y = (int64_t)x + (int32_t)i0[j];
-                    x = y > INT32_MAX ? INT32_MAX : y < INT32_MIN ? INT32_MIN : (int32_t)y;
-                    dst[j] = 0;
-                } else {
-                    dst[j] = (uint16_t)(x >= 0x40000000 ? NEAR_TOP : x <= -0x40000000 ? NEAR_BOTTOM : 0u);
+            chk = 0;
+            if (direct && l == 0) {
+                for (j = 0; j < L->n_out; j++) { /* v = sat32(v + I0) */
+                    uint32_t a = vl[j], b = i0[j], r = a + b;
+                    if (((a ^ r) & (b ^ r)) >> 31) r = 0x7FFFFFFFu + (a >> 31); /* overflow */
+                    vl[j] = r;
                 }
-                vl[j] = (uint32_t)x;
-            }
-            /* (2) event-driven integration: one fan-out row per presynaptic spike */
-            if (!(direct && l == 0)) {
-                for (k = 0; k < n_src; k++) out->ops[l] += add_row(L, src[k], 1u, vl);
-            }
-            /* (3) saturate, fire, reset; the spike list overwrites flags already read */
-            cnt = 0;
-            for (j = 0; j < L->n_out; j++) {
-                int32_t th = (int32_t)esnn_rd32(L->thr + (L->thr_per ? 4u * j : 0u));
-                int32_t x = (int32_t)vl[j];
-                if (dst[j] == NEAR_TOP && x < 0) x = INT32_MAX;
-                else if (dst[j] == NEAR_BOTTOM && x >= 0) x = INT32_MIN;
-                if (x > th) {
-                    dst[cnt++] = (uint16_t)j;
-                    x = L->reset ? 0 : x - th;
+            } else {
+                chk = L->n_in > lim;
+                if (chk) { /* flag the membranes near a limit for exact saturation */
+                    for (j = 0; j < L->n_out; j++) dst[j] = (uint16_t)(vl[j] >> 30); /* 0..3 */
                 }
-                vl[j] = (uint32_t)x;
+                out->ops[l] += integrate(L, src, n_src, NULL, vl);
             }
+            cnt = fire(L, vl, dst, chk, t + 1u == m->steps);
             out->spikes[l] += cnt;
             src = dst;
             n_src = cnt;

@@ -24,27 +24,26 @@ static int all_zero(const uint8_t *p, uint32_t n)
 
 static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t size, uint32_t n_in_expect)
 {
-    uint32_t n_in, n_out, nnz, wb, i, k, a, b, ib;
+    uint32_t n_in, n_out, nnz, wb, i, k, a, b, c, ib;
     uint32_t off[6], len[6];
     const uint8_t *rp, *ix;
 
     if (size < LAYER_HDR) return ESNN_ERR_SHAPE;
-    n_in = esnn_rd32(p);
-    n_out = esnn_rd32(p + 4);
+    n_in = esnn_ld32(p);
+    n_out = esnn_ld32(p + 4);
     if (n_in < 1 || n_in > 65535u || n_out < 1 || n_out > 65535u) return ESNN_ERR_RANGE;
-    if (p[8] > 1 || p[9] > 1 || (p[10] != 8 && p[10] != 4) || p[11] > 1 || p[13] > 1 || p[14] > 1)
-        return ESNN_ERR_ENUM;
+    if ((p[8] | p[9] | p[11] | p[13] | p[14]) > 1 || (p[10] != 8 && p[10] != 4)) return ESNN_ERR_ENUM;
     ib = p[12];
     if (p[11] == 0 ? ib != 0 : !(ib == 16 || (ib == 8 && n_out <= 256u))) return ESNN_ERR_ENUM;
-    if (p[15] != 0 || esnn_rd32(p + 44) != 0) return ESNN_ERR_RESERVED;
+    if (p[15] != 0 || esnn_ld32(p + 44) != 0) return ESNN_ERR_RESERVED;
     if (n_in != n_in_expect) return ESNN_ERR_SHAPE;
 
-    nnz = esnn_rd32(p + 16);
-    wb = esnn_rd32(p + 40);
+    nnz = esnn_ld32(p + 16);
+    wb = esnn_ld32(p + 40);
     if (p[11] == 0) {
         if (nnz != n_in * n_out || wb != n_in * (p[10] == 8 ? n_out : (n_out + 1u) / 2u))
             return ESNN_ERR_SIZE;
-        if (esnn_rd32(p + 28) != 0 || esnn_rd32(p + 32) != 0) return ESNN_ERR_ARRAY_BOUNDS;
+        if (esnn_ld32(p + 28) != 0 || esnn_ld32(p + 32) != 0) return ESNN_ERR_ARRAY_BOUNDS;
     } else {
         if (nnz > n_in * n_out || wb != (p[10] == 8 ? nnz : nnz / 2u + (nnz & 1u)))
             return ESNN_ERR_SIZE;
@@ -53,7 +52,7 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
 
     off[0] = 0;
     len[0] = LAYER_HDR;
-    for (k = 1; k < 6; k++) off[k] = esnn_rd32(p + 16 + 4 * k);
+    for (k = 1; k < 6; k++) off[k] = esnn_ld32(p + 16 + 4 * k);
     len[1] = p[13] ? 4u * n_out : 4u;
     len[2] = p[14] ? 4u * n_out : 4u;
     len[3] = p[11] ? 4u * (n_in + 1u) : 0;
@@ -91,7 +90,7 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
         if (L->thr[k + 3] & 0x80u) return ESNN_ERR_THRESHOLD;
     }
     for (k = 0; k < len[2]; k += 4) {
-        a = esnn_rd32(L->leak + k);
+        a = esnn_ld32(L->leak + k);
         if (a > Q16_ONE || (L->neuron == 1 && a != Q16_ONE)) return ESNN_ERR_LEAK;
     }
     /* an unused high nibble (end of each dense int4 row / after the last sparse entry) is 0 */
@@ -105,21 +104,23 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
         }
     }
     if (L->storage) {
+        /* every stored entry is a nonzero weight (SPEC 5.4): byte k, or nibble k of int4 */
+        a = L->weight_bits == 4 ? 1u : 0u;
+        for (k = 0; k < nnz; k++) {
+            if ((((uint32_t)L->w[k >> a] >> ((k & a) << 2)) & (0xFFu >> (a << 2))) == 0)
+                return ESNN_ERR_RANGE;
+        }
         rp = L->rowptr;
         ix = L->index;
-        if (esnn_rd32(rp) != 0 || esnn_rd32(rp + 4u * n_in) != nnz) return ESNN_ERR_ROWPTR;
-        for (i = 0; i < n_in; i++) {
-            a = esnn_rd32(rp + 4u * i);
-            b = esnn_rd32(rp + 4u * i + 4u);
-            if (b < a || b > nnz) return ESNN_ERR_ROWPTR;
-        }
-        for (i = 0; i < n_in; i++) {
-            b = esnn_rd32(rp + 4u * i + 4u);
-            for (k = esnn_rd32(rp + 4u * i); k < b; k++) {
-                a = ib == 8 ? ix[k] : esnn_rd16(ix + 2u * k);
-                if (a >= n_out) return ESNN_ERR_INDEX;
-                if (k > esnn_rd32(rp + 4u * i) && a <= (ib == 8 ? ix[k - 1] : esnn_rd16(ix + 2u * k - 2u)))
-                    return ESNN_ERR_INDEX;
+        if (esnn_ld32(rp) != 0 || esnn_ld32(rp + 4u * n_in) != nnz) return ESNN_ERR_ROWPTR;
+        /* rows in order, k = rowptr[i]; indices of a row strictly increasing (>= c) */
+        for (i = 0, k = 0; i < n_in; i++) {
+            b = esnn_ld32(rp + 4u * i + 4u);
+            if (b < k || b > nnz) return ESNN_ERR_ROWPTR;
+            for (c = 0; k < b; k++) {
+                a = ib == 8 ? ix[k] : esnn_ld16(ix + 2u * k);
+                if (a < c || a >= n_out) return ESNN_ERR_INDEX;
+                c = a + 1u;
             }
         }
     }
@@ -136,27 +137,27 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
     m->esg = NULL;
     if (len < HDR) return ESNN_ERR_TRUNCATED;
     if (((uintptr_t)b & 3u) != 0) return ESNN_ERR_ALIGN;
-    if (b[0] != 'E' || b[1] != 'S' || b[2] != 'N' || b[3] != 'G') return ESNN_ERR_MAGIC;
-    if (esnn_rd16(b + 4) != 1) return ESNN_ERR_VERSION;
-    if (esnn_rd32(b + 8) != HDR) return ESNN_ERR_HEADER_SIZE;
-    if (esnn_rd32(b + 12) != len || (len & 7u)) return ESNN_ERR_FILE_SIZE;
-    if (esnn_crc32(0, b, 60) != esnn_rd32(b + 60)) return ESNN_ERR_HEADER_CRC;
-    if (esnn_rd32(b + 24) || esnn_rd32(b + 28) || esnn_rd32(b + 52) || esnn_rd32(b + 56))
+    if (esnn_ld32(b) != 0x474E5345u) return ESNN_ERR_MAGIC; /* "ESNG" */
+    if (esnn_ld16(b + 4) != 1) return ESNN_ERR_VERSION;
+    if (esnn_ld32(b + 8) != HDR) return ESNN_ERR_HEADER_SIZE;
+    if (esnn_ld32(b + 12) != len || (len & 7u)) return ESNN_ERR_FILE_SIZE;
+    if (esnn_crc32(0, b, 60) != esnn_ld32(b + 60)) return ESNN_ERR_HEADER_CRC;
+    if (esnn_ld32(b + 24) || esnn_ld32(b + 28) || esnn_ld32(b + 52) || esnn_ld32(b + 56))
         return ESNN_ERR_RESERVED;
-    if (esnn_rd32(b + 20) != HDR) return ESNN_ERR_HEADER_SIZE;
-    count = esnn_rd32(b + 16);
+    if (esnn_ld32(b + 20) != HDR) return ESNN_ERR_HEADER_SIZE;
+    count = esnn_ld32(b + 16);
     if (count < 2 || count > 257u) return ESNN_ERR_SECTION_COUNT;
     if (!in_bounds(HDR, 16u * count, len)) return ESNN_ERR_TABLE_BOUNDS;
-    if (esnn_crc32(0, b + HDR, 16u * count) != esnn_rd32(b + 48)) return ESNN_ERR_TABLE_CRC;
+    if (esnn_crc32(0, b + HDR, 16u * count) != esnn_ld32(b + 48)) return ESNN_ERR_TABLE_CRC;
 
     /* Section table: GRAPH, LAYER..., optional META; payloads packed in order, 8-aligned. */
     end = HDR + 16u * count;
     n_layer_sec = 0;
     for (s = 0; s < count; s++) {
         e = b + HDR + 16u * s;
-        kind = esnn_rd32(e);
-        off = esnn_rd32(e + 4);
-        size = esnn_rd32(e + 8);
+        kind = esnn_ld32(e);
+        off = esnn_ld32(e + 4);
+        size = esnn_ld32(e + 8);
         if (kind < 1 || kind > 3) return ESNN_ERR_SECTION_KIND;
         if (s == 0 ? kind != 1 : !(kind == 2 || (kind == 3 && s == count - 1u && s >= 2u)))
             return ESNN_ERR_SECTION_ORDER;
@@ -166,29 +167,29 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
         expect = A8(end);
         if (off != expect) return ESNN_ERR_PLACEMENT;
         if (!all_zero(b + end, off - end)) return ESNN_ERR_PADDING;
-        if (esnn_crc32(0, b + off, size) != esnn_rd32(e + 12)) return ESNN_ERR_SECTION_CRC;
+        if (esnn_crc32(0, b + off, size) != esnn_ld32(e + 12)) return ESNN_ERR_SECTION_CRC;
         end = off + size;
     }
     if (A8(end) != len) return ESNN_ERR_FILE_SIZE;
     if (!all_zero(b + end, len - end)) return ESNN_ERR_PADDING;
 
     /* GRAPH */
-    g = b + esnn_rd32(b + HDR + 4);
-    if (esnn_rd32(b + HDR + 8) != 32u) return ESNN_ERR_SHAPE;
-    m->input_size = esnn_rd32(g);
-    m->n_layers = (uint16_t)esnn_rd16(g + 4);
-    m->steps = (uint16_t)esnn_rd16(g + 6);
+    g = b + esnn_ld32(b + HDR + 4);
+    if (esnn_ld32(b + HDR + 8) != 32u) return ESNN_ERR_SHAPE;
+    m->input_size = esnn_ld32(g);
+    m->n_layers = (uint16_t)esnn_ld16(g + 4);
+    m->steps = (uint16_t)esnn_ld16(g + 6);
     m->encoder = g[8];
     m->readout = g[9];
-    m->n_classes = (uint16_t)esnn_rd16(g + 10);
-    m->seed = esnn_rd32(g + 12);
-    m->arena_bytes = esnn_rd32(g + 16);
+    m->n_classes = (uint16_t)esnn_ld16(g + 10);
+    m->seed = esnn_ld32(g + 12);
+    m->arena_bytes = esnn_ld32(g + 16);
     if (m->input_size < 1 || m->input_size > 65535u || m->n_layers < 1 || m->n_layers > 255u ||
         m->steps < 1)
         return ESNN_ERR_RANGE;
     if (m->encoder > 2 || m->readout != 0) return ESNN_ERR_ENUM;
     if (m->n_classes < 1 || m->n_classes > 255u) return ESNN_ERR_RANGE;
-    if (esnn_rd32(g + 20) || esnn_rd32(g + 24) || esnn_rd32(g + 28)) return ESNN_ERR_RESERVED;
+    if (esnn_ld32(g + 20) || esnn_ld32(g + 24) || esnn_ld32(g + 28)) return ESNN_ERR_RESERVED;
     if (m->n_layers != n_layer_sec) return ESNN_ERR_SHAPE;
     if (m->n_layers > ESNN_MAX_LAYERS || m->n_classes > ESNN_MAX_CLASSES) return ESNN_ERR_LIMIT;
 
@@ -198,7 +199,7 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
     arena = 2u * A8(2u * m->input_size);
     for (i = 0; i < m->n_layers; i++) {
         e = b + HDR + 16u * (i + 1u);
-        st = check_layer(&m->layers[i], b + esnn_rd32(e + 4), esnn_rd32(e + 8), expect);
+        st = check_layer(&m->layers[i], b + esnn_ld32(e + 4), esnn_ld32(e + 8), expect);
         if (st != ESNN_OK) return st;
         expect = m->layers[i].n_out;
         sum_out += expect;

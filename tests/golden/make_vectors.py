@@ -304,7 +304,7 @@ def make_invalid() -> None:
         fname = f"{n:03d}_{name}.esg"
         (out / fname).write_bytes(blob)
         index.append({"file": fname, "reason": got, "message": msg,
-                      "host_only": got == "hash"})
+                      "host_only": got == "hash" or name == "meta_not_json"})
     _write_json(out / "index.json", {
         "about": "files every .esg reader must reject; reason = fault class of SPEC.md 6.1 "
                  "(host_only: the C runtime does not check it). Made by "

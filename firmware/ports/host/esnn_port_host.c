@@ -32,6 +32,8 @@ static int peer_seen = 0; /* pty: a host has written to us at least once */
 static volatile sig_atomic_t stop = 0;
 static uint8_t out_buf[4096];
 static size_t out_len = 0;
+static uint8_t in_buf[256];
+static size_t in_len = 0, in_pos = 0;
 static struct timespec t0;
 
 static void on_signal(int sig)
@@ -134,11 +136,14 @@ void esnn_port_init(void)
     clock_gettime(CLOCK_MONOTONIC, &t0);
 }
 
+/* Reads are buffered: one read() takes whatever is available (up to sizeof in_buf), so a
+ * frame costs one or two syscalls, not one per byte. */
 int esnn_port_getc(void)
 {
-    uint8_t c;
     ssize_t r;
     struct pollfd pfd;
+    if (stop) return -1;
+    if (in_pos < in_len) return in_buf[in_pos++];
     esnn_port_flush();
     while (!stop) {
         if (link_kind == LINK_PTY && !peer_seen) {
@@ -149,10 +154,12 @@ int esnn_port_getc(void)
             if (poll(&pfd, 1, 20) < 0 && errno != EINTR) return -1;
             if (!(pfd.revents & POLLIN)) continue;
         }
-        r = read(in_fd, &c, 1);
-        if (r == 1) {
+        r = read(in_fd, in_buf, sizeof in_buf);
+        if (r > 0) {
             peer_seen = 1;
-            return c;
+            in_len = (size_t)r;
+            in_pos = 1;
+            return in_buf[0];
         }
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EIO && link_kind == LINK_PTY && !peer_seen) continue;
