@@ -1,0 +1,8 @@
+"""MNIST / Fashion-MNIST loading (numpy, no torch) and spike encoders (:mod:`.encoders`)."""
+
+from edgesnn.data.checksums import ChecksumError
+from edgesnn.data.datasets import DATASETS, DataError, Dataset, cache_dir, load_dataset, search_dirs
+from edgesnn.data.idx import IdxError
+
+__all__ = ["DATASETS", "ChecksumError", "DataError", "Dataset", "IdxError", "cache_dir",
+           "load_dataset", "search_dirs"]

@@ -1,0 +1,157 @@
+"""The LIF/IF recurrence over time: a fused autograd Function and a per-step reference.
+
+Discrete update (the float twin of SPEC.md 3.2; one layer, step ``t = 0..T-1``, ``u = 0``
+before step 0)::
+
+    v[t] = beta * u[t-1] + I[t]                 leak then integrate
+    s[t] = H(v[t] - theta)                       fire iff v > theta (strict)
+    u[t] = v[t] - theta * s[t]                   reset "subtract"
+    u[t] = v[t] * (1 - s[t])                     reset "zero"
+
+Outputs are the spikes ``s [T, B, N]`` and the final membrane ``u[T-1] [B, N]`` (after the
+last reset, what the readout's tie-break uses). ``beta`` and ``theta`` have shape ``[1]``
+(per layer) or ``[N]`` (per neuron).
+
+:class:`LIFFunction` runs the recurrence without building a per-step autograd graph; its
+hand-written backward is, with ``g[t] = sigma'(v[t] - theta)`` the surrogate derivative and
+``du[t]`` the gradient reaching ``u[t]`` (``du[T-1]`` = the gradient of the final membrane,
+``du[t] = beta * dv[t+1]`` otherwise)::
+
+    ds[t] = dL/ds[t] - [not detach] * (theta if subtract else v[t]) * du[t]
+    dv[t] = du[t] * c[t] + dL/ds[t] * g[t]
+    c[t]  = 1 - theta * g[t] (subtract)  or  1 - s[t] - v[t] * g[t] (zero)   [not detached]
+    c[t]  = 1 (subtract)                 or  1 - s[t]                          [detached]
+    dI[t] = dv[t];   dbeta = sum_t dv[t] * u[t-1]
+    dtheta = -sum_t ds[t] * g[t]  - [subtract] * sum_t s[t] * du[t]
+
+Only ``dv[t] = beta * dv[t+1] * c[t] + dL/ds[t] * g[t]`` is sequential; everything else is
+computed for all steps at once.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from edgesnn.snn.surrogate import spike, surrogate_grad
+
+
+def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Sum ``grad [T, B, N]`` down to a parameter of shape ``[1]`` or ``[N]``."""
+    g = grad.sum(dim=tuple(range(grad.dim() - 1)))
+    return g.sum().reshape(shape) if shape.numel() == 1 else g.reshape(shape)
+
+
+def _discounted_suffix_sum(x: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``y[t] = sum_{k >= t} beta^(k - t) * x[k]`` for ``x [T, B, N]`` and ``beta [1] | [N]``."""
+    steps = x.shape[0]
+    idx = torch.arange(steps, device=x.device)
+    expo = (idx.view(1, -1) - idx.view(-1, 1)).to(x.dtype)  # [t, k] = k - t
+    mask = expo >= 0
+    expo = expo.clamp_min(0)
+    if beta.numel() == 1:
+        m = torch.where(mask, beta.reshape(()).pow(expo), torch.zeros((), dtype=x.dtype))
+        return (m @ x.reshape(steps, -1)).reshape(x.shape)
+    powers = beta.view(-1, 1, 1).pow(expo) * mask  # [N, T, T]
+    y = torch.bmm(powers, x.permute(2, 0, 1).reshape(x.shape[2], steps, -1))  # [N, T, B]
+    return y.permute(1, 2, 0).contiguous()
+
+
+class LIFFunction(torch.autograd.Function):
+    """``(I [T,B,N], beta, theta) -> (spikes [T,B,N], u_final [B,N])``; see the module doc."""
+
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor,  # type: ignore[override]
+                zero_reset: bool, surrogate: str, slope: float, detach_reset: bool):
+        steps = current.shape[0]
+        v_all = torch.empty_like(current)
+        u = torch.zeros_like(current[0])
+        scalar = beta.numel() == 1 and theta.numel() == 1
+        # per-layer parameters as 0-dim tensors: cheaper broadcasting, same arithmetic
+        b = beta.reshape(()) if scalar else beta
+        th = theta.reshape(()) if scalar else theta
+        for t in range(steps):
+            v = v_all[t]
+            torch.mul(u, b, out=v)
+            v.add_(current[t])
+            fired = torch.gt(v, th)
+            u = v.masked_fill(fired, 0.0) if zero_reset else torch.where(fired, v - th, v)
+        spikes = (v_all > theta).to(current.dtype)
+        ctx.save_for_backward(v_all, beta, theta)
+        ctx.cfg = (zero_reset, surrogate, slope, detach_reset)
+        return spikes, u
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor | None, grad_u: torch.Tensor | None):  # type: ignore[override]
+        v_all, beta, theta = ctx.saved_tensors
+        zero_reset, surrogate, slope, detach_reset = ctx.cfg
+        steps = v_all.shape[0]
+        if grad_spikes is None:
+            grad_spikes = torch.zeros_like(v_all)
+        if grad_u is None:
+            grad_u = torch.zeros_like(v_all[0])
+        x = v_all - theta
+        g = surrogate_grad(x, surrogate, slope)
+        s = (x > 0).to(v_all.dtype)
+        gs = grad_spikes * g
+        if zero_reset:
+            c = 1.0 - s if detach_reset else 1.0 - s - v_all * g
+        else:
+            c = None if detach_reset else 1.0 - theta * g
+        if c is None:  # dv[t] = beta * dv[t+1] + gs[t]: a linear scan, done as one matmul
+            gs[-1] += grad_u
+            dv = _discounted_suffix_sum(gs, beta)
+        else:
+            dv = torch.empty_like(v_all)
+            carry = grad_u
+            for t in range(steps - 1, -1, -1):
+                d = dv[t]
+                torch.addcmul(gs[t], carry, c[t], out=d)
+                carry = d * beta
+        need_beta, need_theta = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        d_beta = d_theta = None
+        if need_beta or need_theta:
+            du = torch.empty_like(v_all)
+            du[-1] = grad_u
+            if steps > 1:
+                torch.mul(dv[1:], beta, out=du[:-1])
+            if need_beta:
+                u_all = v_all * (1.0 - s) if zero_reset else v_all - theta * s
+                prod = torch.zeros_like(v_all)
+                if steps > 1:
+                    torch.mul(dv[1:], u_all[:-1], out=prod[1:])
+                d_beta = _reduce_to(prod, beta.shape)
+            if need_theta:
+                ds = grad_spikes
+                if not detach_reset:
+                    ds = ds - (v_all if zero_reset else theta) * du
+                dth = -(ds * g)
+                if not zero_reset:
+                    dth = dth - s * du
+                d_theta = _reduce_to(dth, theta.shape)
+        d_current = dv if ctx.needs_input_grad[0] else None
+        return d_current, d_beta, d_theta, None, None, None, None
+
+
+def lif(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor, reset: str = "subtract",
+        surrogate: str = "fast_sigmoid", slope: float = 25.0,
+        detach_reset: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the recurrence with :class:`LIFFunction`; returns ``(spikes, u_final)``."""
+    if reset not in ("subtract", "zero"):
+        raise ValueError(f"reset={reset!r}; accepted: subtract, zero")
+    return LIFFunction.apply(current, beta, theta, reset == "zero", surrogate, float(slope),
+                             bool(detach_reset))
+
+
+def lif_reference(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor,
+                  reset: str = "subtract", surrogate: str = "fast_sigmoid", slope: float = 25.0,
+                  detach_reset: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same recurrence written step by step with plain autograd (slow; for tests)."""
+    u = torch.zeros_like(current[0])
+    out = []
+    for t in range(current.shape[0]):
+        v = beta * u + current[t]
+        s = spike(v - theta, surrogate, slope)
+        r = s.detach() if detach_reset else s
+        u = v * (1.0 - r) if reset == "zero" else v - theta * r
+        out.append(s)
+    return torch.stack(out), u
