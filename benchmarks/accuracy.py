@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slope", type=float, default=5.0)
     ap.add_argument("--loss-scale", type=float, default=0.5)
     ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--augment-shift", type=int, default=2,
+                    help="random +-N pixel translations of the training images (0: off)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--convert-epochs", type=int, default=10)
     ap.add_argument("--train-limit", type=int)
     ap.add_argument("--test-limit", type=int)
@@ -47,11 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     base = args.out or Path(tempfile.mkdtemp(prefix="edgesnn-acc-"))
     cfg = SNNConfig(hidden=[args.hidden], steps=args.steps, slope=args.slope)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                         loss_scale=args.loss_scale, weight_decay=args.weight_decay,
+                        augment_shift=args.augment_shift, label_smoothing=args.label_smoothing,
+                        seed=args.seed,
                         train_limit=args.train_limit, test_limit=args.test_limit,
                         dataset=args.dataset, progress=not args.json)
     rows = []
@@ -73,12 +82,16 @@ def main(argv: list[str] | None = None) -> int:
                      "test_samples": m["test_samples"], "train_samples": m["train_samples"]})
     result = {"config": cfg.to_dict(), "lr": args.lr, "batch_size": args.batch_size,
               "loss_scale": args.loss_scale, "weight_decay": args.weight_decay,
+              "augment_shift": args.augment_shift, "label_smoothing": args.label_smoothing,
+              "seed": args.seed,
               "threads": args.threads, "dataset": args.dataset, "runs": rows,
               "run_dirs": str(base)}
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return 0
-    print(f"{args.dataset}: 784-{args.hidden}-10, T={args.steps}, runs in {base}")
+    print(f"{args.dataset}: 784-{args.hidden}-10, T={args.steps}, lr {args.lr} cosine, "
+          f"batch {args.batch_size}, shift +-{args.augment_shift} px, label smoothing "
+          f"{args.label_smoothing}, {args.threads} thread(s); runs in {base}")
     print(f"{'route':<11}{'epochs':>7}{'wall s':>9}{'test acc':>10}{'samples':>9}  notes")
     for r in rows:
         note = "" if r["route"] == "surrogate" else (

@@ -155,3 +155,57 @@ def test_cli_bad_arguments(args: list[str], tmp_path: Path,
 def test_cli_evaluate_missing_run(tmp_path: Path, mnist_data_dir: Path) -> None:
     r = _cli("evaluate", str(tmp_path), env_data=mnist_data_dir)
     assert r.returncode == 2 and "model.pt" in r.stderr
+
+
+def test_random_shift_shapes_determinism_and_content() -> None:
+    from edgesnn.snn.augment import AugmentError, random_shift
+
+    gen = torch.Generator().manual_seed(0)
+    imgs = torch.zeros((64, 28, 28), dtype=torch.uint8)
+    imgs[:, 4:24, 4:24] = torch.randint(1, 256, (64, 20, 20), dtype=torch.uint8, generator=gen)
+    flat = imgs.reshape(64, 784)
+    a = random_shift(flat, 2, torch.Generator().manual_seed(7))
+    b = random_shift(flat, 2, torch.Generator().manual_seed(7))
+    c = random_shift(flat, 2, torch.Generator().manual_seed(8))
+    assert a.shape == (64, 784) and a.dtype == torch.uint8
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # the 4-pixel blank border absorbs a 2-pixel shift: no pixel is lost or changed
+    assert torch.equal(a.sum(1, dtype=torch.int64), flat.sum(1, dtype=torch.int64))
+    assert torch.equal(torch.sort(a, 1).values, torch.sort(flat, 1).values)
+    shifted = a.reshape(64, 28, 28)
+    moves = set()
+    for i in range(64):  # every output is the input moved by some (dy, dx) within +-2
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(shifted[i], torch.roll(imgs[i], (dy, dx), (0, 1)))]
+        assert len(found) == 1, i
+        moves.add(found[0])
+    assert len(moves) > 10  # offsets really vary across the batch
+    assert torch.equal(random_shift(flat, 0), flat)
+    with pytest.raises(AugmentError, match="square"):
+        random_shift(torch.zeros((2, 10), dtype=torch.uint8), 1)
+    with pytest.raises(AugmentError, match="max_shift"):
+        random_shift(flat, -1)
+
+
+def test_train_options_reject_bad_augmentation() -> None:
+    from edgesnn.snn.train import TrainError
+
+    with pytest.raises(TrainError, match="augment_shift"):
+        TrainOptions(augment_shift=-1).validate()
+    with pytest.raises(TrainError, match="label_smoothing"):
+        TrainOptions(label_smoothing=1.0).validate()
+    TrainOptions(augment_shift=2, label_smoothing=0.1).validate()
+
+
+def test_train_with_augmentation_is_reproducible(tmp_path: Path, mnist_data_dir: Path) -> None:
+    cfg = SNNConfig(**{**TINY_CONFIG, "hidden": [16]})
+    opts = {**TINY_OPTIONS, "train_limit": 1000, "test_limit": 200, "epochs": 1,
+            "augment_shift": 2, "label_smoothing": 0.1}
+    with one_thread():
+        a = train(cfg, TrainOptions(**opts), tmp_path / "a", mnist_data_dir)
+        b = train(cfg, TrainOptions(**opts), tmp_path / "b", mnist_data_dir)
+        plain = train(cfg, TrainOptions(**{**opts, "augment_shift": 0}), tmp_path / "c",
+                      mnist_data_dir)
+    assert a["model_digest"] == b["model_digest"]
+    assert a["model_digest"] != plain["model_digest"]
+    assert a["options"]["augment_shift"] == 2 and a["test_accuracy"] >= 0.5

@@ -1,7 +1,7 @@
 """``edgesnn run``: train -> compress -> export C -> build -> launch + eval -> report.
 
 The default finishes in a few minutes on 2 cores: a 784-128-10 LIF network, rate encoding,
-T = 12, trained 1 epoch on the first 12,000 MNIST training images, int8 compression, the
+T = 12, trained 1 epoch on all 60,000 MNIST training images, int8 compression, the
 host build of the firmware on a pseudo-terminal, 1,000 test samples. Each stage is skipped
 when its outputs exist and are current, so running it again is cheap.
 """
@@ -20,7 +20,7 @@ from edgesnn.cli import CliError
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"hidden": 128, "steps": 12, "epochs": 1, "train_limit": 12_000, "samples": 1000,
+DEFAULTS = {"hidden": 128, "steps": 12, "epochs": 1, "train_limit": 60_000, "samples": 1000,
             "batch_size": 128}
 STATE = "run.json"
 

@@ -3,7 +3,9 @@
 Recipe: Adam, cross-entropy on the output spike counts times ``loss_scale`` (counts are
 ``0..T``, so the scale sets how sharp the softmax is), a per-batch cosine (or step) learning
 rate schedule, fresh Bernoulli rate noise for every batch (``stochastic=True``) and the
-deterministic SPEC encoder for evaluation. Works in one process or under ``torchrun``
+deterministic SPEC encoder for evaluation. Optional: random ``±augment_shift`` pixel
+translations of the training images (:mod:`edgesnn.snn.augment`, before encoding) and label
+smoothing. Works in one process or under ``torchrun``
 (gloo, :class:`DistributedSampler`; rank 0 writes the run directory).
 """
 
@@ -27,6 +29,7 @@ from tqdm import tqdm
 
 from edgesnn.data import Dataset, load_dataset
 from edgesnn.snn import checkpoint
+from edgesnn.snn.augment import AugmentError, image_side, random_shift
 from edgesnn.snn.config import SNNConfig
 from edgesnn.snn.model import SpikingMLP, readout
 
@@ -55,6 +58,8 @@ class TrainOptions:
     eval_batch_size: int = 1000
     resume: bool = False
     progress: bool = True
+    augment_shift: int = 0
+    label_smoothing: float = 0.0
 
     def validate(self) -> TrainOptions:
         checks = [
@@ -68,6 +73,10 @@ class TrainOptions:
              f"train_limit={self.train_limit}; must be >= 1"),
             (self.test_limit is None or self.test_limit >= 1,
              f"test_limit={self.test_limit}; must be >= 1"),
+            (0 <= self.augment_shift <= 8,
+             f"augment_shift={self.augment_shift}; accepted: 0..8 pixels"),
+            (0.0 <= self.label_smoothing < 1.0,
+             f"label_smoothing={self.label_smoothing}; accepted: 0 <= value < 1"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -149,6 +158,11 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
     if train_set.images.shape[1] != config.input_size:
         raise TrainError(f"{opts.dataset} has {train_set.images.shape[1]} inputs but "
                          f"config.input_size={config.input_size}")
+    if opts.augment_shift:
+        try:
+            image_side(config.input_size)
+        except AugmentError as exc:
+            raise TrainError(str(exc)) from exc
 
     model = SpikingMLP(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
@@ -183,7 +197,7 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
         net = nn.parallel.DistributedDataParallel(model)
     images = torch.from_numpy(train_set.images)
     labels = torch.from_numpy(train_set.labels)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
     t_start = time.perf_counter()
     meta_base = {
         "dataset": opts.dataset, "train_samples": len(train_set), "test_samples": len(test_set),
@@ -194,6 +208,8 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
         sampler.set_epoch(epoch)
         order = torch.tensor(list(iter(sampler)), dtype=torch.long)
         gen = torch.Generator().manual_seed(opts.seed * 1_000_003 + epoch * 7919 + rank)
+        # a separate stream, so switching augmentation on leaves the rate noise unchanged
+        aug_gen = torch.Generator().manual_seed(opts.seed * 1_000_033 + epoch * 7927 + rank)
         net.train()
         seen = correct = 0
         loss_sum = 0.0
@@ -202,6 +218,8 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
         for i in bar:
             idx = order[i:i + opts.batch_size]
             x, y = images[idx], labels[idx]
+            if opts.augment_shift:
+                x = random_shift(x, opts.augment_shift, aug_gen)
             o = model.forward_pixels(x, stochastic=True, generator=gen) if world == 1 else \
                 net(_encode_for(model, x, gen))
             loss = loss_fn(o.counts * opts.loss_scale, y)
