@@ -197,3 +197,24 @@ def test_profile_at_url_attaches_the_profile_to_a_flashed_board(run_dir, data) -
                 close()
     with pytest.raises(EvalError, match="not a device profile"):
         open_device("no-such-board@loop://", run_dir)
+
+
+def test_firmware_is_rebuilt_only_when_its_inputs_change(tmp_path: Path) -> None:
+    """A stale image (other model, runtime, port or profile) is never reused."""
+    import shutil
+
+    from edgesnn.host.runner import firmware_for
+
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("gcc/make not installed")
+    write_esg(random_graph(1, input_size=49, hidden=(8,), n_classes=10, steps=4),
+              tmp_path / "model.esg")
+    elf, info = firmware_for(tmp_path, "host")
+    built = elf.stat().st_mtime_ns
+    elf2, info2 = firmware_for(tmp_path, "host")
+    assert elf2 == elf and elf.stat().st_mtime_ns == built and info2["inputs"] == info["inputs"]
+    write_esg(random_graph(2, input_size=49, hidden=(8,), n_classes=10, steps=4),
+              tmp_path / "model.esg")
+    _, info3 = firmware_for(tmp_path, "host")
+    assert info3["inputs"] != info["inputs"]
+    assert elf.stat().st_mtime_ns != built, "a new model must rebuild the image"

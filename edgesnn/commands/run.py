@@ -169,14 +169,23 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
         return firmware_for(run_dir, args.device)
 
-    stage("export+build", 3, not needs_fw or _newer(fw_stamp, esg), do_build)
+    def fw_current() -> bool:
+        from edgesnn.host.runner import firmware_inputs_digest
+
+        if not fw_stamp.exists():
+            return False
+        info = json.loads(fw_stamp.read_text())
+        return (info.get("inputs") == firmware_inputs_digest(run_dir, args.device)
+                and Path(info.get("elf", "")).exists())
+
+    stage("export+build", 3, not needs_fw or fw_current(), do_build)
 
     from edgesnn.host.runner import EvalOptions, device_dirname, evaluate, read_records
 
     dev_dir = run_dir / "eval" / device_dirname(args.device)
     recs = read_records(dev_dir / "samples.jsonl")
     eval_current = (len({r["index"] for r in recs}) >= args.samples
-                    and _newer(dev_dir / "samples.jsonl", esg)
+                    and _newer(dev_dir / "samples.jsonl", esg, fw_stamp)
                     and state.get("eval") == {"device": args.device, "samples": args.samples})
 
     def do_eval() -> Any:

@@ -496,22 +496,49 @@ class OpenDevice:
                 log.debug("closing %s failed", self.spec, exc_info=True)
 
 
+def firmware_inputs_digest(run_dir: Path, device: str) -> str:
+    """SHA-256 over everything a generated firmware depends on: the model, the device
+    profile, the runtime and the port sources, and the edgesnn version (so an upgrade or an
+    edited runtime rebuilds instead of reusing a stale image)."""
+    import hashlib
+
+    from edgesnn import __version__
+    from edgesnn._resources import devices_dir, exporters_dir, firmware_dir
+    from edgesnn.devices import load_device
+
+    profile = load_device(device)
+    h = hashlib.sha256(__version__.encode())
+    roots = [firmware_dir() / "runtime", firmware_dir() / "ports" / profile.build.port,
+             exporters_dir() / "c"]
+    files = [Path(run_dir) / "model.esg"]
+    candidate = devices_dir() / f"{device}.toml"
+    files.append(candidate if candidate.exists() else Path(device))
+    for root in roots:
+        if root.is_dir():
+            files += sorted(p for p in root.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.name).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def firmware_for(run_dir: Path, device: str, *, progress: bool = False) -> tuple[Path, dict]:
-    """Export the C project for ``device`` and build it, unless both are current."""
+    """Export the C project for ``device`` and build it, unless an image built from exactly
+    the same inputs (:func:`firmware_inputs_digest`) is already there."""
     from edgesnn.build import build_project
     from edgesnn.export.base import get_target
 
-    esg = Path(run_dir) / "model.esg"
     out = Path(run_dir) / "firmware" / device
     stamp = out / ".edgesnn-build.json"
-    if stamp.exists() and stamp.stat().st_mtime >= esg.stat().st_mtime:
+    digest = firmware_inputs_digest(run_dir, device)
+    if stamp.exists():
         info = json.loads(stamp.read_text())
-        if Path(info["elf"]).exists():
+        if info.get("inputs") == digest and Path(info["elf"]).exists():
             return Path(info["elf"]), info
     get_target("c").export(Path(run_dir), out, device=device)
     res = build_project(out)
     info = {"elf": str(res.elf), "flash_bytes": getattr(res, "flash_bytes", None),
-            "ram_bytes": getattr(res, "ram_bytes", None)}
+            "ram_bytes": getattr(res, "ram_bytes", None), "inputs": digest}
     stamp.write_text(json.dumps(info))
     return Path(res.elf), info
 
