@@ -280,7 +280,7 @@ def read_description(path: str | Path) -> XbarModel:
     p = Path(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DescriptionError(f"cannot read crossbar description {p}: {exc}") from exc
     if not isinstance(doc, dict):
         raise DescriptionError(f"{p}: not a JSON object")
