@@ -98,6 +98,12 @@ def load(run_dir: Path | str) -> tuple[SpikingMLP, dict[str, Any]]:
     except (ConfigError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{run_dir}: bad config in checkpoint ({exc})") from exc
     model = SpikingMLP(config)
+    for name, value in payload.get("state_dict", {}).items():
+        if torch.is_tensor(value) and value.is_floating_point() and \
+                not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{run_dir}: parameter {name!r} holds {bad} NaN/inf value(s); "
+                                  "the training diverged or the file was damaged")
     try:
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError) as exc:
