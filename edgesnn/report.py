@@ -253,7 +253,8 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-def _fmt(x: Any, spec: str = ".4f") -> str:
+def fmt(x: Any, spec: str = ".4f") -> str:
+    """A number for a table cell: ``n/a`` for None, ``str(x)`` when ``spec`` does not apply."""
     if x is None:
         return "n/a"
     try:
@@ -273,35 +274,35 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     t.add_column("note")
     ad = report["agreement_detail"]
     rows = [
-        ("float accuracy (torch)", _fmt(report["float_accuracy"]), ""),
-        ("golden accuracy (integer)", _fmt(report["golden_accuracy"]), ""),
-        ("device accuracy", _fmt(report["device_accuracy"]), report["device"]),
-        ("golden = device (all counters)", _fmt(report["agreement"]),
+        ("float accuracy (torch)", fmt(report["float_accuracy"]), ""),
+        ("golden accuracy (integer)", fmt(report["golden_accuracy"]), ""),
+        ("device accuracy", fmt(report["device_accuracy"]), report["device"]),
+        ("golden = device (all counters)", fmt(report["agreement"]),
          f"{ad['mismatch_count']} mismatches, {report['failure_count']} failed"),
-        ("float = golden (prediction)", _fmt(report["float_golden_agreement"]), ""),
+        ("float = golden (prediction)", fmt(report["float_golden_agreement"]), ""),
     ]
     lat = report.get("latency") or {}
     if lat:
         rows += [
-            (f"device latency ({lat['unit_label']})", _fmt(lat["cycles_p50"], ".0f"),
-             f"p50; p95 {_fmt(lat['cycles_p95'], '.0f')}"),
-            ("device latency (µs)", _fmt(lat["us_p50"], ".1f"), lat["us_basis"]),
-            ("host round trip (ms)", _fmt(lat["rtt_p50_ms"], ".2f"),
-             f"p50; p95 {_fmt(lat['rtt_p95_ms'], '.2f')}"),
-            ("samples/s", _fmt(lat["samples_per_s"], ".1f"), ""),
+            (f"device latency ({lat['unit_label']})", fmt(lat["cycles_p50"], ".0f"),
+             f"p50; p95 {fmt(lat['cycles_p95'], '.0f')}"),
+            ("device latency (µs)", fmt(lat["us_p50"], ".1f"), lat["us_basis"]),
+            ("host round trip (ms)", fmt(lat["rtt_p50_ms"], ".2f"),
+             f"p50; p95 {fmt(lat['rtt_p95_ms'], '.2f')}"),
+            ("samples/s", fmt(lat["samples_per_s"], ".1f"), ""),
         ]
     ops = report["operations"]
     rows += [
-        ("SOPs per inference", _fmt(ops["sops"], ".0f"),
-         f"ANN MACs {ops['ann_macs']}; ratio {_fmt(ops['sops_per_ann_mac'], '.3f')}"),
-        ("spike rate per layer", ", ".join(_fmt(x["spike_rate"], ".3f") for x in ops["layers"]),
-         f"input {_fmt(ops['input_spike_rate'], '.3f')}"),
+        ("SOPs per inference", fmt(ops["sops"], ".0f"),
+         f"ANN MACs {ops['ann_macs']}; ratio {fmt(ops['sops_per_ann_mac'], '.3f')}"),
+        ("spike rate per layer", ", ".join(fmt(x["spike_rate"], ".3f") for x in ops["layers"]),
+         f"input {fmt(ops['input_spike_rate'], '.3f')}"),
     ]
     nb = report["neurobench"]
     rows += [
         ("footprint (B)", str(nb["footprint"]), "NeuroBench"),
         ("connection / activation sparsity",
-         f"{_fmt(nb['connection_sparsity'], '.3f')} / {_fmt(nb['activation_sparsity'], '.3f')}",
+         f"{fmt(nb['connection_sparsity'], '.3f')} / {fmt(nb['activation_sparsity'], '.3f')}",
          "NeuroBench"),
     ]
     e = report["energy"]
@@ -315,14 +316,14 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     ]
     dev = e["device"]
     rows.append(("energy on device (µJ)",
-                 _fmt(dev.get("uj_per_inference"), ".2f") if dev.get("available") else "n/a",
+                 fmt(dev.get("uj_per_inference"), ".2f") if dev.get("available") else "n/a",
                  "; ".join(dev.get("sources", [])) or dev.get("reason", "")))
     be = e["break_even"]
     mcu = be.get("mcu") or {}
-    rows.append(("break-even input spike rate", _fmt(mcu.get("rate") if mcu else
+    rows.append(("break-even input spike rate", fmt(mcu.get("rate") if mcu else
                                                      be.get("energy_naive_rate"), ".3f"),
                  f"{'MCU cycles fit' if mcu else 'naive energy'}; measured "
-                 f"{_fmt(be.get('measured_rate'), '.3f')}"))
+                 f"{fmt(be.get('measured_rate'), '.3f')}"))
     mem = report.get("memory") or {}
     if mem.get("flash_bytes"):
         rows.append(("flash / RAM (B)", f"{mem['flash_bytes']} / {mem['ram_bytes']}", ""))

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from edgesnn.report import fmt
+
 log = logging.getLogger(__name__)
 
 _CSS = """
@@ -155,15 +157,6 @@ def _row(*cells: Any, head: bool = False) -> str:
     return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
 
 
-def _f(x: Any, spec: str = ".4f") -> str:
-    if x is None:
-        return "n/a"
-    try:
-        return format(x, spec)
-    except (TypeError, ValueError):
-        return str(x)
-
-
 def render_html(run_dir: Path, report: dict[str, Any]) -> str:
     run_dir = Path(run_dir)
     figs = _plots(run_dir, report)
@@ -184,12 +177,12 @@ def render_html(run_dir: Path, report: dict[str, Any]) -> str:
         f"<code>{report['model']['model_hash']}</code>.</p>",
         "<h2>Accuracy and agreement</h2><table>",
         _row("metric", "value", head=True),
-        _row("float accuracy (torch)", _f(report["float_accuracy"])),
-        _row("integer accuracy (golden simulator)", _f(report["golden_accuracy"])),
-        _row("device accuracy", _f(report["device_accuracy"])),
+        _row("float accuracy (torch)", fmt(report["float_accuracy"])),
+        _row("integer accuracy (golden simulator)", fmt(report["golden_accuracy"])),
+        _row("device accuracy", fmt(report["device_accuracy"])),
         f"<tr><td>golden = device (prediction, counts, ops, spikes)</td><td class='{ok_cls}'>"
-        f"{_f(report['agreement'])}</td></tr>",
-        _row("float = integer (prediction)", _f(report["float_golden_agreement"])),
+        f"{fmt(report['agreement'])}</td></tr>",
+        _row("float = integer (prediction)", fmt(report["float_golden_agreement"])),
         _row("failed samples", report["failure_count"]),
         "</table>",
     ]
@@ -199,33 +192,33 @@ def render_html(run_dir: Path, report: dict[str, Any]) -> str:
     parts += ["<div class='grid'>"] + [_figure(*f) for f in figs[:2]] + ["</div>"]
     parts += [
         "<h2>Latency</h2><table>", _row("metric", "p50", "p95", head=True),
-        _row(f"device ({lat.get('unit_label', 'n/a')})", _f(lat.get("cycles_p50"), ".0f"),
-             _f(lat.get("cycles_p95"), ".0f")),
-        _row(f"device µs ({lat.get('us_basis', '')})", _f(lat.get("us_p50"), ".1f"),
-             _f(lat.get("us_p95"), ".1f")),
-        _row("host round trip (ms)", _f(lat.get("rtt_p50_ms"), ".2f"),
-             _f(lat.get("rtt_p95_ms"), ".2f")),
-        _row("samples/s", _f(lat.get("samples_per_s"), ".1f"), ""),
-        _row("link efficiency (payload / wire bytes)", _f(lat.get("link_efficiency"), ".3f"), ""),
+        _row(f"device ({lat.get('unit_label', 'n/a')})", fmt(lat.get("cycles_p50"), ".0f"),
+             fmt(lat.get("cycles_p95"), ".0f")),
+        _row(f"device µs ({lat.get('us_basis', '')})", fmt(lat.get("us_p50"), ".1f"),
+             fmt(lat.get("us_p95"), ".1f")),
+        _row("host round trip (ms)", fmt(lat.get("rtt_p50_ms"), ".2f"),
+             fmt(lat.get("rtt_p95_ms"), ".2f")),
+        _row("samples/s", fmt(lat.get("samples_per_s"), ".1f"), ""),
+        _row("link efficiency (payload / wire bytes)", fmt(lat.get("link_efficiency"), ".3f"), ""),
         "</table>", _figure(*figs[2]),
         "<h2>Operations</h2><table>",
         _row("layer", "n_in×n_out", "storage", "SOPs", "ANN MACs", "spike rate", head=True),
     ]
     for x in ops["layers"]:
         parts.append(_row(x["name"], f"{x['n_in']}×{x['n_out']}", x["storage"],
-                          _f(x["sops"], ".0f"), x["ann_macs"], _f(x["spike_rate"], ".4f")))
+                          fmt(x["sops"], ".0f"), x["ann_macs"], fmt(x["spike_rate"], ".4f")))
     parts += [
-        _row("total", "", "", _f(ops["sops"], ".0f"), ops["ann_macs"],
-             f"input {_f(ops['input_spike_rate'], '.4f')}"),
+        _row("total", "", "", fmt(ops["sops"], ".0f"), ops["ann_macs"],
+             f"input {fmt(ops['input_spike_rate'], '.4f')}"),
         "</table><table>", _row("NeuroBench metric", "value", head=True),
         _row("footprint (bytes)", nb["footprint"]),
-        _row("connection_sparsity", _f(nb["connection_sparsity"])),
-        _row("activation_sparsity", _f(nb["activation_sparsity"])),
+        _row("connection_sparsity", fmt(nb["connection_sparsity"])),
+        _row("activation_sparsity", fmt(nb["activation_sparsity"])),
         _row("synaptic_operations dense", nb["synaptic_operations"]["dense"]),
         _row("synaptic_operations effective_macs",
-             _f(nb["synaptic_operations"]["effective_macs"], ".0f")),
+             fmt(nb["synaptic_operations"]["effective_macs"], ".0f")),
         _row("synaptic_operations effective_acs",
-             _f(nb["synaptic_operations"]["effective_acs"], ".0f")),
+             fmt(nb["synaptic_operations"]["effective_acs"], ".0f")),
         "</table>", _figure(*figs[4]),
         "<h2>Energy (per inference)</h2><table>",
         _row("model", "SNN", "ANN int8", "source", head=True),
@@ -245,14 +238,14 @@ def render_html(run_dir: Path, report: dict[str, Any]) -> str:
     mcu = be.get("mcu") or {}
     parts += [
         "</table><table>", _row("break-even input spike rate vs dense int8", "rate", head=True),
-        _row("measured (this SNN)", _f(be.get("measured_rate"))),
-        _row("naive energy model", _f(be.get("energy_naive_rate"))),
-        _row("memory-aware energy model", _f(be.get("energy_memory_rate"))),
+        _row("measured (this SNN)", fmt(be.get("measured_rate"))),
+        _row("naive energy model", fmt(be.get("energy_naive_rate"))),
+        _row("memory-aware energy model", fmt(be.get("energy_memory_rate"))),
     ]
     if mcu:
         parts.append(_row(f"MCU: {mcu['cycles_fixed']:.0f} + {mcu['cycles_per_sop']:.2f}·SOP "
                           f"{mcu['unit']} vs {mcu['dense_int8_cycles']:.0f} for dense int8",
-                          _f(mcu.get("rate"))))
+                          fmt(mcu.get("rate"))))
     parts += ["</table>", _figure(*figs[3]), "<p><small>Constants: "]
     consts = {**e["naive"]["constants"], **e["memory_aware"]["constants"]}
     parts.append(html.escape("; ".join(f"{k} = {v['value']} {v['unit']}"
