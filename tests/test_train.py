@@ -125,13 +125,16 @@ def _cli(*args: str, env_data: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_train_json(tmp_path: Path, mnist_data_dir: Path) -> None:
     r = _cli("train", "--out", str(tmp_path / "run"), "--layers", "32,16", "--steps", "5",
              "--epochs", "1", "--train-limit", "500", "--test-limit", "100", "--neuron", "if",
-             "--reset", "zero", "--json", env_data=mnist_data_dir)
+             "--reset", "zero", "--augment-shift", "1", "--label-smoothing", "0.1", "--json",
+             env_data=mnist_data_dir)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 1
     metrics = json.loads(lines[0])
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["config"]["hidden"] == [32, 16] and metrics["config"]["beta"] == 1.0
+    assert metrics["options"]["augment_shift"] == 1
+    assert metrics["options"]["label_smoothing"] == 0.1
     model, _ = load(tmp_path / "run")
     assert model.config.neuron == "if" and model.config.reset == "zero"
 
@@ -139,6 +142,7 @@ def test_cli_train_json(tmp_path: Path, mnist_data_dir: Path) -> None:
 @pytest.mark.parametrize("args", [
     ["--layers", "3,x"], ["--beta", "1.5"], ["--encoder", "poisson"], ["--epochs", "0"],
     ["--hidden", "8", "--layers", "8"], ["--neuron", "if", "--beta", "0.5"],
+    ["--augment-shift", "20"], ["--label-smoothing", "1.0"],
 ])
 def test_cli_bad_arguments(args: list[str], tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:

@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slope", type=float, default=25.0)
     p.add_argument("--loss-scale", type=float, default=None,
                    help="cross-entropy on spike counts x this (default 0.5)")
+    p.add_argument("--augment-shift", type=int, default=0, metavar="N",
+                   help="shift each training image by up to N pixels (0 = off; the accuracy "
+                        "recipe uses 1)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="X",
+                   help="label smoothing of the cross-entropy (0 = off; the recipe uses 0.1)")
     p.add_argument("--method", choices=METHODS, default="surrogate")
     p.add_argument("--train-limit", type=int, help="use the first N training samples")
     p.add_argument("--test-limit", type=int, help="use the first N test samples")
@@ -99,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         opts = TrainOptions(batch_size=args.batch_size, schedule=args.schedule,
                             train_limit=args.train_limit, test_limit=args.test_limit,
                             seed=args.seed, dataset=args.dataset, resume=args.resume,
+                            augment_shift=args.augment_shift,
+                            label_smoothing=args.label_smoothing,
                             progress=not args.no_progress and not args.json)
         if args.epochs is not None:
             opts.epochs = args.epochs
