@@ -3,7 +3,7 @@
 Sources:
 
 * MNIST ``.gz`` MD5 and SHA-256, and the MD5 of the uncompressed IDX files:
-  ``/work/shared/data/mnist/SOURCE.md`` (the official MNIST MD5s; SHA-256 computed on the
+  the official MNIST MD5s (the original distribution), SHA-256 computed on the
   byte-identical originals).
 * Fashion-MNIST ``.gz`` MD5: the official list in Zalando Research's README
   (https://github.com/zalandoresearch/fashion-mnist, "Get the Data"; also shipped as
