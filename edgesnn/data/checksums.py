@@ -3,8 +3,8 @@
 Sources:
 
 * MNIST ``.gz`` MD5 and SHA-256, and the MD5 of the uncompressed IDX files:
-  the official MNIST MD5s (the original distribution), SHA-256 computed on the
-  byte-identical originals).
+  the official MNIST MD5s of the original distribution; SHA-256 computed on the
+  byte-identical originals.
 * Fashion-MNIST ``.gz`` MD5: the official list in Zalando Research's README
   (https://github.com/zalandoresearch/fashion-mnist, "Get the Data"; also shipped as
   ``/usr/share/doc/dataset-fashion-mnist/README.md.gz``). Uncompressed IDX MD5s: as
