@@ -41,19 +41,12 @@ def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return g.sum().reshape(shape) if shape.numel() == 1 else g.reshape(shape)
 
 
-def _discounted_suffix_sum(x: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-    """``y[t] = sum_{k >= t} beta^(k - t) * x[k]`` for ``x [T, B, N]`` and ``beta [1] | [N]``."""
-    steps = x.shape[0]
-    idx = torch.arange(steps, device=x.device)
-    expo = (idx.view(1, -1) - idx.view(-1, 1)).to(x.dtype)  # [t, k] = k - t
-    mask = expo >= 0
-    expo = expo.clamp_min(0)
-    if beta.numel() == 1:
-        m = torch.where(mask, beta.reshape(()).pow(expo), torch.zeros((), dtype=x.dtype))
-        return (m @ x.reshape(steps, -1)).reshape(x.shape)
-    powers = beta.view(-1, 1, 1).pow(expo) * mask  # [N, T, T]
-    y = torch.bmm(powers, x.permute(2, 0, 1).reshape(x.shape[2], steps, -1))  # [N, T, B]
-    return y.permute(1, 2, 0).contiguous()
+def _surrogate_grad_(x: torch.Tensor, name: str, slope: float) -> torch.Tensor:
+    """``surrogate_grad(x, name, slope)``, overwriting ``x`` where that saves a buffer (same ops,
+    same bits as :func:`edgesnn.snn.surrogate.surrogate_grad`)."""
+    if name == "fast_sigmoid":
+        return x.abs_().mul_(slope).add_(1.0).pow_(-2)
+    return surrogate_grad(x, name, slope)
 
 
 class LIFFunction(torch.autograd.Function):
@@ -64,18 +57,23 @@ class LIFFunction(torch.autograd.Function):
                 zero_reset: bool, surrogate: str, slope: float, detach_reset: bool):
         steps = current.shape[0]
         v_all = torch.empty_like(current)
+        spikes = torch.empty_like(current)
         u = torch.zeros_like(current[0])
         scalar = beta.numel() == 1 and theta.numel() == 1
         # per-layer parameters as 0-dim tensors: cheaper broadcasting, same arithmetic
         b = beta.reshape(()) if scalar else beta
         th = theta.reshape(()) if scalar else theta
+        # every step writes into preallocated buffers (no per-step allocation); each op gives
+        # the same bits as the reference: theta * s and (1 - s) * v are exact for s in {0, 1}
         for t in range(steps):
-            v = v_all[t]
+            v, s = v_all[t], spikes[t]
             torch.mul(u, b, out=v)
             v.add_(current[t])
-            fired = torch.gt(v, th)
-            u = v.masked_fill(fired, 0.0) if zero_reset else torch.where(fired, v - th, v)
-        spikes = (v_all > theta).to(current.dtype)
+            torch.gt(v, th, out=s)
+            if zero_reset:
+                torch.mul(s, -1.0, out=u).add_(1.0).mul_(v)  # v * (1 - s), exactly
+            else:
+                torch.addcmul(v, s, th, value=-1.0, out=u)  # v - theta * s
         ctx.save_for_backward(v_all, beta, theta)
         ctx.cfg = (zero_reset, surrogate, slope, detach_reset)
         return spikes, u
@@ -89,17 +87,24 @@ class LIFFunction(torch.autograd.Function):
             grad_spikes = torch.zeros_like(v_all)
         if grad_u is None:
             grad_u = torch.zeros_like(v_all[0])
+        need_beta, need_theta = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         x = v_all - theta
-        g = surrogate_grad(x, surrogate, slope)
-        s = (x > 0).to(v_all.dtype)
-        gs = grad_spikes * g
+        s = (x > 0).to(v_all.dtype) if zero_reset or need_beta or need_theta else None
+        g = _surrogate_grad_(x, surrogate, slope)  # x is not used after this
+        if detach_reset and not need_theta:  # g is not needed again: reuse its buffer
+            gs = g.mul_(grad_spikes)
+        else:
+            gs = grad_spikes * g
         if zero_reset:
             c = 1.0 - s if detach_reset else 1.0 - s - v_all * g
         else:
             c = None if detach_reset else 1.0 - theta * g
-        if c is None:  # dv[t] = beta * dv[t+1] + gs[t]: a linear scan, done as one matmul
-            gs[-1] += grad_u
-            dv = _discounted_suffix_sum(gs, beta)
+        if c is None:  # dv[t] = beta * dv[t+1] + gs[t]: a linear scan, in place in gs
+            b = beta.reshape(()) if beta.numel() == 1 else beta
+            dv = gs
+            dv[-1] += grad_u
+            for t in range(steps - 2, -1, -1):
+                dv[t].addcmul_(dv[t + 1], b)
         else:
             dv = torch.empty_like(v_all)
             carry = grad_u
@@ -107,7 +112,6 @@ class LIFFunction(torch.autograd.Function):
                 d = dv[t]
                 torch.addcmul(gs[t], carry, c[t], out=d)
                 carry = d * beta
-        need_beta, need_theta = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         d_beta = d_theta = None
         if need_beta or need_theta:
             du = torch.empty_like(v_all)
