@@ -50,7 +50,11 @@ def test_tiny_esg_run_int8_is_close_to_float(tiny_esg_run: Path, mnist_data_dir:
         scale = decode_f32(meta["float"]["layers"][idx]["scale"])
         assert scale.shape == (layer.n_out,)
         w = model.fcs[idx].weight.detach().double().numpy()
-        assert np.abs(layer.weights.T * scale[:, None] - w).max() <= 0.51 * scale.max()
+        q = layer.weights.T.astype(np.float64)
+        clipped = np.abs(w) > 127.5 * scale[:, None]  # a percentile scale may clip outliers
+        assert np.all(np.abs(q[clipped]) >= 127), "clipped weights sit at the int8 limit"
+        err = np.abs(q * scale[:, None] - w)[~clipped]
+        assert err.max() <= 0.51 * scale.max()
         theta = decode_f32(meta["float"]["layers"][idx]["threshold"])
         assert np.allclose(layer.threshold_full(), np.round(theta / scale), atol=1)
 
