@@ -19,9 +19,10 @@
  * assembly for the Cortex-M3/M4/M7/M33, with the same loops in C elsewhere (or with
  * -DESNN_NO_ASM). Arrays of the blob are 4-byte aligned (checked by esnn_model_init).
  *
- * Cost on a Cortex-M3 (gcc 12 -Os, instructions): 5 per sparse entry and about 12 per spiking
- * row, 4.25 per dense weight, 9 per neuron and step (fire + leak), 12 per nonzero pixel and
- * step (rate encoder); benchmarks/device_cost.py measures whole inferences.
+ * Cost on a Cortex-M3 (gcc 12 -Os, instructions): 5 per sparse entry and about 13 per spiking
+ * row, 4.25 per dense weight, 8 per neuron and step (fire + leak), 10.5 per nonzero pixel and
+ * step (rate encoder, two pixels per pass); benchmarks/device_cost.py measures whole
+ * inferences.
  */
 #include "esnn.h"
 
@@ -137,8 +138,8 @@ static NOINLINE uint32_t rows_dense(const uint16_t *list, const uint16_t *end, c
  * not reach 5 instructions per entry; elsewhere, or with ESNN_NO_ASM, C, 8 per pass. */
 #if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
 #define ENTRY_ASM                               \
-    "ldrb   %[b], [%[ix]], #1\n\t"              \
     "ldrsb  %[x], [%[ix], %[dw]]\n\t"           \
+    "ldrb   %[b], [%[ix]], #1\n\t"              \
     "ldr    %[y], [%[acc], %[b], lsl #2]\n\t"   \
     "add    %[y], %[y], %[x]\n\t"               \
     "str    %[y], [%[acc], %[b], lsl #2]\n\t"
@@ -146,23 +147,23 @@ static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end,
                                       const esnn_layer_t *L)
 {
     const uint8_t *rp = L->rowptr, *ib = L->index, *ix;
-    uintptr_t dw = (uintptr_t)L->w - (uintptr_t)ib - 1u; /* weight of the index byte ix - 1 */
-    uint32_t ops = 0, q, b, x, y;
-    if (list == end) return 0;
+    uintptr_t dw = (uintptr_t)L->w - (uintptr_t)ib; /* weight of the index byte ix */
+    uint32_t ops, q, b, x, y;
     __asm__ volatile(
+        "movs   %[ops], #0\n\t"
+        "b      3f\n"
         "1:\n\t"
         "ldrh   %[b], [%[list]], #2\n\t"        /* presynaptic neuron i */
         "add    %[x], %[rp], %[b], lsl #2\n\t"
         "ldrd   %[b], %[q], [%[x]]\n\t"         /* rowptr[i], rowptr[i + 1] */
-        "subs   %[q], %[q], %[b]\n\t"           /* q = entries of the row */
-        "beq    3f\n\t"
+        "sub    %[q], %[q], %[b]\n\t"           /* q = entries of the row */
         "add    %[ops], %[ops], %[q]\n\t"
         "add    %[ix], %[ib], %[b]\n\t"
         "and    %[y], %[q], #15\n\t"
         "add    %[q], %[ix], %[q]\n\t"          /* q = end of the row's index bytes */
         "tbb    [pc, %[y]]\n"
         "0:\n\t"
-        ".byte  (10f-0b)/2, (25f-0b)/2, (24f-0b)/2, (23f-0b)/2\n\t"
+        ".byte  (2f-0b)/2, (25f-0b)/2, (24f-0b)/2, (23f-0b)/2\n\t"
         ".byte  (22f-0b)/2, (21f-0b)/2, (20f-0b)/2, (19f-0b)/2\n\t"
         ".byte  (18f-0b)/2, (17f-0b)/2, (16f-0b)/2, (15f-0b)/2\n\t"
         ".byte  (14f-0b)/2, (13f-0b)/2, (12f-0b)/2, (11f-0b)/2\n"
@@ -182,12 +183,13 @@ static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end,
         "23:\n\t" ENTRY_ASM
         "24:\n\t" ENTRY_ASM
         "25:\n\t" ENTRY_ASM
+        "2:\n\t"                              /* q % 16 == 0 enters here: none left, or 16 more */
         "cmp    %[ix], %[q]\n\t"
         "bne    10b\n"
         "3:\n\t"
         "cmp    %[list], %[end]\n\t"
         "bne    1b\n"
-        : [list] "+r"(list), [ops] "+r"(ops), [q] "=&r"(q), [ix] "=&l"(ix), [b] "=&r"(b),
+        : [list] "+&r"(list), [ops] "=&l"(ops), [q] "=&r"(q), [ix] "=&l"(ix), [b] "=&r"(b),
           [x] "=&l"(x), [y] "=&r"(y)
         : [end] "r"(end), [acc] "r"(acc), [rp] "r"(rp), [ib] "r"(ib), [dw] "l"(dw)
         : "cc", "memory");
@@ -277,16 +279,22 @@ static NOINLINE uint32_t encode_rate(const uint8_t *px, const uint16_t *nz, uint
     const uint16_t *end = nz + nz_count;
     uint16_t *o = out;
     uint32_t i, x;
+#define PIXEL                                   \
+    i = *nz++;                                  \
+    x = c + i * 0x9E3779B9u;                    \
+    x ^= x >> 16;                               \
+    x *= 0x7FEB352Du;                           \
+    x ^= x >> 15;                               \
+    x *= 0x846CA68Bu;                           \
+    if ((x >> 24) < px[i]) *o++ = (uint16_t)i
     if (nz == end) return 0;
+    if (nz_count & 1u) goto odd; /* two pixels per pass, entered at the remainder */
     do {
-        i = *nz++;
-        x = c + i * 0x9E3779B9u;
-        x ^= x >> 16;
-        x *= 0x7FEB352Du;
-        x ^= x >> 15;
-        x *= 0x846CA68Bu;
-        if ((x >> 24) < px[i]) *o++ = (uint16_t)i;
+        PIXEL;
+    odd:
+        PIXEL;
     } while (nz != end);
+#undef PIXEL
     return (uint32_t)(o - out);
 }
 
@@ -302,22 +310,55 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
     const uint8_t *tp = L->thr;
     uint32_t *p = v, *end = v + n;
     uint16_t *d = dst;
-/* the fast loops (one leak >= 1/2 for the layer, or none: beta = 1 is exact too): per neuron
- * load v and its threshold TH, fire, reset, leak (2 instructions), store */
-#define FIRE_LOOP(TH)                                           \
-    do {                                                        \
-        x = (int32_t)*p++;                                      \
-        th = (TH);                                              \
-        if (x > th) {                                           \
-            *d++ = (uint16_t)(p - v - 1);                       \
-            x = (int32_t)((uint32_t)(x - th) & keep);           \
-        }                                                       \
-        p[-1] = (uint32_t)leak16(x, b16, ~0u);                  \
-    } while (p != end)
-#define NEXT_TH ((tp += 4), (int32_t)ld32(tp - 4))
-    if (!chk && (!L->leak_per || last || L->neuron == 1) && big) {
-        if (L->thr_per) FIRE_LOOP(NEXT_TH);
-        else FIRE_LOOP(th);
+    /* The fast loop: per-neuron thresholds (what training exports) and one leak >= 1/2 for
+     * the layer, or none (beta = 1 is exact too): per neuron load v and its threshold, fire,
+     * reset, leak (2 instructions), store; on Thumb-2 in assembly, two neurons per pass entered
+     * at the remainder (8 instructions per silent neuron), the threshold addressed from the
+     * membrane pointer. Shared thresholds, per-neuron leaks and flagged layers take the
+     * general loop below. */
+    if (!chk && (!L->leak_per || last || L->neuron == 1) && big && L->thr_per) {
+#if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
+#define FIRE_ASM(L)                             \
+        "ldr    %[x], [%[p]]\n\t"               \
+        "ldr    %[th], [%[p], %[dt]]\n\t"       \
+        "cmp    %[x], %[th]\n\t"                \
+        "ble    " #L "f\n\t"                    \
+        "subs   %[lo], %[p], %[v]\n\t"          \
+        "lsrs   %[lo], %[lo], #2\n\t"           \
+        "strh   %[lo], [%[d]], #2\n\t"          \
+        "subs   %[x], %[x], %[th]\n\t"          \
+        "ands   %[x], %[x], %[keep]\n"           \
+        #L ":\n\t"                              \
+        "mov    %[lo], #0x80000000\n\t"         \
+        "smlal  %[lo], %[x], %[x], %[b16]\n\t"  \
+        "str    %[x], [%[p]], #4\n\t"
+        int32_t lo;
+        uintptr_t dt = (uintptr_t)tp; /* then from a membrane to its threshold */
+        __asm__ volatile(
+            "subs   %[dt], %[dt], %[p]\n\t"
+            "lsls   %[lo], %[n], #31\n\t"
+            "bmi    2f\n"
+            "1:\n\t" FIRE_ASM(3)
+            "2:\n\t" FIRE_ASM(4)
+            "cmp    %[p], %[end]\n\t"
+            "bne    1b\n"
+            : [p] "+&l"(p), [d] "+r"(d), [x] "=&l"(x), [th] "=&l"(th), [lo] "=&l"(lo),
+              [dt] "+&l"(dt)
+            : [n] "r"(n), [end] "r"(end), [v] "l"(v), [keep] "l"(keep), [b16] "r"(b16)
+            : "cc", "memory");
+#undef FIRE_ASM
+#else
+        do {
+            x = (int32_t)*p++;
+            th = (int32_t)ld32(tp);
+            tp += 4;
+            if (x > th) {
+                *d++ = (uint16_t)(p - v - 1);
+                x = (int32_t)((uint32_t)(x - th) & keep);
+            }
+            p[-1] = (uint32_t)leak16(x, b16, ~0u);
+        } while (p != end);
+#endif
     } else {
         uint32_t tm = L->thr_per ? ~0u : 0u, lm = (L->leak_per && !last) ? ~0u : 0u;
         for (j = 0; j < n; j++) {
