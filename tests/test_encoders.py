@@ -8,18 +8,10 @@ import torch
 
 from edgesnn.data.encoders import encode
 from edgesnn.graph import prng
+from edgesnn.graph.golden import _ref_hash32
 
-
-def _hash_py(k: int, seed: int) -> int:
-    """SPEC 3.1 written out in plain Python integers (independent of numpy)."""
-    m = 0xFFFFFFFF
-    x = (k * 0x9E3779B9 + seed) & m
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & m
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & m
-    x ^= x >> 16
-    return x
+# SPEC 3.1 in plain Python integers (independent of numpy): the golden module's reference.
+_hash_py = _ref_hash32
 
 
 # (counter, seed, hash): computed with _hash_py from the SPEC text.

@@ -289,16 +289,22 @@ def _launch_host(spec: RunSpec, binary: Path, detach: bool, timeout: float,
                  log_path: Path) -> DeviceSession:
     if not os.access(binary, os.X_OK):
         raise LaunchError(f"host firmware {binary} is not executable")
-    cmd = [str(binary), "--pty"]
+    return _start_on_pty(spec, "host firmware", [str(binary), "--pty"], binary, detach,
+                         timeout, log_path)
+
+
+def _start_on_pty(spec: RunSpec, what: str, cmd: list[str], image: Path, detach: bool,
+                  timeout: float, log_path: Path) -> DeviceSession:
+    """Start ``cmd`` and wait until it prints the pseudo-terminal it serves on."""
     proc = _start(cmd, log_path, detach)
     try:
         match = _wait_for(proc, log_path, _PTY_PATH, timeout)
     except TimeoutError:
         _stop(proc)
-        raise _fail("host firmware", cmd, proc, log_path) from None
+        raise _fail(what, cmd, proc, log_path) from None
     if match is None:
-        raise _fail("host firmware", cmd, proc, log_path)
-    return DeviceSession(spec.name, match.group(1), proc, binary, cmd, log_path, detach,
+        raise _fail(what, cmd, proc, log_path)
+    return DeviceSession(spec.name, match.group(1), proc, image, cmd, log_path, detach,
                          spec.baudrate)
 
 
@@ -308,17 +314,8 @@ def _launch_qemu(spec: RunSpec, elf: Path, detach: bool, timeout: float,
         raise LaunchError(f"device {spec.name!r} needs {spec.emulator!r}, which is not on PATH "
                           "(Debian: apt install qemu-system-arm)")
     if spec.serial == "pty":
-        cmd = qemu_command(spec, elf, "pty")
-        proc = _start(cmd, log_path, detach)
-        try:
-            match = _wait_for(proc, log_path, _PTY_PATH, timeout)
-        except TimeoutError:
-            _stop(proc)
-            raise _fail("QEMU", cmd, proc, log_path) from None
-        if match is None:
-            raise _fail("QEMU", cmd, proc, log_path)
-        return DeviceSession(spec.name, match.group(1), proc, elf, cmd, log_path, detach,
-                             spec.baudrate)
+        return _start_on_pty(spec, "QEMU", qemu_command(spec, elf, "pty"), elf, detach,
+                             timeout, log_path)
     if spec.serial != "tcp":
         raise LaunchError(f"device {spec.name!r}: [run] serial={spec.serial!r}; accepted for an "
                           "emulator: 'tcp', 'pty'")
