@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgesnn import energy as en
+from edgesnn.atomic import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -232,16 +233,12 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 def write_report(run_dir: Path, report: dict[str, Any], *, html: bool = True) -> dict[str, Path]:
     run_dir = Path(run_dir)
     out = {"json": run_dir / "report.json"}
-    tmp = out["json"].with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=_json_default))
-    tmp.replace(out["json"])
+    write_json(out["json"], report, sort_keys=False, default=_json_default)
     if html:
         from edgesnn.report_html import render_html
 
         out["html"] = run_dir / "report.html"
-        tmp = out["html"].with_suffix(".html.tmp")
-        tmp.write_text(render_html(run_dir, report), encoding="utf-8")
-        tmp.replace(out["html"])
+        write_text(out["html"], render_html(run_dir, report))
     return out
 
 

@@ -10,10 +10,7 @@ optional QAT; write the graph atomically; evaluate the float model and the golde
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgesnn.atomic import write_json
 from edgesnn.compress import prune as prune_mod
 from edgesnn.compress.qat import IntegerSNN, finetune
 from edgesnn.compress.quantize import FloatNet, calibrate, extract
@@ -64,24 +62,6 @@ def _subset(n: int, k: int, seed: int) -> np.ndarray:
     if k >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; give it the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _graph_metadata(run_dir: Path, net: FloatNet, model: IntegerSNN,
@@ -209,8 +189,7 @@ def compress_run(
     graph = model.to_graph(metadata=_graph_metadata(run_dir, net, model, quant, pruning,
                                                     provenance))
     esg_path = run_dir / "model.esg"
-    write_esg(graph, esg_path)  # atomic: temp file + os.replace
-    os.chmod(esg_path, _umask_mode())
+    write_esg(graph, esg_path)  # atomic, with the usual file mode
     written = read_esg(esg_path)
     res = simulate(written, test.images)
     golden_acc = float(np.mean(res.pred == test.labels))
@@ -246,8 +225,7 @@ def compress_run(
         "model_hash": _model_hash(esg_path),
         "seconds": time.perf_counter() - t0,
     }
-    _atomic_write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
-                       run_dir / "compress.json")
+    write_json(run_dir / "compress.json", summary)
     return summary
 
 

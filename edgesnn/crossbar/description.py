@@ -14,8 +14,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 
 from edgesnn import __version__
 from edgesnn._resources import exporters_dir
+from edgesnn.atomic import write_bytes
 from edgesnn.crossbar.mapping import CrossbarMapping, LayerMapping
 from edgesnn.crossbar.profile import CrossbarProfile, ProfileError, from_dict
 from edgesnn.crossbar.sim import InputSpec
@@ -59,21 +58,6 @@ def validate(doc: dict[str, Any]) -> None:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -255,10 +239,10 @@ def write_description(out: Path, doc: dict[str, Any], mapping: CrossbarMapping,
     text = json.dumps(doc, indent=1, sort_keys=False, allow_nan=False).encode() + b"\n"
     folder = out.parent
     for name, data in (extra_files or {}).items():
-        _atomic_write(folder / name, data)
-    _atomic_write(folder / doc["mapping"]["cells_file"], cells)
-    _atomic_write(folder / doc["provenance"]["esg_file"], esg_bytes)
-    _atomic_write(out, text)
+        write_bytes(folder / name, data)
+    write_bytes(folder / doc["mapping"]["cells_file"], cells)
+    write_bytes(folder / doc["provenance"]["esg_file"], esg_bytes)
+    write_bytes(out, text)
     return len(text)
 
 

@@ -25,11 +25,12 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgesnn.atomic import write_json
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,7 @@ def _save_store(store: Path | None, key: str, value: str) -> None:
         store.parent.mkdir(parents=True, exist_ok=True)
         data = _load_store(store)
         data[key] = value
-        tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-        os.replace(tmp, store)
+        write_json(store, data, indent=0)
     except OSError as exc:  # a read-only cache only costs speed
         log.debug("cannot write verification cache %s: %s", store, exc)
 

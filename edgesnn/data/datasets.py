@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesnn.atomic import atomic_file
 from edgesnn.data.checksums import verify_file
 from edgesnn.data.download import DownloadError, fetch, mirrors_for
 from edgesnn.data.idx import IMAGE_MAGIC, LABEL_MAGIC, parse, read_bytes
@@ -116,9 +117,8 @@ def _decode(name: str, files: tuple[Path, Path], cache: Path | None) -> tuple[np
         try:
             npy.parent.mkdir(parents=True, exist_ok=True)
             for suffix, arr in (("images", images), ("labels", labels)):
-                tmp = Path(f"{npy}-{suffix}.{os.getpid()}.tmp.npy")
-                np.save(tmp, arr)
-                os.replace(tmp, f"{npy}-{suffix}.npy")
+                with atomic_file(f"{npy}-{suffix}.npy") as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, arr)
         except OSError as exc:
             log.debug("cannot cache decoded arrays in %s: %s", npy.parent, exc)
     return images, labels

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from edgesnn.atomic import write_bytes
 from edgesnn.data.checksums import ChecksumError, check_bytes
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def mirrors_for(dataset: str) -> tuple[str, ...]:
 
 def fetch(dataset: str, stem: str, dest_dir: Path) -> Path:
     """Download ``<stem>.gz`` into ``dest_dir`` from the first mirror that serves the right
-    bytes; the file appears only complete and verified (tmp file + ``os.replace``)."""
+    bytes; the file appears only complete and verified (:func:`edgesnn.atomic.write_bytes`)."""
     name = f"{stem}.gz"
     errors: list[str] = []
     for base in mirrors_for(dataset):
@@ -54,12 +55,6 @@ def fetch(dataset: str, stem: str, dest_dir: Path) -> Path:
             continue
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / name
-        tmp = dest_dir / f".{name}.{os.getpid()}.part"
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_bytes(dest, data)
         return dest
     raise DownloadError("; ".join(errors) or f"no mirror configured for {dataset}")

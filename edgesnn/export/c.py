@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import jinja2
 
 from edgesnn import __version__
 from edgesnn._resources import exporters_dir, firmware_dir
+from edgesnn.atomic import atomic_dir
 from edgesnn.devices import DeviceError, DeviceProfile, load_device
 from edgesnn.export.base import ExportError, ExportTarget
 from edgesnn.graph.esg import EsgError, decode
@@ -144,9 +144,11 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
     }
     env = _environment()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    if out.exists() and (not out.is_dir() or (
+            not (out / "edgesnn.json").is_file() and any(out.iterdir()))):
+        raise ExportError(f"{out} exists and is not an edgesnn C project; "
+                          "choose an empty or new folder")
+    with atomic_dir(out, replace=True) as tmp:
         for name in ("main.c", "model_config.h", "model_data.c", "Makefile"):
             text = env.get_template(f"{name}.j2").render(**ctx)
             (tmp / name).write_text(text, encoding="utf-8")
@@ -166,15 +168,6 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         (tmp / "edgesnn.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
                                           encoding="utf-8")
         summary["bytes"] = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
-        if out.exists():
-            if not (out / "edgesnn.json").is_file() and any(out.iterdir()):
-                raise ExportError(f"{out} exists and is not an edgesnn C project; "
-                                  "choose an empty or new folder")
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote C project %s for %s (%d B model, %d B arena)", out, profile.name,
              len(esg), arena)
     return summary

@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
+from edgesnn.atomic import write_bytes
 from edgesnn.export.base import ExportError, ExportTarget
-from edgesnn.graph.esg import EsgError, decode, encode, write_bytes_atomic
+from edgesnn.graph.esg import EsgError, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class EsgTarget(ExportTarget):
         out = Path(out)
         if out.is_dir():
             out = out / "model.esg"
-        write_bytes_atomic(out, data)
+        write_bytes(out, data, fsync=True)
         log.info("wrote %s (%d bytes)", out, len(data))
         return {"target": self.name, "path": str(out), "bytes": len(data),
                 "model_hash": data[32:48].hex(), "arena_bytes": graph.arena_bytes(),

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from edgesnn.atomic import atomic_file
 from edgesnn.export.base import ExportError, ExportTarget
-from edgesnn.interop.atomic import atomic_file
 from edgesnn.interop.params import FloatLayer, FloatSNN, InteropError, load_graph, load_run
 
 SOURCES = ("float", "integer")

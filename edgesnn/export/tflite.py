@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgesnn.atomic import atomic_file
 from edgesnn.export.base import ExportError, ExportTarget
-from edgesnn.interop.atomic import atomic_file
 from edgesnn.interop.params import InteropError, load_run
 
 _ANN_KEYS = {"train_limit": int, "test_limit": int, "epochs": int, "seed": int}

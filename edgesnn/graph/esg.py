@@ -13,13 +13,13 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgesnn import atomic
 from edgesnn.graph.ir import (
     Q16_ONE,
     Encoder,
@@ -513,24 +513,10 @@ def decode(data: bytes, *, check_hash: bool = True) -> SpikeGraph:
 
 
 def write_esg(graph: SpikeGraph, path: str | os.PathLike[str]) -> bytes:
-    """Encode ``graph`` and write it atomically (temp file + ``os.replace``); returns bytes."""
+    """Encode ``graph`` and write it atomically (:mod:`edgesnn.atomic`); returns bytes."""
     data = encode(graph)
-    write_bytes_atomic(Path(path), data)
+    atomic.write_bytes(path, data, fsync=True)
     return data
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_esg(path: str | os.PathLike[str]) -> SpikeGraph:

@@ -123,8 +123,8 @@ def ann_baseline(run_dir: Path, data_dir: Path | str | None = None, *, dataset: 
     ``snn_accuracy`` / ``snn_synaptic_ops`` (the run's float SNN on the same images),
     ``interpreter`` and ``path`` (when ``out`` is given the ``.tflite`` is written there).
     """
+    from edgesnn.atomic import atomic_file
     from edgesnn.data.datasets import load_dataset
-    from edgesnn.interop.atomic import atomic_file
     from edgesnn.interop.tflite_run import interpreter_class
 
     run_dir = Path(run_dir)

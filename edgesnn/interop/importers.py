@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.interop.atomic import atomic_dir
+from edgesnn.atomic import atomic_dir
 from edgesnn.interop.params import FloatLayer, FloatSNN, InteropError, save_run
 
 log = logging.getLogger(__name__)

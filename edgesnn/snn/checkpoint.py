@@ -8,13 +8,12 @@ edgesnn/torch versions, metrics...), optionally ``optimizer`` / ``scheduler`` st
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgesnn.atomic import atomic_file, write_json
 from edgesnn.snn.config import ConfigError, SNNConfig
 from edgesnn.snn.model import SpikingMLP
 
@@ -26,16 +25,6 @@ CONFIG_FILE = "config.json"
 
 class CheckpointError(ValueError):
     """A missing, foreign or too-new checkpoint; the message names the file."""
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save(run_dir: Path | str, model: SpikingMLP, meta: dict[str, Any] | None = None, *,
@@ -61,9 +50,9 @@ def save(run_dir: Path | str, model: SpikingMLP, meta: dict[str, Any] | None = N
     if epoch is not None:
         payload["epoch"] = int(epoch)
     path = run / MODEL_FILE
-    _atomic_write(path, lambda p: torch.save(payload, p))
-    text = json.dumps(model.config.to_dict(), indent=2, sort_keys=True) + "\n"
-    _atomic_write(run / CONFIG_FILE, lambda p: p.write_text(text))
+    with atomic_file(path) as tmp:
+        torch.save(payload, tmp)
+    write_json(run / CONFIG_FILE, model.config.to_dict())
     return path
 
 

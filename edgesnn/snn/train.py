@@ -11,7 +11,6 @@ smoothing. Works in one process or under ``torchrun``
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -27,6 +26,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from edgesnn.atomic import write_json
 from edgesnn.data import Dataset, load_dataset
 from edgesnn.snn import checkpoint
 from edgesnn.snn.augment import AugmentError, image_side, random_shift
@@ -280,9 +280,6 @@ def _encode_for(model: SpikingMLP, pixels: torch.Tensor, gen: torch.Generator) -
 
 
 def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
     path = out / TRAIN_FILE
-    tmp = out / f".{TRAIN_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, metrics)
     return path
