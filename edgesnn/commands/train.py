@@ -25,10 +25,8 @@ def _layers(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from edgesnn.data.datasets import DATASETS
-    from edgesnn.data.encoders import ENCODERS
-    from edgesnn.snn.config import NEURONS, RESETS, SURROGATES
-    from edgesnn.snn.train import SCHEDULES
+    from edgesnn.data import DATASETS, ENCODERS
+    from edgesnn.snn.config import NEURONS, RESETS, SCHEDULES, SURROGATES
 
     p = sub.add_parser("train", help="train a spiking MLP on MNIST / Fashion-MNIST",
                        description="Train a spiking MLP and write RUN_DIR/model.pt, "

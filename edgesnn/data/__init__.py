@@ -4,5 +4,8 @@ from edgesnn.data.checksums import ChecksumError
 from edgesnn.data.datasets import DATASETS, DataError, Dataset, cache_dir, load_dataset, search_dirs
 from edgesnn.data.idx import IdxError
 
-__all__ = ["DATASETS", "ChecksumError", "DataError", "Dataset", "IdxError", "cache_dir",
-           "load_dataset", "search_dirs"]
+#: The input spike encoders of SPEC.md section 3.1 (their torch twins: :mod:`.encoders`).
+ENCODERS = ("rate", "latency", "direct")
+
+__all__ = ["DATASETS", "ENCODERS", "ChecksumError", "DataError", "Dataset", "IdxError",
+           "cache_dir", "load_dataset", "search_dirs"]

@@ -19,9 +19,10 @@ from functools import lru_cache
 
 import torch
 
+from edgesnn.data import ENCODERS
 from edgesnn.graph.prng import rate_table
 
-ENCODERS = ("rate", "latency", "direct")
+__all__ = ["ENCODERS", "encode", "uniform_bytes"]
 
 
 @lru_cache(maxsize=16)

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from edgesnn.data import ENCODERS
+
 NEURONS = ("lif", "if")
 RESETS = ("subtract", "zero")
-ENCODERS = ("rate", "latency", "direct")
 
 
 class InteropError(ValueError):

@@ -1,11 +1,36 @@
-"""Spiking neurons, surrogate gradients, the spiking MLP, training and ANN->SNN conversion."""
+"""Spiking neurons, surrogate gradients, the spiking MLP, training and ANN->SNN conversion.
 
-from edgesnn.snn.checkpoint import CheckpointError, load, save
-from edgesnn.snn.config import ConfigError, SNNConfig
-from edgesnn.snn.lif import LIFFunction, lif, lif_reference
-from edgesnn.snn.model import SNNOutput, SpikingMLP, readout
-from edgesnn.snn.surrogate import spike, surrogate_grad
+The names below are imported lazily, so ``edgesnn.snn.config`` (what the CLI needs to build
+its parser) loads without torch.
+"""
 
-__all__ = ["CheckpointError", "ConfigError", "LIFFunction", "SNNConfig", "SNNOutput",
-           "SpikingMLP", "lif", "lif_reference", "load", "readout", "save", "spike",
-           "surrogate_grad"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "CheckpointError": "edgesnn.snn.checkpoint", "load": "edgesnn.snn.checkpoint",
+    "save": "edgesnn.snn.checkpoint",
+    "ConfigError": "edgesnn.snn.config", "SNNConfig": "edgesnn.snn.config",
+    "LIFFunction": "edgesnn.snn.lif", "lif": "edgesnn.snn.lif",
+    "lif_reference": "edgesnn.snn.lif",
+    "SNNOutput": "edgesnn.snn.model", "SpikingMLP": "edgesnn.snn.model",
+    "readout": "edgesnn.snn.model",
+    "spike": "edgesnn.snn.surrogate", "surrogate_grad": "edgesnn.snn.surrogate",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgesnn.snn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

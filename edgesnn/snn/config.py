@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from edgesnn.data.encoders import ENCODERS
+from edgesnn.data import ENCODERS
 
 CONFIG_VERSION = 1
 NEURONS = ("lif", "if")
 RESETS = ("subtract", "zero")
 SURROGATES = ("fast_sigmoid", "arctan", "sigmoid", "triangle")
+SCHEDULES = ("cosine", "step", "none")  # learning-rate schedules of the training loop
 
 
 class ConfigError(ValueError):

@@ -30,12 +30,11 @@ from edgesnn.atomic import write_json
 from edgesnn.data import Dataset, load_dataset
 from edgesnn.snn import checkpoint
 from edgesnn.snn.augment import AugmentError, image_side, random_shift
-from edgesnn.snn.config import SNNConfig
+from edgesnn.snn.config import SCHEDULES, SNNConfig
 from edgesnn.snn.model import SpikingMLP, readout
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("cosine", "step", "none")
 TRAIN_FILE = "train.json"
 
 
