@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from edgesnn.graph.esg import weight_arrays_bytes
 from edgesnn.graph.ir import (
     Encoder,
     EncoderKind,
@@ -308,16 +309,7 @@ def storage_bytes(weights: np.ndarray, bits: int, storage: Storage) -> int:
     """Bytes of a layer's weight arrays in ``.esg`` (SPEC.md 5.4), excluding the header and
     threshold/leak arrays (identical for both storages)."""
     n_in, n_out = weights.shape
-
-    def a4(x: int) -> int:
-        return (x + 3) & ~3
-
-    if storage == Storage.DENSE:
-        return a4(n_in * (n_out if bits == 8 else (n_out + 1) // 2))
-    nnz = int(np.count_nonzero(weights))
-    index_bytes = nnz * (1 if n_out <= 256 else 2)
-    weight_bytes = nnz if bits == 8 else (nnz + 1) // 2
-    return a4(4 * (n_in + 1)) + a4(index_bytes) + a4(weight_bytes)
+    return weight_arrays_bytes(n_in, n_out, int(np.count_nonzero(weights)), bits, storage)
 
 
 # -- training -----------------------------------------------------------------------------

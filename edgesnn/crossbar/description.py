@@ -27,7 +27,7 @@ from edgesnn.atomic import write_bytes
 from edgesnn.crossbar.mapping import CrossbarMapping, LayerMapping
 from edgesnn.crossbar.profile import CrossbarProfile, ProfileError, from_dict
 from edgesnn.crossbar.sim import InputSpec
-from edgesnn.graph.esg import EsgError, decode, model_hash
+from edgesnn.graph.esg import EsgError, decode, header_hash, model_hash
 from edgesnn.graph.ir import EncoderKind, NeuronKind, SpikeGraph
 
 SCHEMA_VERSION = "1.0"
@@ -275,9 +275,9 @@ def read_description(path: str | Path) -> XbarModel:
     validate(doc)
     prov, mp = doc["provenance"], doc["mapping"]
     esg = _read_side(p.parent, prov["esg_file"], prov["esg_sha256"], "model (.esg)")
-    if model_hash(esg).hex() != prov["model_hash"] or esg[32:48].hex() != prov["model_hash"]:
+    if model_hash(esg).hex() != prov["model_hash"] or header_hash(esg).hex() != prov["model_hash"]:
         raise DescriptionError(f"{p}: provenance.model_hash {prov['model_hash']} does not match "
-                               f"the model {prov['esg_file']} ({esg[32:48].hex()})")
+                               f"the model {prov['esg_file']} ({header_hash(esg).hex()})")
     try:
         graph = decode(esg)
     except EsgError as exc:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from edgesnn.atomic import write_bytes
 from edgesnn.export.base import ExportError, ExportTarget
-from edgesnn.graph.esg import EsgError, decode, encode
+from edgesnn.graph.esg import EsgError, decode, encode, header_hash
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class EsgTarget(ExportTarget):
         write_bytes(out, data, fsync=True)
         log.info("wrote %s (%d bytes)", out, len(data))
         return {"target": self.name, "path": str(out), "bytes": len(data),
-                "model_hash": data[32:48].hex(), "arena_bytes": graph.arena_bytes(),
+                "model_hash": header_hash(data).hex(), "arena_bytes": graph.arena_bytes(),
                 "layers": len(graph.layers)}
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import zlib
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,6 @@ from edgesnn.graph.ir import (
 MAGIC = b"ESNG"
 VERSION_MAJOR = 1
 VERSION_MINOR = 0
-HEADER_SIZE = 64
-ENTRY_SIZE = 16
-GRAPH_SIZE = 32
-LAYER_HEADER_SIZE = 48
-KIND_GRAPH, KIND_LAYER, KIND_META = 1, 2, 3
-KIND_NAMES = {KIND_GRAPH: "GRAPH", KIND_LAYER: "LAYER", KIND_META: "META"}
 MAX_SECTIONS = 1 + 255 + 1
 MAX_DENSE_ELEMENTS = 1 << 26  # a sparse layer the Python IR would expand beyond 64 Mi weights
 LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
@@ -49,10 +44,79 @@ LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
 CATEGORIES = ("bounds", "magic", "version", "header_crc", "table_crc", "section_crc", "hash",
               "shape", "enum", "value")
 
-_HEADER = struct.Struct("<4sHHIIIIII16sI8sI")
-_ENTRY = struct.Struct("<IIII")
-_GRAPH = struct.Struct("<IHHBBHII12s")
-_LAYER = struct.Struct("<II8BIIIIIIII")
+
+# ------------------------------------------------------------------------------ the layout
+# The one table of the byte layout (SPEC.md 5.1-5.4). The Python reader and writer take their
+# struct formats and field offsets from it, and ``c_layout_header`` writes the same numbers as
+# ``firmware/runtime/esnn_layout.h`` for the C runtime (tests/test_esg_layout.py checks that
+# the committed header is what this table gives). A new field or record goes here only.
+
+
+class Record:
+    """One fixed-size little-endian record of the file: ``fields`` are (name, struct code) in
+    byte order; ``c_prefix`` names its offsets in C (``ESNN_<prefix>_<FIELD>``)."""
+
+    def __init__(self, c_prefix: str, spec: str, fields: tuple[tuple[str, str], ...]) -> None:
+        self.c_prefix = c_prefix
+        self.spec = spec
+        self.fields = fields
+        self.struct = struct.Struct("<" + "".join(code for _, code in fields))
+        self.size = self.struct.size
+        self.offsets: dict[str, int] = {}
+        pos = 0
+        for name, code in fields:
+            self.offsets[name] = pos
+            pos += struct.calcsize("<" + code)
+
+    def offset(self, name: str) -> int:
+        return self.offsets[name]
+
+    def unpack(self, data: bytes | bytearray | memoryview, base: int = 0) -> dict[str, Any]:
+        return dict(zip((n for n, _ in self.fields), self.struct.unpack_from(data, base),
+                        strict=True))
+
+
+HEADER = Record("HDR", "5.1", (
+    ("magic", "4s"), ("version_major", "H"), ("version_minor", "H"), ("header_size", "I"),
+    ("file_size", "I"), ("section_count", "I"), ("section_table_offset", "I"), ("flags", "I"),
+    ("reserved0", "I"), ("model_hash", "16s"), ("table_crc", "I"), ("reserved1", "8s"),
+    ("header_crc", "I")))
+ENTRY = Record("SEC", "5.2", (("kind", "I"), ("offset", "I"), ("size", "I"), ("crc", "I")))
+GRAPH = Record("GRAPH", "5.3", (
+    ("input_size", "I"), ("n_layers", "H"), ("steps", "H"), ("encoder", "B"), ("readout", "B"),
+    ("n_classes", "H"), ("seed", "I"), ("arena_bytes", "I"), ("reserved", "12s")))
+LAYER = Record("LAYER", "5.4", (
+    ("n_in", "I"), ("n_out", "I"), ("neuron", "B"), ("reset", "B"), ("weight_bits", "B"),
+    ("storage", "B"), ("index_bits", "B"), ("threshold_count_flag", "B"),
+    ("leak_count_flag", "B"), ("reserved8", "B"), ("nnz", "I"), ("off_threshold", "I"),
+    ("off_leak", "I"), ("off_rowptr", "I"), ("off_index", "I"), ("off_weights", "I"),
+    ("weights_bytes", "I"), ("reserved32", "I")))
+RECORDS = (HEADER, ENTRY, GRAPH, LAYER)
+
+
+class SectionKind(IntEnum):
+    GRAPH = 1
+    LAYER = 2
+    META = 3
+
+
+class Readout(IntEnum):
+    COUNT_MEMBRANE = 0  # most spikes, then larger final membrane, then lowest index
+
+
+#: the enums of the file, with their C prefix (``ESNN_<prefix>_<MEMBER>``)
+ENUMS: tuple[tuple[str, type[IntEnum]], ...] = (
+    ("SECTION", SectionKind), ("ENC", EncoderKind), ("READOUT", Readout),
+    ("NEURON", NeuronKind), ("RESET", ResetMode), ("STORAGE", Storage))
+
+HEADER_SIZE = HEADER.size
+ENTRY_SIZE = ENTRY.size
+GRAPH_SIZE = GRAPH.size
+LAYER_HEADER_SIZE = LAYER.size
+KIND_GRAPH, KIND_LAYER, KIND_META = (int(k) for k in SectionKind)
+KIND_NAMES = {int(k): k.name for k in SectionKind}
+_HASH = slice(HEADER.offset("model_hash"), HEADER.offset("model_hash") + 16)
+_HEADER_CRC = HEADER.offset("header_crc")
 
 
 class EsgError(ValueError):
@@ -80,6 +144,52 @@ def model_hash(data: bytes) -> bytes:
     return hashlib.sha256(bytes(data[HEADER_SIZE:])).digest()[:16]
 
 
+def header_hash(data: bytes | bytearray | memoryview) -> bytes:
+    """The 16-byte model hash stored in the header (what a device announces, SPEC.md 5.1);
+    ``data`` needs only its first 64 bytes. :func:`model_hash` recomputes it."""
+    if len(data) < HEADER_SIZE:
+        raise EsgError(f"header: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte "
+                       "header", "bounds")
+    return bytes(data[_HASH])
+
+
+def header_field(data: bytes | bytearray | memoryview, name: str) -> Any:
+    """One field of the 64-byte header, by its SPEC.md 5.1 name (no validation)."""
+    return HEADER.unpack(data)[name]
+
+
+# ------------------------------------------------------------------------ array sizes (5.4)
+
+
+def index_bits_for(n_out: int, storage: Storage) -> int:
+    """The index width a writer uses: 0 for dense, 8 for sparse with n_out <= 256, else 16."""
+    if Storage(storage) == Storage.DENSE:
+        return 0
+    return 8 if n_out <= 256 else 16
+
+
+def weights_bytes(n_in: int, n_out: int, nnz: int, bits: int, storage: Storage) -> int:
+    """Length of a layer's weight array: dense int8 ``n_in*n_out``, dense int4 rows of
+    ``ceil(n_out/2)`` bytes, sparse ``nnz`` bytes (int8) or ``ceil(nnz/2)`` (int4)."""
+    if Storage(storage) == Storage.SPARSE:
+        return nnz if bits == 8 else (nnz + 1) // 2
+    return n_in * (n_out if bits == 8 else (n_out + 1) // 2)
+
+
+def rowptr_bytes(n_in: int) -> int:
+    return 4 * (n_in + 1)
+
+
+def weight_arrays_bytes(n_in: int, n_out: int, nnz: int, bits: int, storage: Storage) -> int:
+    """Bytes a layer's weight storage takes in its payload: the weight array, plus rowptr and
+    index for sparse storage, each padded to 4 (threshold/leak arrays and the header are the
+    same for both storages and not counted)."""
+    total = _a4(weights_bytes(n_in, n_out, nnz, bits, storage))
+    if Storage(storage) == Storage.SPARSE:
+        total += _a4(rowptr_bytes(n_in)) + _a4(nnz * index_bits_for(n_out, storage) // 8)
+    return total
+
+
 # ----------------------------------------------------------------------------------- writing
 
 
@@ -104,7 +214,7 @@ def _layer_payload(layer: Layer) -> bytes:
         nnz = int(rows.size)
         rowptr = np.zeros(n_in + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_in), out=rowptr[1:])
-        index_bits = 8 if n_out <= 256 else 16
+        index_bits = index_bits_for(n_out, Storage.SPARSE)
         index = cols.astype("<u1" if index_bits == 8 else "<u2").tobytes()
         vals = w[rows, cols]
         wbytes = vals.astype(np.int8).tobytes() if layer.weight_bits == 8 else _pack_int4(vals)
@@ -125,7 +235,7 @@ def _layer_payload(layer: Layer) -> bytes:
         offsets[name] = pos
         body += blob
         pos += len(blob)
-    header = _LAYER.pack(
+    header = LAYER.struct.pack(
         n_in, n_out, int(layer.neuron), int(layer.reset), layer.weight_bits,
         int(Storage(layer.storage)), index_bits,
         1 if layer.threshold.shape[0] > 1 else 0, 1 if layer.leak.shape[0] > 1 else 0,
@@ -151,7 +261,7 @@ def _meta_payload(graph: SpikeGraph) -> bytes | None:
 def encode(graph: SpikeGraph) -> bytes:
     """Serialise a (validated) graph into ``.esg`` bytes, deterministic for equal graphs."""
     graph.validate()
-    graph_payload = _GRAPH.pack(graph.input_size, len(graph.layers), graph.steps,
+    graph_payload = GRAPH.struct.pack(graph.input_size, len(graph.layers), graph.steps,
                                 int(graph.encoder.kind), 0, graph.n_classes,
                                 int(graph.encoder.seed), graph.arena_bytes(), b"\0" * 12)
     payloads = [(KIND_GRAPH, graph_payload)]
@@ -163,7 +273,7 @@ def encode(graph: SpikeGraph) -> bytes:
     body = bytearray()
     pos = _a8(HEADER_SIZE + ENTRY_SIZE * len(payloads))
     for kind, blob in payloads:
-        table += _ENTRY.pack(kind, pos, len(blob), crc32(blob))
+        table += ENTRY.struct.pack(kind, pos, len(blob), crc32(blob))
         body += blob + b"\0" * (_a8(len(blob)) - len(blob))
         pos += _a8(len(blob))
     gap = _a8(HEADER_SIZE + len(table)) - HEADER_SIZE - len(table)
@@ -174,9 +284,9 @@ def encode(graph: SpikeGraph) -> bytes:
 
 def _finish_header(file_size: int, count: int, table_crc: int, after_header: bytes) -> bytes:
     digest = hashlib.sha256(after_header).digest()[:16]
-    head = _HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, file_size, count,
-                        HEADER_SIZE, 0, 0, digest, table_crc, b"\0" * 8, 0)
-    head = head[:60] + struct.pack("<I", crc32(head[:60]))
+    head = HEADER.struct.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, file_size,
+                              count, HEADER_SIZE, 0, 0, digest, table_crc, b"\0" * 8, 0)
+    head = head[:_HEADER_CRC] + struct.pack("<I", crc32(head[:_HEADER_CRC]))
     return head + after_header
 
 
@@ -186,17 +296,18 @@ def refresh_checksums(data: bytes) -> bytes:
     buf = bytearray(data)
     if len(buf) < HEADER_SIZE:
         return bytes(buf)
-    count = struct.unpack_from("<I", buf, 16)[0]
-    tab = struct.unpack_from("<I", buf, 20)[0]
+    count = header_field(buf, "section_count")
+    tab = header_field(buf, "section_table_offset")
     if tab + ENTRY_SIZE * count <= len(buf) and count <= MAX_SECTIONS:
         for k in range(count):
-            _, off, size, _ = _ENTRY.unpack_from(buf, tab + ENTRY_SIZE * k)
+            _, off, size, _ = ENTRY.struct.unpack_from(buf, tab + ENTRY_SIZE * k)
             if off + size <= len(buf):
-                struct.pack_into("<I", buf, tab + ENTRY_SIZE * k + 12,
+                struct.pack_into("<I", buf, tab + ENTRY_SIZE * k + ENTRY.offset("crc"),
                                  crc32(bytes(buf[off:off + size])))
-        struct.pack_into("<I", buf, 48, crc32(bytes(buf[tab:tab + ENTRY_SIZE * count])))
-    buf[32:48] = model_hash(bytes(buf))
-    struct.pack_into("<I", buf, 60, crc32(bytes(buf[:60])))
+        struct.pack_into("<I", buf, HEADER.offset("table_crc"),
+                         crc32(bytes(buf[tab:tab + ENTRY_SIZE * count])))
+    buf[_HASH] = model_hash(bytes(buf))
+    struct.pack_into("<I", buf, _HEADER_CRC, crc32(bytes(buf[:_HEADER_CRC])))
     return bytes(buf)
 
 
@@ -219,6 +330,11 @@ class _Reader:
     def fail(self, where: str, message: str, category: str) -> EsgError:
         return EsgError(f"{where}: {message}", category)
 
+    def enum(self, where: str, enum: type[IntEnum], value: int) -> None:
+        if value not in {int(m) for m in enum}:
+            names = ", ".join(f"{int(m)} {m.name.lower()}" for m in enum)
+            raise self.fail(where, f"{value}; accepted: {names}", "enum")
+
     # -- header, table, placement, checksums ------------------------------------------------
     def header(self) -> tuple[int, int]:
         d = self.data
@@ -226,16 +342,17 @@ class _Reader:
             raise self.fail("header", f"file is {len(d)} bytes, shorter than the 64-byte "
                             "header", "bounds")
         (magic, major, minor, header_size, file_size, count, table_off, flags, res0, _digest,
-         table_crc, res1, header_crc) = _HEADER.unpack_from(d, 0)
+         table_crc, res1, header_crc) = HEADER.struct.unpack_from(d, 0)
         if magic != MAGIC:
             raise self.fail("header.magic", f"{magic!r} is not b'ESNG' (not a .esg file)",
                             "magic")
         if major != VERSION_MAJOR:
             raise self.fail("header.version_major", f"version {major}.{minor}; this reader "
                             f"accepts {VERSION_MAJOR}.x", "version")
-        if crc32(d[:60]) != header_crc:
-            raise self.fail("header.header_crc", f"CRC-32 of bytes [0, 60) is "
-                            f"0x{crc32(d[:60]):08x}, header says 0x{header_crc:08x}",
+        if crc32(d[:_HEADER_CRC]) != header_crc:
+            raise self.fail("header.header_crc", f"CRC-32 of bytes [0, {_HEADER_CRC}) is "
+                            f"0x{crc32(d[:_HEADER_CRC]):08x}, header says "
+                            f"0x{header_crc:08x}",
                             "header_crc")
         if header_size != HEADER_SIZE:
             raise self.fail("header.header_size", f"{header_size}; accepted: 64", "bounds")
@@ -270,11 +387,9 @@ class _Reader:
         if any(d[table_end:expect]):
             raise self.fail("section table", "padding after the table is not zero", "bounds")
         for k in range(count):
-            kind, off, size, crc = _ENTRY.unpack_from(d, HEADER_SIZE + ENTRY_SIZE * k)
+            kind, off, size, crc = ENTRY.struct.unpack_from(d, HEADER_SIZE + ENTRY_SIZE * k)
             where = f"section {k}"
-            if kind not in KIND_NAMES:
-                raise self.fail(f"{where}.kind", f"{kind}; accepted: 1 GRAPH, 2 LAYER, 3 META",
-                                "enum")
+            self.enum(f"{where}.kind", SectionKind, kind)
             where += f" ({KIND_NAMES[kind]})"
             want = (KIND_GRAPH if k == 0 else KIND_META if kind == KIND_META and k == count - 1
                     and k >= 2 else KIND_LAYER)
@@ -303,8 +418,8 @@ class _Reader:
             if crc32(d[off:off + size]) != crc:
                 raise self.fail(f"section {k} ({KIND_NAMES[kind]}).crc",
                                 "CRC-32 of the payload does not match", "section_crc")
-        if self.check_hash and model_hash(d) != d[32:48]:
-            raise self.fail("header.model_hash", f"stored {d[32:48].hex()} but the content "
+        if self.check_hash and model_hash(d) != header_hash(d):
+            raise self.fail("header.model_hash", f"stored {header_hash(d).hex()} but the content "
                             f"hashes to {model_hash(d).hex()}", "hash")
         return out
 
@@ -313,18 +428,15 @@ class _Reader:
         if size != GRAPH_SIZE:
             raise self.fail("GRAPH", f"payload is {size} bytes; accepted: 32", "shape")
         (input_size, n_layers, steps, enc, readout, n_classes, seed, arena,
-         reserved) = _GRAPH.unpack_from(self.data, off)
+         reserved) = GRAPH.struct.unpack_from(self.data, off)
         if not 1 <= input_size <= 65535:
             raise self.fail("GRAPH.input_size", f"{input_size}; accepted: 1..65535", "value")
         if not 1 <= n_layers <= 255:
             raise self.fail("GRAPH.n_layers", f"{n_layers}; accepted: 1..255", "value")
         if steps < 1:
             raise self.fail("GRAPH.steps", f"{steps}; accepted: 1..65535", "value")
-        if enc > 2:
-            raise self.fail("GRAPH.encoder", f"{enc}; accepted: 0 rate, 1 latency, 2 direct",
-                            "enum")
-        if readout != 0:
-            raise self.fail("GRAPH.readout", f"{readout}; accepted: 0", "enum")
+        self.enum("GRAPH.encoder", EncoderKind, enc)
+        self.enum("GRAPH.readout", Readout, readout)
         if not 1 <= n_classes <= 255:
             raise self.fail("GRAPH.n_classes", f"{n_classes}; accepted: 1..255", "value")
         if reserved != b"\0" * 12:
@@ -339,20 +451,21 @@ class _Reader:
         d = self.data
         w = f"layer {index}"
         if size < LAYER_HEADER_SIZE:
-            raise self.fail(w, f"payload is {size} bytes, shorter than the 48-byte layer "
+            raise self.fail(w, f"payload is {size} bytes, shorter than the "
+                            f"{LAYER_HEADER_SIZE}-byte layer "
                             "header", "shape")
         (n_in, n_out, neuron, reset, bits, storage, index_bits, tflag, lflag, res8, nnz,
-         o_thr, o_leak, o_rowptr, o_index, o_w, w_bytes, res32) = _LAYER.unpack_from(d, off)
+         o_thr, o_leak, o_rowptr, o_index, o_w, w_bytes, res32) = LAYER.struct.unpack_from(d, off)
         if not 1 <= n_in <= 65535:
             raise self.fail(f"{w}.n_in", f"{n_in}; accepted: 1..65535", "value")
         if not 1 <= n_out <= 65535:
             raise self.fail(f"{w}.n_out", f"{n_out}; accepted: 1..65535", "value")
-        for field, val, ok in (("neuron", neuron, "0 LIF, 1 IF"), ("reset", reset,
-                               "0 subtract, 1 zero"), ("storage", storage, "0 dense, 1 sparse"),
-                               ("threshold_count_flag", tflag, "0, 1"),
-                               ("leak_count_flag", lflag, "0, 1")):
+        self.enum(f"{w}.neuron", NeuronKind, neuron)
+        self.enum(f"{w}.reset", ResetMode, reset)
+        self.enum(f"{w}.storage", Storage, storage)
+        for field, val in (("threshold_count_flag", tflag), ("leak_count_flag", lflag)):
             if val > 1:
-                raise self.fail(f"{w}.{field}", f"{val}; accepted: {ok}", "enum")
+                raise self.fail(f"{w}.{field}", f"{val}; accepted: 0, 1", "enum")
         if bits not in (8, 4):
             raise self.fail(f"{w}.weight_bits", f"{bits}; accepted: 8, 4", "enum")
         sparse = storage == 1
@@ -366,15 +479,12 @@ class _Reader:
         if n_in != n_in_expected:
             raise self.fail(f"{w}.n_in", f"{n_in} but the previous stage produces "
                             f"{n_in_expected}", "shape")
-        if sparse:
-            if nnz > n_in * n_out:
-                raise self.fail(f"{w}.nnz", f"{nnz} > n_in*n_out = {n_in * n_out}", "shape")
-            want_wb = nnz if bits == 8 else (nnz + 1) // 2
-        else:
-            if nnz != n_in * n_out:
-                raise self.fail(f"{w}.nnz", f"{nnz} for dense {n_in}x{n_out}; must be "
-                                f"{n_in * n_out}", "shape")
-            want_wb = n_in * n_out if bits == 8 else n_in * ((n_out + 1) // 2)
+        if sparse and nnz > n_in * n_out:
+            raise self.fail(f"{w}.nnz", f"{nnz} > n_in*n_out = {n_in * n_out}", "shape")
+        if not sparse and nnz != n_in * n_out:
+            raise self.fail(f"{w}.nnz", f"{nnz} for dense {n_in}x{n_out}; must be "
+                            f"{n_in * n_out}", "shape")
+        want_wb = weights_bytes(n_in, n_out, nnz, bits, Storage(storage))
         if w_bytes != want_wb:
             raise self.fail(f"{w}.weights_bytes", f"{w_bytes}; {n_in}x{n_out} "
                             f"{'sparse' if sparse else 'dense'} int{bits} with nnz={nnz} "
@@ -384,7 +494,7 @@ class _Reader:
         arrays = [("threshold", o_thr, 4 * n_thr), ("leak", o_leak, 4 * n_leak),
                   ("weights", o_w, w_bytes)]
         if sparse:
-            arrays += [("rowptr", o_rowptr, 4 * (n_in + 1)),
+            arrays += [("rowptr", o_rowptr, rowptr_bytes(n_in)),
                        ("index", o_index, (index_bits // 8) * nnz)]
         elif o_rowptr != 0 or o_index != 0:
             raise self.fail(f"{w}.off_rowptr/off_index", "must be 0 for dense storage",
@@ -395,7 +505,7 @@ class _Reader:
                 raise self.fail(f"{w}.off_{name}", f"{o} is not a multiple of 4", "bounds")
             if o < LAYER_HEADER_SIZE or o + n > size:
                 raise self.fail(f"{w}.off_{name}", f"array [{o}, {o + n}) is outside the "
-                                f"payload [48, {size})", "bounds")
+                                f"payload [{LAYER_HEADER_SIZE}, {size})", "bounds")
             spans.append((o, o + n, name))
         spans.sort()
         for (_, e1, a), (s2, _, b) in zip(spans, spans[1:], strict=False):
@@ -532,10 +642,10 @@ def read_esg(path: str | os.PathLike[str]) -> SpikeGraph:
 def describe(data: bytes) -> dict[str, Any]:
     """A JSON-able summary of validated ``.esg`` bytes (what ``edgesnn inspect`` shows)."""
     graph = decode(data)
-    count = struct.unpack_from("<I", data, 16)[0]
+    count = header_field(data, "section_count")
     sections = []
     for k in range(count):
-        kind, off, size, crc = _ENTRY.unpack_from(data, HEADER_SIZE + ENTRY_SIZE * k)
+        kind, off, size, crc = ENTRY.struct.unpack_from(data, HEADER_SIZE + ENTRY_SIZE * k)
         sections.append({"kind": KIND_NAMES[kind], "offset": off, "bytes": size,
                          "crc32": f"{crc:08x}"})
     layer_secs = [s for s in sections if s["kind"] == "LAYER"]
@@ -546,7 +656,7 @@ def describe(data: bytes) -> dict[str, Any]:
             "index": i, "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
             "neuron": NeuronKind(layer.neuron).name, "reset": ResetMode(layer.reset).name,
             "weight_bits": layer.weight_bits, "storage": Storage(layer.storage).name,
-            "index_bits": int(data[sec["offset"] + 12]),
+            "index_bits": int(data[sec["offset"] + LAYER.offset("index_bits")]),
             "nnz": layer.nnz, "sparsity": round(1.0 - layer.nnz / total, 6),
             "threshold": ("per-neuron" if layer.threshold.shape[0] > 1
                           else int(layer.threshold[0])),
@@ -555,10 +665,10 @@ def describe(data: bytes) -> dict[str, Any]:
             "leak_range": [int(layer.leak.min()), int(layer.leak.max())],
             "bytes": sec["bytes"],
         })
-    major, minor = struct.unpack_from("<HH", data, 4)
+    major, minor = header_field(data, "version_major"), header_field(data, "version_minor")
     return {
         "format": "esg", "version": f"{major}.{minor}", "file_bytes": len(data),
-        "model_hash": bytes(data[32:48]).hex(), "input_size": graph.input_size,
+        "model_hash": header_hash(data).hex(), "input_size": graph.input_size,
         "steps": graph.steps, "n_classes": graph.n_classes,
         "encoder": EncoderKind(graph.encoder.kind).name.lower(),
         "encoder_seed": int(graph.encoder.seed), "readout": "count, membrane tie-break",
@@ -567,3 +677,41 @@ def describe(data: bytes) -> dict[str, Any]:
         "nonzero_weights": sum(layer.nnz for layer in graph.layers),
         "layers": layers, "sections": sections, "metadata": graph.metadata,
     }
+
+
+# ----------------------------------------------------------------------- the C layout header
+
+C_LAYOUT_FILE = "esnn_layout.h"  # in firmware/runtime/
+
+
+def c_layout_header() -> str:
+    """``firmware/runtime/esnn_layout.h``: the layout table above as C constants (record sizes,
+    field offsets, enums), so the C runtime reads no raw offset or bare enum number."""
+    magic = struct.unpack("<I", MAGIC)[0]
+    lines = [
+        "/* The .esg byte layout (exporters/spikegraph/SPEC.md section 5) for the C runtime.",
+        " * GENERATED from the one layout table in edgesnn/graph/esg.py: do not edit; run",
+        " * `.venv/bin/python tests/golden/make_vectors.py` after changing the table",
+        " * (tests/test_esg_layout.py fails while this file and the table differ). */",
+        "#ifndef ESNN_LAYOUT_H",
+        "#define ESNN_LAYOUT_H",
+        "",
+        f"#define ESNN_ESG_MAGIC 0x{magic:08X}u /* {MAGIC.decode()} as a little-endian u32 */",
+        f"#define ESNN_ESG_VERSION_MAJOR {VERSION_MAJOR}u",
+        f"#define ESNN_ESG_VERSION_MINOR {VERSION_MINOR}u",
+        f"#define ESNN_ESG_MAX_SECTIONS {MAX_SECTIONS}u",
+        "#define ESNN_ESG_SECTION_ALIGN 8u /* payload offsets */",
+        "#define ESNN_ESG_ARRAY_ALIGN 4u /* layer array offsets, and the blob itself */",
+        f"#define ESNN_Q16_ONE {Q16_ONE}u /* leak multiplier 1.0 (no leak) */",
+    ]
+    for rec in RECORDS:
+        lines += ["", f"/* SPEC.md {rec.spec}: {rec.size}-byte record, field offsets */",
+                  f"#define ESNN_{rec.c_prefix}_BYTES {rec.size}u"]
+        lines += [f"#define ESNN_{rec.c_prefix}_{name.upper()} {rec.offset(name)}u"
+                  for name, _ in rec.fields]
+    for prefix, enum in ENUMS:
+        members = ", ".join(f"ESNN_{prefix}_{m.name} = {int(m)}" for m in enum)
+        lines += ["", f"enum {{ {members} }};",
+                  f"#define ESNN_{prefix}_MAX {max(int(m) for m in enum)}u"]
+    lines += ["", "#endif /* ESNN_LAYOUT_H */", ""]
+    return "\n".join(lines)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesnn.graph.esg import header_hash
 from edgesnn.graph.golden import simulate
 from edgesnn.graph.ir import SpikeGraph
 from edgesnn.host.protocol import (
@@ -44,7 +45,7 @@ ERR_UNKNOWN_TYPE = status_value("ESNN_ERR_UNKNOWN_TYPE", default=0x22)
 
 def model_hash_of(esg_bytes: bytes) -> bytes:
     """The 16-byte model hash a device announces (bytes 32..47 of the ``.esg`` header)."""
-    return bytes(esg_bytes[32:48])
+    return header_hash(esg_bytes)
 
 
 class SimDevice:

@@ -58,7 +58,7 @@ static void run_model(const uint8_t *data, uint32_t size)
     uint32_t l, i;
     for (l = 0; l < model.n_layers; l++) {
         const esnn_layer_t *L = &model.layers[l];
-        work += (L->storage ? L->nnz : (uint64_t)L->n_in * L->n_out) + L->n_out;
+        work += (L->storage == ESNN_STORAGE_SPARSE ? L->nnz : (uint64_t)L->n_in * L->n_out) + L->n_out;
     }
     if (work * model.steps > MAX_WORK || model.arena_bytes > MAX_ARENA) return;
     for (i = 0; i < model.input_size; i++) pixels[i] = data[(i * 7u) % size] ^ (uint8_t)(i * 13u);

@@ -44,7 +44,9 @@ const char *esnn_status_str(int status);
 /* The NAME of a status code as written in esnn_status.def ("?" for anything else). */
 const char *esnn_status_name(int status);
 
-enum { ESNN_ENC_RATE = 0, ESNN_ENC_LATENCY = 1, ESNN_ENC_DIRECT = 2 };
+/* .esg offsets and enums (ESNN_ENC_*, ESNN_NEURON_*, ESNN_RESET_*, ESNN_STORAGE_*, ...),
+ * generated from the layout table of edgesnn/graph/esg.py */
+#include "esnn_layout.h"
 
 typedef struct {
     const uint8_t *thr;    /* int32[1 or n_out] */

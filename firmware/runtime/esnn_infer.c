@@ -27,7 +27,6 @@
 #include "esnn.h"
 
 #define A8(x) (((x) + 7u) & ~(uint32_t)7u)
-#define Q16_ONE 65536u
 #define NEAR_TOP 1u    /* leak(v) >= 2^30: bits 31..30 of v are 01 */
 #define NEAR_BOTTOM 2u /* leak(v) < -2^30: bits 31..30 of v are 10 */
 
@@ -265,7 +264,7 @@ static uint32_t integrate(const esnn_layer_t *L, const uint16_t *list, uint32_t 
                           const uint8_t *px, uint32_t *acc)
 {
     const uint16_t *end = list + n_list;
-    if (L->storage == 0) return rows_dense(list, end, px, acc, L);
+    if (L->storage == ESNN_STORAGE_DENSE) return rows_dense(list, end, px, acc, L);
     if (px == NULL && L->weight_bits == 8 && L->index_bits == 8) return rows_sparse8(list, end, acc, L);
     return rows_sparse(list, end, px, acc, L);
 }
@@ -304,8 +303,8 @@ static NOINLINE uint32_t encode_rate(const uint8_t *px, const uint16_t *nz, uint
  * neuron j (read before it can be overwritten: the spike count is <= j). */
 static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst, int chk, int last)
 {
-    uint32_t j, n = L->n_out, keep = L->reset ? 0u : ~0u; /* reset: subtract, or zero */
-    uint32_t beta = last ? Q16_ONE : ld32(L->leak), big = BIG(beta);
+    uint32_t j, n = L->n_out, keep = L->reset == ESNN_RESET_ZERO ? 0u : ~0u; /* reset: subtract, or zero */
+    uint32_t beta = last ? ESNN_Q16_ONE : ld32(L->leak), big = BIG(beta);
     int32_t th = (int32_t)ld32(L->thr), x, b16 = B16(beta);
     const uint8_t *tp = L->thr;
     uint32_t *p = v, *end = v + n;
@@ -316,7 +315,7 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
      * at the remainder (8 instructions per silent neuron), the threshold addressed from the
      * membrane pointer. Shared thresholds, per-neuron leaks and flagged layers take the
      * general loop below. */
-    if (!chk && (!L->leak_per || last || L->neuron == 1) && big && L->thr_per) {
+    if (!chk && (!L->leak_per || last || L->neuron == ESNN_NEURON_IF) && big && L->thr_per) {
 #if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
 #define FIRE_ASM(L)                             \
         "ldr    %[x], [%[p]]\n\t"               \

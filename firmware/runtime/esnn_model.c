@@ -2,10 +2,14 @@
  * every loop is bounded by a field that was range-checked before the loop. */
 #include "esnn.h"
 
-#define A8(x) (((x) + 7u) & ~(uint32_t)7u)
-#define Q16_ONE 65536u
-#define HDR 64u
-#define LAYER_HDR 48u
+#define A8(x) (((x) + (ESNN_ESG_SECTION_ALIGN - 1u)) & ~(uint32_t)(ESNN_ESG_SECTION_ALIGN - 1u))
+#define HDR ESNN_HDR_BYTES
+#define LAYER_HDR ESNN_LAYER_BYTES
+#define SEC(b, s) ((b) + HDR + ESNN_SEC_BYTES * (s)) /* section table entry s */
+/* a one-byte field of the layer header p */
+#define U8(p, f) ((uint32_t)(p)[ESNN_LAYER_##f])
+/* the sparse / int4 variants of a layer */
+#define IS_SPARSE(p) (U8(p, STORAGE) == ESNN_STORAGE_SPARSE)
 
 /* [off, off + size) lies inside [0, len) (no overflow). */
 static int in_bounds(uint32_t off, uint32_t size, uint32_t len)
@@ -29,38 +33,47 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
     const uint8_t *rp, *ix;
 
     if (size < LAYER_HDR) return ESNN_ERR_SHAPE;
-    n_in = esnn_ld32(p);
-    n_out = esnn_ld32(p + 4);
+    n_in = esnn_ld32(p + ESNN_LAYER_N_IN);
+    n_out = esnn_ld32(p + ESNN_LAYER_N_OUT);
     if (n_in < 1 || n_in > 65535u || n_out < 1 || n_out > 65535u) return ESNN_ERR_RANGE;
-    if ((p[8] | p[9] | p[11] | p[13] | p[14]) > 1 || (p[10] != 8 && p[10] != 4)) return ESNN_ERR_ENUM;
-    ib = p[12];
-    if (p[11] == 0 ? ib != 0 : !(ib == 16 || (ib == 8 && n_out <= 256u))) return ESNN_ERR_ENUM;
-    if (p[15] != 0 || esnn_ld32(p + 44) != 0) return ESNN_ERR_RESERVED;
+    if (U8(p, NEURON) > ESNN_NEURON_MAX || U8(p, RESET) > ESNN_RESET_MAX ||
+        U8(p, STORAGE) > ESNN_STORAGE_MAX || (U8(p, THRESHOLD_COUNT_FLAG) | U8(p, LEAK_COUNT_FLAG)) > 1 ||
+        (U8(p, WEIGHT_BITS) != 8 && U8(p, WEIGHT_BITS) != 4))
+        return ESNN_ERR_ENUM;
+    ib = U8(p, INDEX_BITS);
+    if (!IS_SPARSE(p) ? ib != 0 : !(ib == 16 || (ib == 8 && n_out <= 256u))) return ESNN_ERR_ENUM;
+    if (U8(p, RESERVED8) != 0 || esnn_ld32(p + ESNN_LAYER_RESERVED32) != 0) return ESNN_ERR_RESERVED;
     if (n_in != n_in_expect) return ESNN_ERR_SHAPE;
 
-    nnz = esnn_ld32(p + 16);
-    wb = esnn_ld32(p + 40);
-    if (p[11] == 0) {
-        if (nnz != n_in * n_out || wb != n_in * (p[10] == 8 ? n_out : (n_out + 1u) / 2u))
+    nnz = esnn_ld32(p + ESNN_LAYER_NNZ);
+    wb = esnn_ld32(p + ESNN_LAYER_WEIGHTS_BYTES);
+    if (!IS_SPARSE(p)) {
+        if (nnz != n_in * n_out || wb != n_in * (U8(p, WEIGHT_BITS) == 8 ? n_out : (n_out + 1u) / 2u))
             return ESNN_ERR_SIZE;
-        if (esnn_ld32(p + 28) != 0 || esnn_ld32(p + 32) != 0) return ESNN_ERR_ARRAY_BOUNDS;
+        if (esnn_ld32(p + ESNN_LAYER_OFF_ROWPTR) != 0 || esnn_ld32(p + ESNN_LAYER_OFF_INDEX) != 0)
+            return ESNN_ERR_ARRAY_BOUNDS;
     } else {
-        if (nnz > n_in * n_out || wb != (p[10] == 8 ? nnz : nnz / 2u + (nnz & 1u)))
+        if (nnz > n_in * n_out || wb != (U8(p, WEIGHT_BITS) == 8 ? nnz : nnz / 2u + (nnz & 1u)))
             return ESNN_ERR_SIZE;
         if (nnz > (size >> (ib == 16 ? 1 : 0))) return ESNN_ERR_ARRAY_BOUNDS;
     }
 
+    /* 0 the layer header, 1 threshold, 2 leak, 3 rowptr, 4 index, 5 weights */
     off[0] = 0;
     len[0] = LAYER_HDR;
-    for (k = 1; k < 6; k++) off[k] = esnn_ld32(p + 16 + 4 * k);
-    len[1] = p[13] ? 4u * n_out : 4u;
-    len[2] = p[14] ? 4u * n_out : 4u;
-    len[3] = p[11] ? 4u * (n_in + 1u) : 0;
-    len[4] = p[11] ? nnz * (ib / 8u) : 0;
+    off[1] = esnn_ld32(p + ESNN_LAYER_OFF_THRESHOLD);
+    off[2] = esnn_ld32(p + ESNN_LAYER_OFF_LEAK);
+    off[3] = esnn_ld32(p + ESNN_LAYER_OFF_ROWPTR);
+    off[4] = esnn_ld32(p + ESNN_LAYER_OFF_INDEX);
+    off[5] = esnn_ld32(p + ESNN_LAYER_OFF_WEIGHTS);
+    len[1] = U8(p, THRESHOLD_COUNT_FLAG) ? 4u * n_out : 4u;
+    len[2] = U8(p, LEAK_COUNT_FLAG) ? 4u * n_out : 4u;
+    len[3] = IS_SPARSE(p) ? 4u * (n_in + 1u) : 0;
+    len[4] = IS_SPARSE(p) ? nnz * (ib / 8u) : 0;
     len[5] = wb;
     for (k = 1; k < 6; k++) {
-        if (off[k] & 3u) return ESNN_ERR_ALIGN;
-        if (p[11] == 0 && (k == 3 || k == 4)) continue; /* absent in dense storage */
+        if (off[k] & (ESNN_ESG_ARRAY_ALIGN - 1u)) return ESNN_ERR_ALIGN;
+        if (!IS_SPARSE(p) && (k == 3 || k == 4)) continue; /* absent in dense storage */
         if (off[k] < LAYER_HDR || !in_bounds(off[k], len[k], size)) return ESNN_ERR_ARRAY_BOUNDS;
     }
     for (a = 0; a < 6; a++) {
@@ -72,13 +85,13 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
 
     L->n_in = (uint16_t)n_in;
     L->n_out = (uint16_t)n_out;
-    L->neuron = p[8];
-    L->reset = p[9];
-    L->weight_bits = p[10];
-    L->storage = p[11];
+    L->neuron = p[ESNN_LAYER_NEURON];
+    L->reset = p[ESNN_LAYER_RESET];
+    L->weight_bits = p[ESNN_LAYER_WEIGHT_BITS];
+    L->storage = p[ESNN_LAYER_STORAGE];
     L->index_bits = (uint8_t)ib;
-    L->thr_per = p[13];
-    L->leak_per = p[14];
+    L->thr_per = p[ESNN_LAYER_THRESHOLD_COUNT_FLAG];
+    L->leak_per = p[ESNN_LAYER_LEAK_COUNT_FLAG];
     L->nnz = nnz;
     L->thr = p + off[1];
     L->leak = p + off[2];
@@ -91,19 +104,19 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
     }
     for (k = 0; k < len[2]; k += 4) {
         a = esnn_ld32(L->leak + k);
-        if (a > Q16_ONE || (L->neuron == 1 && a != Q16_ONE)) return ESNN_ERR_LEAK;
+        if (a > ESNN_Q16_ONE || (L->neuron == ESNN_NEURON_IF && a != ESNN_Q16_ONE)) return ESNN_ERR_LEAK;
     }
     /* an unused high nibble (end of each dense int4 row / after the last sparse entry) is 0 */
     if (L->weight_bits == 4) {
-        if (L->storage == 0 && (n_out & 1u)) {
+        if (L->storage == ESNN_STORAGE_DENSE && (n_out & 1u)) {
             for (k = 1; k <= n_in; k++) {
                 if (L->w[k * ((n_out + 1u) / 2u) - 1u] & 0xF0u) return ESNN_ERR_NIBBLE;
             }
-        } else if (L->storage && (nnz & 1u) && (L->w[wb - 1u] & 0xF0u)) {
+        } else if (L->storage == ESNN_STORAGE_SPARSE && (nnz & 1u) && (L->w[wb - 1u] & 0xF0u)) {
             return ESNN_ERR_NIBBLE;
         }
     }
-    if (L->storage) {
+    if (L->storage == ESNN_STORAGE_SPARSE) {
         /* every stored entry is a nonzero weight (SPEC 5.4): byte k, or nibble k of int4 */
         a = L->weight_bits == 4 ? 1u : 0u;
         for (k = 0; k < nnz; k++) {
@@ -136,60 +149,68 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
     if (m == NULL || b == NULL) return ESNN_ERR_NULL;
     m->esg = NULL;
     if (len < HDR) return ESNN_ERR_TRUNCATED;
-    if (((uintptr_t)b & 3u) != 0) return ESNN_ERR_ALIGN;
-    if (esnn_ld32(b) != 0x474E5345u) return ESNN_ERR_MAGIC; /* "ESNG" */
-    if (esnn_ld16(b + 4) != 1) return ESNN_ERR_VERSION;
-    if (esnn_ld32(b + 8) != HDR) return ESNN_ERR_HEADER_SIZE;
-    if (esnn_ld32(b + 12) != len || (len & 7u)) return ESNN_ERR_FILE_SIZE;
-    if (esnn_crc32(0, b, 60) != esnn_ld32(b + 60)) return ESNN_ERR_HEADER_CRC;
-    if (esnn_ld32(b + 24) || esnn_ld32(b + 28) || esnn_ld32(b + 52) || esnn_ld32(b + 56))
+    if (((uintptr_t)b & (ESNN_ESG_ARRAY_ALIGN - 1u)) != 0) return ESNN_ERR_ALIGN;
+    if (esnn_ld32(b + ESNN_HDR_MAGIC) != ESNN_ESG_MAGIC) return ESNN_ERR_MAGIC;
+    if (esnn_ld16(b + ESNN_HDR_VERSION_MAJOR) != ESNN_ESG_VERSION_MAJOR) return ESNN_ERR_VERSION;
+    if (esnn_ld32(b + ESNN_HDR_HEADER_SIZE) != HDR) return ESNN_ERR_HEADER_SIZE;
+    if (esnn_ld32(b + ESNN_HDR_FILE_SIZE) != len || (len & (ESNN_ESG_SECTION_ALIGN - 1u)))
+        return ESNN_ERR_FILE_SIZE;
+    if (esnn_crc32(0, b, ESNN_HDR_HEADER_CRC) != esnn_ld32(b + ESNN_HDR_HEADER_CRC))
+        return ESNN_ERR_HEADER_CRC;
+    if (esnn_ld32(b + ESNN_HDR_FLAGS) || esnn_ld32(b + ESNN_HDR_RESERVED0) ||
+        esnn_ld32(b + ESNN_HDR_RESERVED1) || esnn_ld32(b + ESNN_HDR_RESERVED1 + 4u))
         return ESNN_ERR_RESERVED;
-    if (esnn_ld32(b + 20) != HDR) return ESNN_ERR_HEADER_SIZE;
-    count = esnn_ld32(b + 16);
-    if (count < 2 || count > 257u) return ESNN_ERR_SECTION_COUNT;
-    if (!in_bounds(HDR, 16u * count, len)) return ESNN_ERR_TABLE_BOUNDS;
-    if (esnn_crc32(0, b + HDR, 16u * count) != esnn_ld32(b + 48)) return ESNN_ERR_TABLE_CRC;
+    if (esnn_ld32(b + ESNN_HDR_SECTION_TABLE_OFFSET) != HDR) return ESNN_ERR_HEADER_SIZE;
+    count = esnn_ld32(b + ESNN_HDR_SECTION_COUNT);
+    if (count < 2 || count > ESNN_ESG_MAX_SECTIONS) return ESNN_ERR_SECTION_COUNT;
+    if (!in_bounds(HDR, ESNN_SEC_BYTES * count, len)) return ESNN_ERR_TABLE_BOUNDS;
+    if (esnn_crc32(0, b + HDR, ESNN_SEC_BYTES * count) != esnn_ld32(b + ESNN_HDR_TABLE_CRC))
+        return ESNN_ERR_TABLE_CRC;
 
     /* Section table: GRAPH, LAYER..., optional META; payloads packed in order, 8-aligned. */
-    end = HDR + 16u * count;
+    end = HDR + ESNN_SEC_BYTES * count;
     n_layer_sec = 0;
     for (s = 0; s < count; s++) {
-        e = b + HDR + 16u * s;
-        kind = esnn_ld32(e);
-        off = esnn_ld32(e + 4);
-        size = esnn_ld32(e + 8);
-        if (kind < 1 || kind > 3) return ESNN_ERR_SECTION_KIND;
-        if (s == 0 ? kind != 1 : !(kind == 2 || (kind == 3 && s == count - 1u && s >= 2u)))
+        e = SEC(b, s);
+        kind = esnn_ld32(e + ESNN_SEC_KIND);
+        off = esnn_ld32(e + ESNN_SEC_OFFSET);
+        size = esnn_ld32(e + ESNN_SEC_SIZE);
+        if (kind < ESNN_SECTION_GRAPH || kind > ESNN_SECTION_MAX) return ESNN_ERR_SECTION_KIND;
+        if (s == 0 ? kind != ESNN_SECTION_GRAPH
+                   : !(kind == ESNN_SECTION_LAYER ||
+                       (kind == ESNN_SECTION_META && s == count - 1u && s >= 2u)))
             return ESNN_ERR_SECTION_ORDER;
-        if (kind == 2) n_layer_sec++;
-        if (off & 7u) return ESNN_ERR_ALIGN;
+        if (kind == ESNN_SECTION_LAYER) n_layer_sec++;
+        if (off & (ESNN_ESG_SECTION_ALIGN - 1u)) return ESNN_ERR_ALIGN;
         if (!in_bounds(off, size, len)) return ESNN_ERR_SECTION_BOUNDS;
         expect = A8(end);
         if (off != expect) return ESNN_ERR_PLACEMENT;
         if (!all_zero(b + end, off - end)) return ESNN_ERR_PADDING;
-        if (esnn_crc32(0, b + off, size) != esnn_ld32(e + 12)) return ESNN_ERR_SECTION_CRC;
+        if (esnn_crc32(0, b + off, size) != esnn_ld32(e + ESNN_SEC_CRC)) return ESNN_ERR_SECTION_CRC;
         end = off + size;
     }
     if (A8(end) != len) return ESNN_ERR_FILE_SIZE;
     if (!all_zero(b + end, len - end)) return ESNN_ERR_PADDING;
 
     /* GRAPH */
-    g = b + esnn_ld32(b + HDR + 4);
-    if (esnn_ld32(b + HDR + 8) != 32u) return ESNN_ERR_SHAPE;
-    m->input_size = esnn_ld32(g);
-    m->n_layers = (uint16_t)esnn_ld16(g + 4);
-    m->steps = (uint16_t)esnn_ld16(g + 6);
-    m->encoder = g[8];
-    m->readout = g[9];
-    m->n_classes = (uint16_t)esnn_ld16(g + 10);
-    m->seed = esnn_ld32(g + 12);
-    m->arena_bytes = esnn_ld32(g + 16);
+    g = b + esnn_ld32(SEC(b, 0) + ESNN_SEC_OFFSET);
+    if (esnn_ld32(SEC(b, 0) + ESNN_SEC_SIZE) != ESNN_GRAPH_BYTES) return ESNN_ERR_SHAPE;
+    m->input_size = esnn_ld32(g + ESNN_GRAPH_INPUT_SIZE);
+    m->n_layers = (uint16_t)esnn_ld16(g + ESNN_GRAPH_N_LAYERS);
+    m->steps = (uint16_t)esnn_ld16(g + ESNN_GRAPH_STEPS);
+    m->encoder = g[ESNN_GRAPH_ENCODER];
+    m->readout = g[ESNN_GRAPH_READOUT];
+    m->n_classes = (uint16_t)esnn_ld16(g + ESNN_GRAPH_N_CLASSES);
+    m->seed = esnn_ld32(g + ESNN_GRAPH_SEED);
+    m->arena_bytes = esnn_ld32(g + ESNN_GRAPH_ARENA_BYTES);
     if (m->input_size < 1 || m->input_size > 65535u || m->n_layers < 1 || m->n_layers > 255u ||
         m->steps < 1)
         return ESNN_ERR_RANGE;
-    if (m->encoder > 2 || m->readout != 0) return ESNN_ERR_ENUM;
+    if (m->encoder > ESNN_ENC_MAX || m->readout > ESNN_READOUT_MAX) return ESNN_ERR_ENUM;
     if (m->n_classes < 1 || m->n_classes > 255u) return ESNN_ERR_RANGE;
-    if (esnn_ld32(g + 20) || esnn_ld32(g + 24) || esnn_ld32(g + 28)) return ESNN_ERR_RESERVED;
+    if (esnn_ld32(g + ESNN_GRAPH_RESERVED) || esnn_ld32(g + ESNN_GRAPH_RESERVED + 4u) ||
+        esnn_ld32(g + ESNN_GRAPH_RESERVED + 8u))
+        return ESNN_ERR_RESERVED;
     if (m->n_layers != n_layer_sec) return ESNN_ERR_SHAPE;
     if (m->n_layers > ESNN_MAX_LAYERS || m->n_classes > ESNN_MAX_CLASSES) return ESNN_ERR_LIMIT;
 
@@ -198,8 +219,9 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
     sum_out = 0;
     arena = 2u * A8(2u * m->input_size);
     for (i = 0; i < m->n_layers; i++) {
-        e = b + HDR + 16u * (i + 1u);
-        st = check_layer(&m->layers[i], b + esnn_ld32(e + 4), esnn_ld32(e + 8), expect);
+        e = SEC(b, i + 1u);
+        st = check_layer(&m->layers[i], b + esnn_ld32(e + ESNN_SEC_OFFSET), esnn_ld32(e + ESNN_SEC_SIZE),
+                         expect);
         if (st != ESNN_OK) return st;
         expect = m->layers[i].n_out;
         sum_out += expect;
@@ -211,7 +233,7 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
     if (m->arena_bytes != arena) return ESNN_ERR_ARENA_BYTES;
 
     m->len = len;
-    m->hash = b + 32;
+    m->hash = b + ESNN_HDR_MODEL_HASH;
     m->esg = b;
     return ESNN_OK;
 }

@@ -4,6 +4,8 @@
 
 Writes (deterministically, from fixed seeds):
 
+* ``firmware/runtime/esnn_layout.h`` — the C offsets and enums of the ``.esg`` layout table
+  (:func:`edgesnn.graph.esg.c_layout_header`).
 * ``tests/golden/prng_vectors.json`` — ``hash32(k, seed)`` reference values, computed twice
   (numpy :func:`edgesnn.graph.prng.hash32` and the pure-Python reference in
   :mod:`edgesnn.graph.golden`) and written only if both agree.
@@ -33,7 +35,10 @@ if str(ROOT) not in sys.path:
 
 from edgesnn.graph import golden, prng  # noqa: E402
 from edgesnn.graph.esg import (  # noqa: E402
+    C_LAYOUT_FILE,
+    LAYER,
     EsgError,
+    c_layout_header,
     crc32,
     decode,
     encode,
@@ -44,6 +49,7 @@ from edgesnn.graph.ir import SpikeGraph  # noqa: E402
 from edgesnn.graph.synth import random_graph, random_pixels  # noqa: E402
 
 VECTORS = ROOT / "exporters" / "spikegraph" / "vectors"
+C_LAYOUT = ROOT / "firmware" / "runtime" / C_LAYOUT_FILE
 PRNG_JSON = ROOT / "tests" / "golden" / "prng_vectors.json"
 
 # ------------------------------------------------------------------------- mutation helpers
@@ -190,6 +196,11 @@ def targeted_mutations() -> list[tuple[str, Mutation]]:
         ("dense", ("meta_not_json", "value", lambda d: rc(put(d, section(d, 3)[1], "B",
                                                              ord("["))))),
         ("dense", ("model_hash", "hash", lambda d: fix_header_crc(put(d, 40, "B", d[40] ^ 1)))),
+        # a threshold array 2- but not 4-aligned, inside the payload and overlapping nothing
+        # (one shared threshold at 50 of a per-neuron layer): readers require 4-alignment
+        ("dense", ("array_2_aligned", "bounds", lambda d: layer_field(
+            put(d, layer_at(d, 0) + LAYER.offset("threshold_count_flag"), "B", 0), 0,
+            LAYER.offset("off_threshold"), "I", LAYER.size + 2))),
         ("sparse", ("sparse_nnz_too_big", "shape", lambda d: layer_field(d, 0, 16, "I", 73))),
         ("sparse", ("sparse_index_bits", "enum", lambda d: layer_field(d, 0, 12, "B", 4))),
         ("sparse", ("rowptr_start", "value", lambda d: rc(put(d, layer_array(d, 0, "rowptr"),
@@ -313,10 +324,12 @@ def make_invalid() -> None:
 
 
 def main() -> None:
+    C_LAYOUT.write_text(c_layout_header())
     make_prng()
     make_valid()
     make_invalid()
-    print(f"wrote {PRNG_JSON.relative_to(ROOT)} and {VECTORS.relative_to(ROOT)}/")
+    print(f"wrote {C_LAYOUT.relative_to(ROOT)}, {PRNG_JSON.relative_to(ROOT)} and "
+          f"{VECTORS.relative_to(ROOT)}/")
 
 
 if __name__ == "__main__":
