@@ -10,8 +10,7 @@ Everything is imported lazily, so ``import edgesnn`` loads neither torch nor ser
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgesnn._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -27,16 +26,4 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgesnn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -6,8 +6,7 @@ its parser) loads without torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgesnn._lazy import lazy_exports
 
 _LAZY = {
     "CheckpointError": "edgesnn.snn.checkpoint", "load": "edgesnn.snn.checkpoint",
@@ -21,16 +20,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgesnn.snn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
