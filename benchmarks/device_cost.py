@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgesnn.build import build_project  # noqa: E402
+from edgesnn.devices import load_device, write_board_files  # noqa: E402
 from edgesnn.graph import esg  # noqa: E402
 from edgesnn.graph.golden import simulate  # noqa: E402
 from edgesnn.graph.ir import SpikeGraph, Storage  # noqa: E402
@@ -265,6 +266,7 @@ def run_ref(graph: SpikeGraph, pixels: np.ndarray, work: Path, opt: str = "-Os")
     out.mkdir()
     shift = ref_shift(graph, pixels)
     write_ref_header(graph, shift, out / "ref_weights.h")
+    write_board_files(load_device(DEVICE), out)
     subprocess.run(["make", "-s", "-C", str(BENCH_DIR), f"OUT={out}", f"OPT={opt}"], check=True,
                    capture_output=True, timeout=300)
     elf = out / "dense_ref.elf"

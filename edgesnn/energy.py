@@ -1,6 +1,6 @@
 """Operation counts and energy estimates for a spike graph, from measured per-sample counters.
 
-Three models, each with the source of every constant (``shared/reference/FACTS.md``):
+Three models, each constant with the paper or datasheet it comes from:
 
 * **naive per-op** — Horowitz, ISSCC 2014 (45 nm, 0.9 V) energy per arithmetic op;
 * **memory-aware** — Lemaire et al., ICONIP 2022: ops + SRAM accesses, where one access to a
@@ -16,20 +16,24 @@ from a cycles-vs-ops fit). numpy only; no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgesnn.graph.ir import Q16_ONE, EncoderKind, SpikeGraph, Storage
 
-HOROWITZ = ("Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC 2014, "
-            "45 nm, 0.9 V (shared/reference/FACTS.md)")
-LEMAIRE = ("Lemaire et al., 'An analytical estimation of spiking neural networks energy "
-           "efficiency', ICONIP 2022: E_ram = 1.09e-5 * N * b + 13.2 pJ per access "
-           "(shared/reference/FACTS.md)")
-CMSIS_NN = ("CMSIS-NN int8 fully connected inner loop on Cortex-M4: 1.25-1.5 cycles/MAC "
-            "(shared/reference/FACTS.md, Microcontrollers); 1.5 used, an optimistic figure "
-            "for a Cortex-M3 without SIMD")
+if TYPE_CHECKING:
+    from edgesnn.devices import Energy
+
+HOROWITZ = ("M. Horowitz, 'Computing's energy problem (and what we can do about it)', "
+            "IEEE ISSCC 2014, pp. 10-14, doi:10.1109/ISSCC.2014.6757323 (45 nm, 0.9 V)")
+LEMAIRE = ("E. Lemaire et al., 'An analytical estimation of spiking neural networks energy "
+           "efficiency', ICONIP 2022, arXiv:2210.13107: E_ram = 1.09e-5 * N * b + 13.2 pJ "
+           "per access")
+CMSIS_NN = ("L. Lai, N. Suda, V. Chandra, 'CMSIS-NN: Efficient Neural Network Kernels for Arm "
+            "Cortex-M CPUs', arXiv:1801.06601 (2018), int8 fully connected with SMLAD (two "
+            "16-bit MACs per cycle, Arm Cortex-M4 Technical Reference Manual): 1.25-1.5 "
+            "cycles/MAC; 1.5 used, an optimistic figure for a Cortex-M3 without SIMD")
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Constant:
         return {"value": self.value, "unit": self.unit, "source": self.source}
 
 
-# Horowitz ISSCC 2014, 45 nm (FACTS.md table "Energy per operation").
+# Horowitz ISSCC 2014, 45 nm, table of energy per operation.
 PJ = {
     "int8_add": Constant(0.03, "pJ", HOROWITZ),
     "int16_add": Constant(0.05, "pJ", HOROWITZ),
@@ -114,7 +118,8 @@ def operations(graph: SpikeGraph, ops: np.ndarray, spikes: np.ndarray,
 
 def neurobench(graph: SpikeGraph, ops: np.ndarray, spikes: np.ndarray,
                esg_bytes: int | None = None) -> dict[str, Any]:
-    """NeuroBench v2 metric names, averaged per sample (FACTS.md, 'NeuroBench metric names')."""
+    """NeuroBench v2 metric names, averaged per sample (Yik et al., 'NeuroBench: A Framework
+    for Benchmarking Neuromorphic Computing Algorithms and Systems', arXiv:2304.04640)."""
     T = graph.steps
     params = 0
     zeros = total = 0
@@ -210,24 +215,22 @@ def memory_energy(graph: SpikeGraph, ops: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def device_energy(cycles: np.ndarray, unit: str, profile: dict[str, Any] | None) -> dict[str, Any]:
-    """Mean cycles × the profile's energy per cycle (``[energy]`` of ``devices/NAME.toml``)."""
+def device_energy(cycles: np.ndarray, unit: str, energy: Energy | None) -> dict[str, Any]:
+    """Mean cycles × the profile's energy per cycle (``DeviceProfile.energy``, whose loader
+    derives nJ per cycle from µA/MHz and volts when only those are given)."""
     if unit == "nanoseconds":
         return {"available": False,
                 "reason": "the host build reports nanoseconds, not cycles; no energy per cycle"}
-    energy = (profile or {}).get("energy") or {}
-    per_cycle = energy.get("energy_per_cycle_nj")
-    if per_cycle is None and energy.get("current_ua_per_mhz") and energy.get("voltage_v"):
-        per_cycle = energy["current_ua_per_mhz"] * energy["voltage_v"] / 1000.0  # µA/MHz·V = pJ
-    if per_cycle is None or not len(cycles):
-        return {"available": False, "reason": "no [energy] in the device profile"
-                if per_cycle is None else "no device samples"}
+    if energy is None or not len(cycles):
+        return {"available": False, "reason": "no device profile with [energy]"
+                if energy is None else "no device samples"}
+    per_cycle = energy.energy_per_cycle_nj
     mean = float(np.mean(cycles))
     return {
         "available": True, "cycles_mean": mean, "unit": unit,
-        "energy_per_cycle_nj": float(per_cycle), "uj_per_inference": mean * per_cycle / 1000.0,
+        "energy_per_cycle_nj": per_cycle, "uj_per_inference": mean * per_cycle / 1000.0,
         "pj_per_inference": mean * per_cycle * 1000.0,
-        "sources": list(energy.get("sources", [])),
+        "sources": list(energy.sources),
         "note": "instructions (QEMU -icount) taken as cycles" if unit == "instructions" else "",
     }
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from edgesnn import energy as en
 from edgesnn.atomic import write_json, write_text
+from edgesnn.devices import DeviceProfile, find_device
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +26,6 @@ MAX_LISTED_MISMATCHES = 50
 
 class ReportError(ValueError):
     """Nothing to report, or unreadable results; names the file."""
-
-
-def _profile_toml(name: str | None) -> dict[str, Any] | None:
-    if not name:
-        return None
-    try:
-        from edgesnn._resources import devices_dir
-
-        path = devices_dir() / f"{name}.toml"
-    except FileNotFoundError:
-        return None
-    if not path.is_file():
-        return None
-    with open(path, "rb") as f:
-        return tomllib.load(f)
 
 
 def _percentile(x: np.ndarray, q: float) -> float | None:
@@ -56,13 +41,12 @@ def _to_us(cycles: np.ndarray, unit: str, clock_hz: int) -> np.ndarray | None:
 
 
 def _latency(recs: list[dict[str, Any]], info: dict[str, Any],
-             profile: dict[str, Any] | None) -> dict[str, Any]:
+             profile: DeviceProfile | None) -> dict[str, Any]:
     ok = [r for r in recs if r["status"] == "ok"]
     hello = info.get("hello") or {}
     unit = hello.get("cycle_unit", "cycles")
     label = hello.get("cycle_unit_label", unit)
-    clock = int(hello.get("clock_hz") or 0) or int(((profile or {}).get("core") or {})
-                                                   .get("clock_hz") or 0)
+    clock = int(hello.get("clock_hz") or 0) or (profile.core.clock_hz if profile else 0)
     cyc = np.array([r["cycles"] for r in ok], dtype=np.float64)
     rtt = np.array([r["rtt_s"] for r in ok if r.get("rtt_s") is not None], dtype=np.float64)
     us = _to_us(cyc, unit, clock)
@@ -159,7 +143,7 @@ def build_report(run_dir: Path) -> dict[str, Any]:
 
     devices = {}
     for name, info in infos.items():
-        profile = _profile_toml(info.get("profile"))
+        profile = find_device(info.get("profile"))
         d_recs = [r for r in recs if r.get("device") == name]
         d_ok = [r for r in d_recs if r["status"] == "ok"]
         lat = _latency(d_recs, info, profile)
@@ -172,7 +156,7 @@ def build_report(run_dir: Path) -> dict[str, Any]:
                          if d_recs else None),
             "latency": lat, "link": info.get("link"), "faults": info.get("faults"),
             "build": info.get("build") or {},
-            "energy": en.device_energy(cyc, lat["unit"], profile),
+            "energy": en.device_energy(cyc, lat["unit"], profile.energy if profile else None),
             "break_even": en.break_even(graph, ops, cycles=cyc, total_ops=tot,
                                         unit=lat["unit"]),
         }

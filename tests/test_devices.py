@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tomllib
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from edgesnn._resources import devices_dir
+from edgesnn._resources import devices_dir, firmware_dir
 from edgesnn.cli import main as cli_main
-from edgesnn.devices import DeviceError, DeviceProfile, list_devices, load_device, parse_device
+from edgesnn.devices import (
+    DeviceError,
+    DeviceProfile,
+    list_devices,
+    load_device,
+    parse_device,
+    write_board_files,
+)
 from edgesnn.export.base import ExportError
 from edgesnn.export.c import CODE_ESTIMATE, STATIC_RAM_ESTIMATE, check_fit, generate_project
 from edgesnn.graph import esg
@@ -135,3 +144,76 @@ def test_cortex_m3_image_within_estimates(tmp_path: Path) -> None:
     static = res.bss - graph.arena_bytes() - profile.memory.stack_bytes
     assert 0 < code <= CODE_ESTIMATE["mcu"], code
     assert 0 < static <= STATIC_RAM_ESTIMATE, static
+
+
+@pytest.mark.parametrize(("table", "old", "new"), [
+    ("run", "icount_shift", "icount"),
+    ("core", "clock_hz", "clock"),
+    ("energy", "sources", "source"),
+    ("", "description", "descr"),
+])
+def test_renamed_key_fails_naming_it(table: str, old: str, new: str) -> None:
+    """A renamed key is refused naming the unknown key, never read as a default."""
+    raw = tomllib.loads((devices_dir() / "lm3s6965evb.toml").read_text())
+    section = raw[table] if table else raw
+    section[new] = section.pop(old)
+    prefix = f"{table}[.]" if table else ""
+    with pytest.raises(DeviceError, match=rf"renamed\.toml: ({prefix}{new} is not a known key"
+                       rf"|{prefix}{old} is missing)"):
+        parse_device(raw, Path("renamed.toml"))
+
+
+def test_missing_keys_fail_loudly() -> None:
+    raw = tomllib.loads((devices_dir() / "lm3s6965evb.toml").read_text())
+    del raw["run"]["icount_shift"]
+    with pytest.raises(DeviceError, match=r"run\.icount_shift is missing"):
+        parse_device(raw, Path("x.toml"))
+    raw = tomllib.loads((devices_dir() / "nucleo-l4r5zi.toml").read_text())
+    del raw["flash"]
+    with pytest.raises(DeviceError, match=r"flash\.command is missing.*flasher"):
+        parse_device(raw, Path("x.toml"))
+    raw = _host_raw()
+    raw["extra"] = {"a": 1}
+    with pytest.raises(DeviceError, match="extra is not a known key"):
+        parse_device(raw, Path("x.toml"))
+
+
+def test_board_files_come_from_the_profile(tmp_path: Path) -> None:
+    """esnn_board.h and device.mk carry the profile's name, clock, baud rate, SysTick ratio
+    and flags; nothing in the port folders repeats them."""
+    for name in list_devices():
+        p = load_device(name)
+        header, mk = (x.read_text() for x in write_board_files(p, tmp_path / name))
+        ratio = p.ticks_per_unit
+        assert f'#define ESNN_BOARD_NAME "{p.name}"' in header
+        assert f"#define ESNN_BOARD_CLOCK_HZ {p.core.clock_hz}ul" in header
+        assert f"#define ESNN_BOARD_BAUD {p.serial.baudrate}ul" in header
+        assert f"#define ESNN_CM_TICKS_NUM {ratio.numerator}u" in header
+        assert f"#define ESNN_CM_TICKS_DEN {ratio.denominator}u" in header
+        assert f"DEVICE_CFLAGS := {' '.join(p.build.cflags)}\n" in mk
+        assert f"CROSS ?= {p.build.toolchain_prefix}\n" in mk
+        port_text = "".join(f.read_text() for f in p.port_dir.rglob("*")
+                            if f.is_file() and f.suffix in (".c", ".h", ".mk"))
+        assert f'"{p.name}"' not in port_text, f"{p.port_dir} repeats the board name"
+        assert "-mcpu=" not in port_text, f"{p.port_dir} repeats -mcpu"
+        assert "ESNN_CM_TICKS_NUM=" not in port_text
+    assert load_device("lm3s6965evb").ticks_per_unit == Fraction(32, 5)
+    assert load_device("mps2-an386").ticks_per_unit == Fraction(8, 5)
+    assert load_device("nucleo-l4r5zi").ticks_per_unit == 1
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                    reason="arm-none-eabi-gcc not installed")
+def test_port_refuses_a_clock_its_pll_does_not_make(tmp_path: Path) -> None:
+    """A profile clock that the port's clock setup does not produce stops the build."""
+    text = (devices_dir() / "lm3s6965evb.toml").read_text()
+    bad = tmp_path / "lm3s-fast.toml"
+    bad.write_text(text.replace("clock_hz = 50_000_000", "clock_hz = 80_000_000"))
+    profile = load_device(bad)
+    write_board_files(profile, tmp_path)
+    src = profile.port_dir / "port_lm3s6965evb.c"
+    proc = subprocess.run(["arm-none-eabi-gcc", *profile.build.cflags, "-std=c99", "-c",
+                           f"-I{tmp_path}", f"-I{profile.port_dir / 'common'}",
+                           f"-I{firmware_dir() / 'runtime'}", str(src), "-o",
+                           str(tmp_path / "p.o")], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and "core.clock_hz must be 50000000" in proc.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesnn.host.launch import DeviceSession, LaunchError, launch, qemu_command, run_spec
+from edgesnn.host.launch import DeviceSession, LaunchError, launch, qemu_command
 from tests.test_qemu import (
     build_selftest,
     load_profile,
@@ -34,18 +34,21 @@ def _script(tmp_path: Path, name: str, body: str) -> Path:
     return path
 
 
-def test_run_spec_reads_emulated_profiles() -> None:
-    lm3s = run_spec(load_profile("lm3s6965evb"))
-    assert (lm3s.kind, lm3s.emulator, lm3s.machine) == ("mcu", "qemu-system-arm", "lm3s6965evb")
-    assert lm3s.icount_shift == 7 and lm3s.serial == "tcp" and lm3s.emulated
-    mps2 = run_spec(load_profile("mps2-an386"))
-    assert mps2.icount_shift == 6 and mps2.machine == "mps2-an386"
-    board = run_spec(load_profile("nucleo-l4r5zi"))
+def test_launch_reads_the_typed_profile() -> None:
+    lm3s = load_profile("lm3s6965evb")
+    assert (lm3s.kind, lm3s.run.emulator, lm3s.run.machine) == ("mcu", "qemu-system-arm",
+                                                                 "lm3s6965evb")
+    assert lm3s.run.icount_shift == 7 and lm3s.run.serial == "tcp" and lm3s.emulated
+    board = load_profile("nucleo-l4r5zi")
     assert board.kind == "board" and not board.emulated
+    with pytest.raises(LaunchError, match="physical board"):
+        launch(board, Path(__file__))
+    with pytest.raises(LaunchError, match="unknown device 'no-such-board'"):
+        launch("no-such-board", Path(__file__))
 
 
 def test_qemu_command_line(tmp_path: Path) -> None:
-    spec = run_spec(load_profile("lm3s6965evb"))
+    spec = load_profile("lm3s6965evb")
     elf = tmp_path / "firmware.elf"
     cmd = qemu_command(spec, elf, "tcp:127.0.0.1:4444,server=on,wait=on,nodelay=on")
     assert cmd[:3] == ["qemu-system-arm", "-M", "lm3s6965evb"]
@@ -61,7 +64,7 @@ def test_host_binary_pty_url_and_close(tmp_path: Path) -> None:
         trap 'exit 0' TERM
         while :; do sleep 0.05; done
         """)
-    with launch({"name": "host", "kind": "host"}, fake) as session:
+    with launch("host", fake) as session:
         assert isinstance(session, DeviceSession)
         assert session.url == "/dev/pts/77"
         assert session.alive()
@@ -76,7 +79,7 @@ def test_close_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None:
         echo /dev/pts/3
         while :; do sleep 0.05; done
         """)
-    session = launch({"name": "host", "kind": "host"}, stubborn)
+    session = launch("host", stubborn)
     t0 = time.monotonic()
     code = session.close(timeout=0.5)
     assert code == -signal.SIGKILL
@@ -90,7 +93,7 @@ def test_early_exit_is_a_clear_error_with_output(tmp_path: Path) -> None:
         exit 3
         """)
     with pytest.raises(LaunchError, match=r"exited with code 3[\s\S]*bad CRC"):
-        launch({"name": "host", "kind": "host"}, dying)
+        launch("host", dying)
 
 
 def test_missing_firmware_and_physical_board(tmp_path: Path) -> None:
@@ -109,7 +112,7 @@ def test_no_orphan_when_the_owner_exits_without_close(tmp_path: Path) -> None:
         """)
     code = textwrap.dedent(f"""\
         from edgesnn.host.launch import launch
-        s = launch({{"name": "host", "kind": "host"}}, {str(fake)!r})
+        s = launch("host", {str(fake)!r})
         print(s.pid, flush=True)
         """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -129,7 +132,7 @@ def test_no_orphan_when_the_owner_is_killed(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""\
         import time
         from edgesnn.host.launch import launch
-        s = launch({{"name": "host", "kind": "host"}}, {str(fake)!r})
+        s = launch("host", {str(fake)!r})
         print(s.pid, flush=True)
         time.sleep(60)
         """)

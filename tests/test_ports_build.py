@@ -76,8 +76,8 @@ def _memory_regions(linker_script: Path) -> dict[str, Region]:
 
 def _linker_script(profile: DeviceProfile) -> Path:
     mk = (profile.port_dir / "port.mk").read_text()
-    m = re.search(r"-T\$\(PORT_DIR\)/(\S+\.ld)", mk)
-    assert m, f"{profile.port_dir}/port.mk names no linker script (-T$(PORT_DIR)/x.ld)"
+    m = re.search(r"^PORT_LD := (\S+\.ld)$", mk, flags=re.M)
+    assert m, f"{profile.port_dir}/port.mk names no linker script (PORT_LD := x.ld)"
     return profile.port_dir / m.group(1)
 
 
@@ -201,7 +201,12 @@ def test_nucleo_l4r5zi_port_constants_match_the_profile() -> None:
     src = (profile.port_dir / "port_nucleo_l4r5zi.c").read_text()
     consts = {m.group(1): int(m.group(2)) for m in
               re.finditer(r"#define ESNN_L4R5_(\w+) (\d+)u", src)}
-    hsi16 = 16_000_000
+    # the clock and baud rate come from the profile (esnn_board.h); the port checks its PLL
+    # setting against that clock at compile time
+    assert "#if ESNN_L4R5_TARGET_HZ != ESNN_BOARD_CLOCK_HZ" in src
+    consts["TARGET_HZ"] = profile.core.clock_hz
+    consts["BAUD"] = profile.serial.baudrate
+    hsi16 = consts["HSI16_HZ"]
     vco_in = hsi16 // consts["PLLM"]
     vco = vco_in * consts["PLLN"]
     sysclk = vco // 2  # PLLR = /2

@@ -30,7 +30,8 @@ from edgesnn.host.launch import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 SELFTEST_DIR = ROOT / "firmware" / "ports" / "cortexm_common" / "selftest"
-# 2^shift ns per instruction / SysTick period: 128 ns / 20 ns (50 MHz), 64 ns / 40 ns (25 MHz)
+# 2^shift ns per instruction / SysTick period: 128 ns / 20 ns (50 MHz), 64 ns / 40 ns (25 MHz);
+# the firmware takes its ratio from esnn_board.h, generated from the same profile fields
 TICKS_PER_INSTRUCTION = {"lm3s6965evb": 6.4, "mps2-an386": 1.6}
 
 
@@ -61,11 +62,16 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def build_selftest(port: str, out: Path) -> Path:
-    """Build the port self-test firmware (no model) for ``port`` into ``out``."""
-    subprocess.run(["make", "-s", "-C", str(SELFTEST_DIR), f"PORT={port}", f"OUT={out}"],
-                   check=True, capture_output=True, timeout=120)
-    return out / f"selftest-{port}.elf"
+def build_selftest(device: str, out: Path) -> Path:
+    """Build the port self-test firmware (no model) for ``device`` into ``out``, with the
+    ``device.mk`` and ``esnn_board.h`` generated from its profile."""
+    from edgesnn.devices import write_board_files
+
+    profile = load_profile(device)
+    write_board_files(profile, out)
+    subprocess.run(["make", "-s", "-C", str(SELFTEST_DIR), f"PORT={profile.build.port}",
+                    f"OUT={out}"], check=True, capture_output=True, timeout=120)
+    return out / f"selftest-{profile.build.port}.elf"
 
 
 def selftest_exchange(url: str, k: int, timeout: float = 10.0) -> tuple[int, int, int]:
@@ -178,6 +184,7 @@ def test_systick_counts_instructions(device: str, tmp_path: Path) -> None:
     assert all(unit == 1 for unit, _, _ in runs.values()), "expected the SysTick fallback"
     c0 = runs[0][2]
     ticks_per_insn = TICKS_PER_INSTRUCTION[device]
+    assert float(load_profile(device).ticks_per_unit) == ticks_per_insn
     for k, n in ((1, 10_000), (3, 1_000_000), (4, 10_000_000)):
         assert runs[k][1] == n
         # each wrap of the 24-bit counter runs SysTick_Handler (a handful of instructions)

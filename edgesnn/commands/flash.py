@@ -6,8 +6,12 @@ Puts a generated firmware project (``edgesnn export --target c``) on a device:
   URL. In the foreground until Ctrl-C / SIGTERM, then stops QEMU; ``--detach`` leaves it
   running and prints its PID and how to stop it.
 * ``host``: builds if needed and starts the host binary on a pseudo-terminal, same lifecycle.
-* physical boards: builds if needed and runs the profile's ``[flash] command``; with
-  ``--dry-run``, or when the tool is not installed, prints the exact command instead.
+* physical boards: builds if needed and runs the profile's ``[flash] command`` (its
+  flasher: pyocd, openocd, avrdude, picotool); when the tool is not installed it prints the
+  exact command and the package that provides it.
+
+``--dry-run`` starts nothing and builds nothing, for every kind of device: it prints the exact
+commands it would run (``make -C DIR``, then the emulator, host binary or flasher command).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesnn.cli import CliError
+from edgesnn.devices import DeviceError, DeviceProfile, load_device
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detach", action="store_true",
                    help="leave the emulator/host process running and return (prints its PID)")
     p.add_argument("--dry-run", action="store_true",
-                   help="physical boards: print the flash command instead of running it")
+                   help="print the exact build and run/flash commands; start nothing")
     p.add_argument("--timeout", type=float, default=15.0, metavar="S",
                    help="seconds to wait for the device's serial link (default 15)")
     p.set_defaults(func=run)
 
 
-def _profile(name: str) -> Any:
-    from edgesnn.devices import load_device
-
+def _profile(name: str) -> DeviceProfile:
     try:
         return load_device(name)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except DeviceError as exc:
         raise CliError(str(exc)) from exc
 
 
@@ -81,34 +84,74 @@ def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
         print(text, flush=True)
 
 
+#: Debian packages (or pip packages) that provide the flashers a profile may name
+FLASHER_PACKAGES = {"pyocd": "pip install pyocd", "openocd": "apt install openocd",
+                    "avrdude": "apt install avrdude", "picotool": "apt install picotool"}
+#: what stands for the TCP port QEMU's UART will listen on (chosen free at start)
+PORT_PLACEHOLDER = "PORT"
+
+
+def run_command(profile: DeviceProfile, firmware: Path) -> list[str]:
+    """The command that runs ``firmware`` on an emulated or host ``profile``."""
+    from edgesnn.host.launch import qemu_command
+
+    if profile.kind == "host":
+        return [str(firmware), "--pty"]
+    serial = ("pty" if profile.run.serial == "pty" else
+              f"tcp:127.0.0.1:{PORT_PLACEHOLDER},server=on,wait=on,nodelay=on")
+    return qemu_command(profile, firmware, serial)
+
+
 def run(args: argparse.Namespace) -> int:
-    from edgesnn.host.launch import LaunchError, launch, run_spec
+    from edgesnn.host.launch import LaunchError, launch
 
     project: Path = args.project
     if not project.is_dir():
         raise CliError(f"project directory {project} does not exist "
                        "(make one with `edgesnn export RUN_DIR --target c --device NAME`)")
     profile = _profile(args.device)
-    spec = run_spec(profile)
-    if spec.kind == "board" or (spec.kind != "host" and not spec.emulator):
-        return _flash_board(args, profile, spec.name)
+    if args.dry_run:
+        return _dry_run(args, profile)
+    if profile.kind != "host" and not profile.emulated:
+        return _flash_board(args, profile)
 
     firmware = _build(project)
-    log_path = project / "build" / f"{spec.name}-run.log"
+    log_path = project / "build" / f"{profile.name}-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         session = launch(profile, firmware, detach=args.detach, timeout=args.timeout,
                          log_path=log_path)
     except LaunchError as exc:
         raise CliError(str(exc).splitlines()[0] + f" (log: {log_path})") from exc
-    info = {"device": spec.name, "url": session.url, "pid": session.pid,
+    info = {"device": profile.name, "url": session.url, "pid": session.pid,
             "firmware": str(firmware), "log": str(log_path), "detached": bool(args.detach)}
     if args.detach:
-        _emit(args, info, f"{spec.name}: {session.url}\npid {session.pid}; stop it with: "
+        _emit(args, info, f"{profile.name}: {session.url}\npid {session.pid}; stop it with: "
               f"kill {session.pid}\nlog: {log_path}")
         return 0
-    _emit(args, info, f"{spec.name}: {session.url} (pid {session.pid}); Ctrl-C to stop")
+    _emit(args, info, f"{profile.name}: {session.url} (pid {session.pid}); Ctrl-C to stop")
     return _foreground(session)
+
+
+def _dry_run(args: argparse.Namespace, profile: DeviceProfile) -> int:
+    """Print the build and run/flash commands; run nothing (not even make)."""
+    elf = _expected_elf(args.project)
+    build = ["make", "-C", str(args.project.resolve())]
+    if profile.kind != "host" and not profile.emulated:
+        if not profile.flash.command:
+            raise CliError(f"device {profile.name!r} has no emulator and no [flash] command")
+        step = flash_command(list(profile.flash.command), elf)
+        what = f"program with {step[0]}"
+    else:
+        step = run_command(profile, elf)
+        what = "run" + (f"; {PORT_PLACEHOLDER} is a free TCP port chosen at start"
+                        if PORT_PLACEHOLDER in " ".join(step) else "")
+    info: dict[str, Any] = {"device": profile.name, "ran": False, "reason": "dry run",
+                            "commands": [build, step], "command": step,
+                            "firmware": str(elf)}
+    _emit(args, info, f"dry run for {profile.name}; would run:\n{shlex.join(build)}\n"
+          f"{shlex.join(step)}\n({what})")
+    return 0
 
 
 def _foreground(session: Any) -> int:
@@ -136,23 +179,18 @@ def _foreground(session: Any) -> int:
     return 0
 
 
-def _flash_board(args: argparse.Namespace, profile: Any, name: str) -> int:
-    from edgesnn.host.launch import _get
-
-    template = _get(profile, "flash", "command") or _get(_get(profile, "raw"), "flash",
-                                                         "command")
-    if not template:
-        raise CliError(f"device {name!r} has no emulator and no [flash] command in its profile")
-    template = [str(a) for a in template]
-    elf = _build(args.project) if not args.dry_run else _expected_elf(args.project)
-    cmd = flash_command(template, elf)
-    tool = shutil.which(cmd[0])
-    info: dict[str, Any] = {"device": name, "command": cmd, "firmware": str(elf)}
-    if args.dry_run or tool is None:
-        reason = "dry run" if args.dry_run else f"{cmd[0]} is not installed"
-        info.update(ran=False, reason=reason)
-        _emit(args, info, f"{reason}; would run:\n{shlex.join(cmd)}")
-        return 0 if args.dry_run else 1
+def _flash_board(args: argparse.Namespace, profile: DeviceProfile) -> int:
+    if not profile.flash.command:
+        raise CliError(f"device {profile.name!r} has no emulator and no [flash] command in its "
+                       "profile")
+    elf = _build(args.project)
+    cmd = flash_command(list(profile.flash.command), elf)
+    info: dict[str, Any] = {"device": profile.name, "command": cmd, "firmware": str(elf)}
+    if shutil.which(cmd[0]) is None:
+        how = FLASHER_PACKAGES.get(cmd[0], f"install {cmd[0]}")
+        info.update(ran=False, reason=f"{cmd[0]} is not installed ({how})")
+        _emit(args, info, f"{info['reason']}; would run:\n{shlex.join(cmd)}")
+        return 1
     proc = subprocess.run(cmd, check=False)
     info.update(ran=True, returncode=proc.returncode)
     _emit(args, info, f"{shlex.join(cmd)} -> exit code {proc.returncode}")

@@ -24,7 +24,7 @@ import jinja2
 from edgesnn import __version__
 from edgesnn._resources import exporters_dir, firmware_dir
 from edgesnn.atomic import atomic_dir
-from edgesnn.devices import DeviceError, DeviceProfile, load_device
+from edgesnn.devices import DeviceError, DeviceProfile, load_device, write_board_files
 from edgesnn.export.base import ExportError, ExportTarget
 from edgesnn.graph.esg import EsgError, decode, header_hash
 
@@ -152,6 +152,7 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         for name in ("main.c", "model_config.h", "model_data.c", "Makefile"):
             text = env.get_template(f"{name}.j2").render(**ctx)
             (tmp / name).write_text(text, encoding="utf-8")
+        write_board_files(profile, tmp, banner)  # esnn_board.h, device.mk
         rt = tmp / "runtime"
         rt.mkdir()
         for src in sorted((firmware_dir() / "runtime").iterdir()):

@@ -28,10 +28,10 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from edgesnn.devices import DeviceError, DeviceProfile, load_device
 
 log = logging.getLogger(__name__)
 
@@ -40,75 +40,22 @@ _PTY_PATH = re.compile(r"(/dev/pts/\d+)")
 _PORT_IN_USE = ("Address already in use", "Failed to bind")
 _LIVE: weakref.WeakSet[DeviceSession] = weakref.WeakSet()
 _PR_SET_PDEATHSIG = 1
+#: the Debian package that provides each emulator a profile may name
+DEBIAN_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "simavr": "simavr"}
 
 
 class LaunchError(RuntimeError):
     """A device could not be started; the message names the command and its output."""
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """What :func:`launch` needs from a device profile (``kind`` and ``[run]``)."""
-
-    name: str
-    kind: str  # "host" | "mcu" | "board"
-    emulator: str = ""
-    machine: str = ""
-    args: tuple[str, ...] = ()
-    serial: str = "tcp"  # "tcp" | "pty" | "url"
-    icount_shift: int | None = None
-    baudrate: int = 115200
-
-    @property
-    def emulated(self) -> bool:
-        return self.kind != "host" and bool(self.emulator)
-
-
-def _get(obj: Any, *keys: str, default: Any = None) -> Any:
-    """``obj.keys[0].keys[1]...`` for attribute objects and mappings alike."""
-    cur = obj
-    for key in keys:
-        if cur is None:
-            return default
-        if isinstance(cur, Mapping):
-            cur = cur.get(key)
-        else:
-            cur = getattr(cur, key, None)
-    return default if cur is None else cur
-
-
-def _load_profile(name: str) -> Any:
-    from edgesnn.devices import load_device  # H4a's profile loader
-
-    return load_device(name)
-
-
-def run_spec(device: Any) -> RunSpec:
-    """Extract the launch settings of ``device`` (a profile name, a DeviceProfile, or the
-    profile's TOML as a mapping)."""
-    profile = _load_profile(device) if isinstance(device, str) else device
-    # a DeviceProfile may keep the parsed TOML in .raw / .data; accept both shapes
-    raw = _get(profile, "raw") or _get(profile, "data") or profile
-    name = str(_get(profile, "name") or _get(raw, "name") or "")
-    kind = str(_get(profile, "kind") or _get(raw, "kind") or "mcu")
-
-    def pick(*keys: str, default: Any = None) -> Any:
-        value = _get(profile, *keys)
-        if value is None:
-            value = _get(raw, *keys)
-        return default if value is None else value
-
-    shift = pick("run", "icount_shift")
-    return RunSpec(
-        name=name,
-        kind=kind,
-        emulator=str(pick("run", "emulator", default="")),
-        machine=str(pick("run", "machine", default="")),
-        args=tuple(str(a) for a in pick("run", "args", default=())),
-        serial=str(pick("run", "serial", default="pty" if kind == "host" else "tcp")),
-        icount_shift=None if shift is None or shift == "" else int(shift),
-        baudrate=int(pick("serial", "baudrate", default=115200)),
-    )
+def _profile(device: str | Path | DeviceProfile) -> DeviceProfile:
+    """The typed profile for a name, a path to a ``.toml`` or a profile already loaded."""
+    if isinstance(device, DeviceProfile):
+        return device
+    try:
+        return load_device(device)
+    except DeviceError as exc:
+        raise LaunchError(str(exc)) from exc
 
 
 def free_tcp_port() -> int:
@@ -118,14 +65,15 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def qemu_command(spec: RunSpec, firmware: Path, serial_arg: str) -> list[str]:
+def qemu_command(profile: DeviceProfile, firmware: Path, serial_arg: str) -> list[str]:
     """The QEMU command line for ``firmware`` with the UART on ``serial_arg``."""
-    if not spec.machine:
-        raise LaunchError(f"device {spec.name!r}: [run] machine is empty")
-    args = [a.replace("{elf}", str(firmware)) for a in spec.args]
-    cmd = [spec.emulator, "-M", spec.machine, *args]
-    if spec.icount_shift is not None:
-        cmd += ["-icount", f"shift={spec.icount_shift},sleep=off"]
+    run = profile.run
+    if not run.machine:
+        raise LaunchError(f"device {profile.name!r}: [run] machine is empty")
+    args = [a.replace("{elf}", str(firmware)) for a in run.args]
+    cmd = [run.emulator, "-M", run.machine, *args]
+    if run.icount_shift is not None:
+        cmd += ["-icount", f"shift={run.icount_shift},sleep=off"]
     return cmd + ["-serial", serial_arg]
 
 
@@ -241,7 +189,7 @@ def _fail(what: str, cmd: list[str], proc: subprocess.Popen[bytes], log_path: Pa
     return LaunchError(f"{what} {state}: {' '.join(cmd)}\n{out}")
 
 
-def launch(device: Any, firmware: Path | str, *, detach: bool = False,
+def launch(device: str | Path | DeviceProfile, firmware: Path | str, *, detach: bool = False,
            timeout: float = 15.0, log_path: Path | None = None) -> DeviceSession:
     """Start ``firmware`` on ``device`` (profile name or DeviceProfile) and wait until its
     serial link can be opened.
@@ -251,11 +199,11 @@ def launch(device: Any, firmware: Path | str, *, detach: bool = False,
     starts the process in its own session so it outlives this one (the caller stops it by
     PID); ``log_path`` (default: a temporary file) receives its stdout and stderr.
     """
-    spec = run_spec(device)
+    spec = _profile(device)
     firmware = Path(firmware).resolve()
     if not firmware.is_file():
         raise LaunchError(f"firmware {firmware} does not exist; build it first (edgesnn build)")
-    if spec.kind == "board" or (spec.kind != "host" and not spec.emulator):
+    if spec.kind != "host" and not spec.emulated:
         raise LaunchError(f"device {spec.name!r} is a physical board: program it with "
                           "`edgesnn flash` and open its serial port URL")
     tmp = None
@@ -285,7 +233,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _launch_host(spec: RunSpec, binary: Path, detach: bool, timeout: float,
+def _launch_host(spec: DeviceProfile, binary: Path, detach: bool, timeout: float,
                  log_path: Path) -> DeviceSession:
     if not os.access(binary, os.X_OK):
         raise LaunchError(f"host firmware {binary} is not executable")
@@ -293,7 +241,7 @@ def _launch_host(spec: RunSpec, binary: Path, detach: bool, timeout: float,
                          timeout, log_path)
 
 
-def _start_on_pty(spec: RunSpec, what: str, cmd: list[str], image: Path, detach: bool,
+def _start_on_pty(spec: DeviceProfile, what: str, cmd: list[str], image: Path, detach: bool,
                   timeout: float, log_path: Path) -> DeviceSession:
     """Start ``cmd`` and wait until it prints the pseudo-terminal it serves on."""
     proc = _start(cmd, log_path, detach)
@@ -305,20 +253,21 @@ def _start_on_pty(spec: RunSpec, what: str, cmd: list[str], image: Path, detach:
     if match is None:
         raise _fail(what, cmd, proc, log_path)
     return DeviceSession(spec.name, match.group(1), proc, image, cmd, log_path, detach,
-                         spec.baudrate)
+                         spec.serial.baudrate)
 
 
-def _launch_qemu(spec: RunSpec, elf: Path, detach: bool, timeout: float,
+def _launch_qemu(spec: DeviceProfile, elf: Path, detach: bool, timeout: float,
                  log_path: Path) -> DeviceSession:
-    if shutil.which(spec.emulator) is None:
-        raise LaunchError(f"device {spec.name!r} needs {spec.emulator!r}, which is not on PATH "
-                          "(Debian: apt install qemu-system-arm)")
-    if spec.serial == "pty":
+    if shutil.which(spec.run.emulator) is None:
+        package = DEBIAN_PACKAGES.get(spec.run.emulator, spec.run.emulator)
+        raise LaunchError(f"device {spec.name!r} needs {spec.run.emulator!r}, which is not on "
+                          f"PATH (Debian: apt install {package})")
+    if spec.run.serial == "pty":
         return _start_on_pty(spec, "QEMU", qemu_command(spec, elf, "pty"), elf, detach,
                              timeout, log_path)
-    if spec.serial != "tcp":
-        raise LaunchError(f"device {spec.name!r}: [run] serial={spec.serial!r}; accepted for an "
-                          "emulator: 'tcp', 'pty'")
+    if spec.run.serial != "tcp":
+        raise LaunchError(f"device {spec.name!r}: [run] serial={spec.run.serial!r}; accepted "
+                          "for an emulator: 'tcp', 'pty'")
     for _attempt in range(3):  # another process may grab the free port before QEMU binds it
         port = free_tcp_port()
         cmd = qemu_command(spec, elf, f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on")
@@ -330,7 +279,7 @@ def _launch_qemu(spec: RunSpec, elf: Path, detach: bool, timeout: float,
             raise _fail("QEMU", cmd, proc, log_path) from None
         if match is not None:
             return DeviceSession(spec.name, f"socket://127.0.0.1:{port}", proc, elf, cmd,
-                                 log_path, detach, spec.baudrate)
+                                 log_path, detach, spec.serial.baudrate)
         if not any(s in _tail(log_path, 4000) for s in _PORT_IN_USE):
             raise _fail("QEMU", cmd, proc, log_path)
         log.info("port %d was taken; retrying", port)

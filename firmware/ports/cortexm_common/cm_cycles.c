@@ -5,23 +5,21 @@
  * reads 0), fall back to SysTick: the port runs under QEMU with `-icount shift=N`, where
  * SysTick counts virtual time derived from the instruction count, deterministically.
  * Ticks are turned into instructions with ESNN_CM_TICKS_NUM / ESNN_CM_TICKS_DEN ticks per
- * instruction, set by the port.mk: 2^shift ns per instruction divided by the SysTick period,
- * 32/5 = 6.4 for lm3s6965evb (shift=7, 50 MHz) and 8/5 = 1.6 for mps2-an386 (shift=6,
- * 25 MHz); tests/test_qemu.py checks them with a loop of known length. Unit 1.
+ * instruction, generated into esnn_board.h from the profile (run.icount_shift, core.clock_hz):
+ * 2^shift ns per instruction divided by the SysTick period, 32/5 = 6.4 for lm3s6965evb
+ * (shift=7, 50 MHz) and 8/5 = 1.6 for mps2-an386 (shift=6, 25 MHz); tests/test_qemu.py checks
+ * them with a loop of known length. Unit 1.
  * The 24-bit SysTick counter is extended by counting its wraps in SysTick_Handler. */
 #include <stdint.h>
 
 #include "cm_regs.h"
+#include "esnn_board.h"
 #include "esnn_port.h"
 
-#ifndef ESNN_CM_SYSTICK_CLKSOURCE
-#define ESNN_CM_SYSTICK_CLKSOURCE 1 /* 1: processor clock, 0: reference clock */
-#endif
-#ifndef ESNN_CM_TICKS_NUM
-#define ESNN_CM_TICKS_NUM 8u
-#endif
-#ifndef ESNN_CM_TICKS_DEN
-#define ESNN_CM_TICKS_DEN 5u
+/* SysTick runs on the processor clock (CLKSOURCE = 1), the clock of core.clock_hz. */
+#define ESNN_CM_SYSTICK_CLKSOURCE 1
+#if !defined(ESNN_CM_TICKS_NUM) || !defined(ESNN_CM_TICKS_DEN)
+#error "esnn_board.h (generated from the device profile) must define ESNN_CM_TICKS_NUM/DEN"
 #endif
 
 void SysTick_Handler(void);

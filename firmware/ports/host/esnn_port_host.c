@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "esnn_board.h"
 #include "esnn_port.h"
 
 void esnn_port_host_args(int argc, char **argv);
@@ -208,10 +209,10 @@ uint8_t esnn_port_cycle_unit(void)
 
 uint32_t esnn_port_clock_hz(void)
 {
-    return 0;
+    return (uint32_t)ESNN_BOARD_CLOCK_HZ; /* 0: the host reports nanoseconds */
 }
 
 const char *esnn_port_board(void)
 {
-    return "host";
+    return ESNN_BOARD_NAME;
 }

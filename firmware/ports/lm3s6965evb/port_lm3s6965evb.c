@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cm_regs.h"
+#include "esnn_board.h"
 #include "esnn_port.h"
 
 void esnn_cm_cycles_init(void);
@@ -56,8 +57,11 @@ void esnn_cm_cycles_init(void);
 #define UART_CTL_TXE (1u << 8)
 #define UART_CTL_RXE (1u << 9)
 
-#define ESNN_LM3S_CLOCK_HZ 50000000u
-#define ESNN_LM3S_BAUD 115200u
+/* The PLL setting below gives 50 MHz: the profile must say so (esnn_board.h is generated
+ * from devices/lm3s6965evb.toml). */
+#if ESNN_BOARD_CLOCK_HZ != 50000000ul
+#error "devices/lm3s6965evb.toml core.clock_hz must be 50000000 (PLL 400 MHz / 2 / SYSDIV 4)"
+#endif
 
 static void clock_50mhz(void)
 {
@@ -81,7 +85,8 @@ void esnn_port_init(void)
 {
     volatile uint32_t settle;
     /* Baud divisor 16 * baud: BRD = clock / (16 * baud); the fraction in 1/64ths. */
-    const uint32_t div64 = (ESNN_LM3S_CLOCK_HZ * 4u + ESNN_LM3S_BAUD / 2u) / ESNN_LM3S_BAUD;
+    const uint32_t div64 = ((uint32_t)ESNN_BOARD_CLOCK_HZ * 4u + (uint32_t)ESNN_BOARD_BAUD / 2u) /
+                         (uint32_t)ESNN_BOARD_BAUD;
 
     clock_50mhz();
     SYSCTL_RCGC1 |= SYSCTL_RCGC1_UART0;
@@ -122,10 +127,10 @@ void esnn_port_flush(void)
 
 uint32_t esnn_port_clock_hz(void)
 {
-    return ESNN_LM3S_CLOCK_HZ;
+    return (uint32_t)ESNN_BOARD_CLOCK_HZ;
 }
 
 const char *esnn_port_board(void)
 {
-    return "lm3s6965evb";
+    return ESNN_BOARD_NAME;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cm_regs.h"
+#include "esnn_board.h"
 #include "esnn_port.h"
 
 void esnn_cm_cycles_init(void);
@@ -23,13 +24,11 @@ void esnn_cm_cycles_init(void);
 #define UART_CTRL_TXEN (1u << 0)
 #define UART_CTRL_RXEN (1u << 1)
 
-#define ESNN_MPS2_CLOCK_HZ 25000000u
-#define ESNN_MPS2_BAUD 115200u
 
 void esnn_port_init(void)
 {
     UART_CTRL = 0u;
-    UART_BAUDDIV = ESNN_MPS2_CLOCK_HZ / ESNN_MPS2_BAUD; /* 217; the UART needs >= 16 */
+    UART_BAUDDIV = (uint32_t)(ESNN_BOARD_CLOCK_HZ / ESNN_BOARD_BAUD); /* >= 16 */
     UART_CTRL = UART_CTRL_TXEN | UART_CTRL_RXEN;
     esnn_cm_cycles_init();
 }
@@ -57,10 +56,10 @@ void esnn_port_flush(void)
 
 uint32_t esnn_port_clock_hz(void)
 {
-    return ESNN_MPS2_CLOCK_HZ;
+    return (uint32_t)ESNN_BOARD_CLOCK_HZ;
 }
 
 const char *esnn_port_board(void)
 {
-    return "mps2-an386";
+    return ESNN_BOARD_NAME;
 }

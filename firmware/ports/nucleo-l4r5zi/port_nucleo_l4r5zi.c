@@ -20,18 +20,24 @@
  * unit 0 = core cycles at esnn_port_clock_hz()). */
 #include <stdint.h>
 
+#include "esnn_board.h"
 #include "esnn_port.h"
 #include "stm32l4r5_regs.h"
 
 void esnn_cm_cycles_init(void);
 
 #define ESNN_L4R5_RESET_HZ 4000000u /* MSI 4 MHz: the clock after reset (RM0432 6.2) */
-#define ESNN_L4R5_TARGET_HZ 120000000u
-#define ESNN_L4R5_BAUD 115200u
+#define ESNN_L4R5_HSI16_HZ 16000000u
+#define ESNN_L4R5_BAUD ((uint32_t)ESNN_BOARD_BAUD)
 /* PLL from HSI16: 16 MHz / M (2) = 8 MHz VCO input, x N (30) = 240 MHz VCO, / R (2) = 120 MHz */
 #define ESNN_L4R5_PLLM 2u
 #define ESNN_L4R5_PLLN 30u
 #define ESNN_L4R5_FLASH_WS 5u
+#define ESNN_L4R5_TARGET_HZ (ESNN_L4R5_HSI16_HZ / ESNN_L4R5_PLLM * ESNN_L4R5_PLLN / 2u)
+/* The clock tree above must give the profile's clock (esnn_board.h, from the TOML). */
+#if ESNN_L4R5_TARGET_HZ != ESNN_BOARD_CLOCK_HZ
+#error "devices/nucleo-l4r5zi.toml core.clock_hz differs from the PLL setting (HSI16 / M x N / R)"
+#endif
 /* Bound on every ready-flag poll: far longer than the HSI16 (a few us) and PLL (< 100 us)
  * start-up times at the slowest clock the loop can run on (MSI 4 MHz, >= 4 cycles per poll). */
 #define ESNN_L4R5_POLL_LIMIT 200000u
@@ -181,5 +187,5 @@ uint32_t esnn_port_clock_hz(void)
 
 const char *esnn_port_board(void)
 {
-    return "nucleo-l4r5zi";
+    return ESNN_BOARD_NAME;
 }
