@@ -35,6 +35,8 @@ from torch import Tensor, nn
 
 from edgesnn.graph.esg import weight_arrays_bytes
 from edgesnn.graph.ir import (
+    INT32_MAX,
+    INT32_MIN,
     Encoder,
     EncoderKind,
     Layer,
@@ -46,8 +48,6 @@ from edgesnn.graph.ir import (
 
 log = logging.getLogger(__name__)
 
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
 DTYPE = torch.float64  # integers up to 2**53 are exact: v * beta_q < 2**31 * 2**16
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgesnn.compress.qat import IntegerSNN, LayerSpec, qmax_for
 from edgesnn.export.base import ExportError
-from edgesnn.graph.ir import Q16_ONE, EncoderKind, NeuronKind, ResetMode
+from edgesnn.graph.ir import INT32_MAX, Q16_ONE, EncoderKind, NeuronKind, ResetMode
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ _ENCODERS = {"rate": EncoderKind.RATE, "latency": EncoderKind.LATENCY,
              "direct": EncoderKind.DIRECT}
 _NEURONS = {"lif": NeuronKind.LIF, "if": NeuronKind.IF}
 _RESETS = {"subtract": ResetMode.SUBTRACT, "zero": ResetMode.ZERO}
-_INT32_MAX = 2**31 - 1
 
 
 @dataclass
@@ -156,7 +155,7 @@ def layer_spec(net: FloatNet, idx: int, scale: np.ndarray) -> LayerSpec:
     theta_q = np.round(net.threshold[idx] * gain / scale)
     if theta_q.size > 1 and np.all(theta_q == theta_q[0]):
         theta_q = theta_q[:1]
-    if np.any(theta_q > _INT32_MAX):
+    if np.any(theta_q > INT32_MAX):
         raise ExportError(f"{where}: quantized threshold {theta_q.max():.0f} exceeds int32; "
                           "the weights are too small for the threshold")
     if net.neuron == NeuronKind.IF:

@@ -34,8 +34,6 @@ from edgesnn.graph.golden import lif_step, readout
 from edgesnn.graph.ir import EncoderKind
 from edgesnn.graph.prng import latency_spikes, rate_spikes
 
-INT32_MIN = -(1 << 31)
-INT32_MAX = (1 << 31) - 1
 STUCK_OK, STUCK_GMIN, STUCK_GMAX = 0, 1, 2
 
 

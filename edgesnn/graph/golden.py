@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesnn.graph.ir import (
+    INT32_MAX,
+    INT32_MIN,
     Q16_ONE,
     EncoderKind,
     GraphError,
@@ -28,8 +30,6 @@ from edgesnn.graph.ir import (
 )
 from edgesnn.graph.prng import latency_steps, rate_table
 
-INT32_MIN = -(1 << 31)
-INT32_MAX = (1 << 31) - 1
 _F32_EXACT = 1 << 24
 
 

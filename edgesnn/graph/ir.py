@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 Q16_ONE = 1 << 16  # leak multiplier meaning "no leak" (IF neuron)
+INT32_MIN = -(1 << 31)  # membranes, thresholds and currents are int32 (SPEC.md 2)
+INT32_MAX = (1 << 31) - 1
 
 
 class GraphError(ValueError):
@@ -121,7 +123,7 @@ class Layer:
                              f"(min {int(w.min())}, max {int(w.max())})")
         if self.n_in > 65535 or self.n_out > 65535:
             raise GraphError(f"{where}: {self.n_in}x{self.n_out} exceeds 65535 neurons per side")
-        for fname, arr, amin, amax in (("threshold", self.threshold, 0, 2**31 - 1),
+        for fname, arr, amin, amax in (("threshold", self.threshold, 0, INT32_MAX),
                                        ("leak", self.leak, 0, Q16_ONE)):
             if arr.ndim != 1 or arr.shape[0] not in (1, self.n_out):
                 raise GraphError(f"{where}: {fname} must have shape [1] or [{self.n_out}], "

@@ -12,6 +12,7 @@ import numpy as np
 
 from edgesnn.graph.golden import _simulate_validated
 from edgesnn.graph.ir import (
+    INT32_MAX,
     Q16_ONE,
     Encoder,
     EncoderKind,
@@ -116,6 +117,6 @@ def _calibrate(graph: SpikeGraph, rng: np.random.Generator, per_neuron: bool) ->
         theta = np.maximum(1, np.rint(mean_pos / _TARGET_RATE)).astype(np.int64)
         if per_neuron:
             jitter = rng.uniform(0.7, 1.3, layer.n_out)
-            layer.threshold = np.clip(np.rint(theta * jitter), 0, 2**31 - 1).astype(np.int32)
+            layer.threshold = np.clip(np.rint(theta * jitter), 0, INT32_MAX).astype(np.int32)
         else:
-            layer.threshold = np.array([min(int(np.median(theta)), 2**31 - 1)], dtype=np.int32)
+            layer.threshold = np.array([min(int(np.median(theta)), INT32_MAX)], dtype=np.int32)

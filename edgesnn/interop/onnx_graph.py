@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgesnn.graph.ir import EncoderKind, ResetMode, SpikeGraph
+from edgesnn.graph.ir import INT32_MAX, INT32_MIN, EncoderKind, ResetMode, SpikeGraph
 from edgesnn.graph.prng import rate_table
 from edgesnn.interop.params import FloatSNN
 
@@ -184,8 +184,8 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
     offset = b.const("", np.array(1 << 48, np.int64))  # > |v * beta_q + 32768| (< 2^47 + 2^15)
     unoffset = b.const("", np.array(1 << 32, np.int64))  # (1 << 48) >> 16
     shift = b.const("", np.array(16, np.uint64))
-    lo = b.const("", np.array(-(1 << 31), np.int64))
-    hi = b.const("", np.array((1 << 31) - 1, np.int64))
+    lo = b.const("", np.array(INT32_MIN, np.int64))
+    hi = b.const("", np.array(INT32_MAX, np.int64))
     counts = ""
     for t in range(graph.steps):
         if kind == EncoderKind.RATE:
