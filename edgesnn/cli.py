@@ -11,6 +11,9 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from edgesnn import __version__
 
@@ -23,6 +26,7 @@ COMMANDS = (
     "inspect",
     "build",
     "flash",
+    "devices",
     "eval",
     "report",
     "run",
@@ -33,6 +37,39 @@ COMMANDS = (
 
 class CliError(Exception):
     """A user error: printed as one line, exit code 2."""
+
+
+def _number(kind: type, accepted: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
+        return value
+    parse.__name__ = accepted  # argparse names the type in its messages
+    return parse
+
+
+#: argparse ``type=`` checkers: a bad value is refused at parse time, one line, exit 2.
+positive_int = _number(int, "a positive integer", lambda v: v >= 1)
+count = _number(int, "an integer >= 0", lambda v: v >= 0)
+positive_float = _number(float, "a number > 0", lambda v: v > 0)
+fraction = _number(float, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
+
+
+def check_run_dir(path: Path, needs: str | None = None, hint: str = "") -> Path:
+    """Check a RUN_DIR argument before any work: it is an existing folder (a file inside one
+    is named as such) and holds ``needs`` (else ``hint`` says how to make it)."""
+    if path.is_file():
+        raise CliError(f"{path} is a file; give the run directory that holds it "
+                       f"({path.parent})")
+    if not path.is_dir():
+        raise CliError(f"run directory {path} does not exist")
+    if needs is not None and not (path / needs).is_file():
+        raise CliError(f"{path / needs} not found" + (f"; {hint}" if hint else ""))
+    return path
 
 
 class _Parser(argparse.ArgumentParser):

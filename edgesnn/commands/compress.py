@@ -6,37 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edgesnn.cli import CliError
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from exc
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+from edgesnn.cli import CliError, check_run_dir, count, fraction, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "RUN_DIR/compress.json and report float vs golden-simulator accuracy.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("--sparsity", type=_fraction, default=0.0,
+    p.add_argument("--sparsity", type=fraction, default=0.0,
                    help="fraction of weights to prune, 0 <= s < 1 (default 0)")
     p.add_argument("--prune-scope", choices=("global", "layer"), default="global",
                    help="one magnitude cut over all layers, or the sparsity in every layer")
@@ -58,20 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="one weight scale per output neuron (default)")
     group.add_argument("--per-layer", dest="per_channel", action="store_false",
                        help="one weight scale per layer")
-    p.add_argument("--qat-epochs", type=_count, default=0,
+    p.add_argument("--qat-epochs", type=count, default=0,
                    help="epochs of quantization-aware fine-tuning (default 0: PTQ only)")
     p.add_argument("--qat-lr", type=float, default=None,
                    help="QAT learning rate in integer weight units (default 0.02 * qmax)")
     p.add_argument("--structured", action="store_true",
                    help="remove hidden neurons that never fire on the calibration data")
-    p.add_argument("--structured-drop", type=_fraction, default=0.0,
+    p.add_argument("--structured-drop", type=fraction, default=0.0,
                    help="with --structured, also drop this fraction of the least important "
                    "firing neurons")
-    p.add_argument("--train-limit", type=_positive, default=10000,
+    p.add_argument("--train-limit", type=positive_int, default=10000,
                    help="training samples for calibration and QAT (default 10000)")
-    p.add_argument("--calib-limit", type=_positive, default=1000,
+    p.add_argument("--calib-limit", type=positive_int, default=1000,
                    help="calibration samples drawn from the training subset (default 1000)")
-    p.add_argument("--test-limit", type=_positive, default=None,
+    p.add_argument("--test-limit", type=positive_int, default=None,
                    help="test samples to evaluate (default: the whole test set)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder holding mnist/ (default $EDGESNN_DATA, then the cache)")
@@ -84,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from edgesnn.compress.pipeline import compress_run
     from edgesnn.export.base import ExportError
 
-    if not args.run_dir.is_dir():
-        raise CliError(f"run directory {args.run_dir} does not exist")
-    if not (args.run_dir / "model.pt").is_file():
-        raise CliError(f"{args.run_dir / 'model.pt'} not found; run `edgesnn train` first")
+    check_run_dir(args.run_dir, "model.pt", "run `edgesnn train --out RUN_DIR` first")
     if args.structured_drop and not args.structured:
         raise CliError("--structured-drop needs --structured")
     try:

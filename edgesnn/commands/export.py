@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgesnn.cli import CliError
+from edgesnn.cli import CliError, check_run_dir
 from edgesnn.export.base import ExportError, available_targets, get_target
 
 
@@ -40,12 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.run_dir.is_dir():
-        raise CliError(f"run directory {args.run_dir} does not exist")
+    check_run_dir(args.run_dir)
     target = get_target(args.target)
     if target.needs_device and not args.device:
         raise CliError(f"--target {args.target} needs --device NAME")
     try:
+        target.check_out(args.out)
         summary = target.export(args.run_dir, args.out, device=args.device, **dict(args.option))
     except (ExportError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc

@@ -18,18 +18,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Validate FILE.esg and show its layers, shapes, bit widths, storage, "
         "sparsity, bytes per section, the RAM (arena) the C runtime needs and the model hash.",
     )
-    p.add_argument("file", type=Path, metavar="FILE.esg")
+    p.add_argument("file", type=Path, metavar="FILE.esg",
+                   help="a .esg file, or a run directory (its model.esg)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path) -> tuple[Path, dict[str, Any]]:
     from edgesnn.graph.esg import EsgError, describe
 
+    if path.is_dir():
+        if not (path / "model.esg").is_file():
+            raise CliError(f"{path} is a folder without model.esg; give FILE.esg, or run "
+                           f"`edgesnn compress {path}` first")
+        path = path / "model.esg"  # a run directory: its compressed model
     if not path.is_file():
         raise CliError(f"{path} does not exist")
     try:
-        return describe(path.read_bytes())
+        return path, describe(path.read_bytes())
     except EsgError as exc:
         raise CliError(f"{path} is not a valid .esg file ({exc.category}): {exc}") from exc
 
@@ -76,9 +82,9 @@ def _range(value: Any, rng: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = _load(args.file)
+    path, info = _load(args.file)
     if args.json:
-        print(json.dumps({"path": str(args.file), **info}, sort_keys=True))
+        print(json.dumps({"path": str(path), **info}, sort_keys=True))
     else:
-        _print_rich(args.file, info)
+        _print_rich(path, info)
     return 0

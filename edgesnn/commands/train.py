@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgesnn.cli import CliError
+from edgesnn.cli import CliError, count, positive_float, positive_int
 
 METHODS = ("surrogate", "convert")
 
@@ -26,46 +26,53 @@ def _layers(text: str) -> list[int]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from edgesnn.data import DATASETS, ENCODERS
-    from edgesnn.snn.config import NEURONS, RESETS, SCHEDULES, SURROGATES
+    from edgesnn.snn.config import NEURONS, RESETS, SCHEDULES, SURROGATES, SNNConfig
 
     p = sub.add_parser("train", help="train a spiking MLP on MNIST / Fashion-MNIST",
                        description="Train a spiking MLP and write RUN_DIR/model.pt, "
                        "config.json and train.json. Under `torchrun --nproc_per_node N` it "
                        "trains data-parallel (gloo).")
     p.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
-    p.add_argument("--hidden", type=int, help="one hidden layer of this size (default 256)")
+    p.add_argument("--hidden", type=positive_int,
+                   help="one hidden layer of this size (default 256)")
     p.add_argument("--layers", type=_layers, help="hidden layer sizes, e.g. 256,128")
-    p.add_argument("--steps", type=int, default=25, help="time steps T (default 25)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 2; convert: 3)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    p.add_argument("--steps", type=positive_int, default=25, help="time steps T (default 25)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="epochs (default 2; convert: 3)")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="Adam learning rate (default 5e-3; convert: 3e-3)")
     p.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     p.add_argument("--encoder", choices=ENCODERS, default="rate")
     p.add_argument("--encoder-seed", type=lambda s: int(s, 0), default=0x1234ABCD)
     p.add_argument("--neuron", choices=NEURONS, default="lif")
     p.add_argument("--reset", choices=RESETS, default="subtract")
     p.add_argument("--beta", type=float, default=None, help="leak (default 0.9; IF: 1)")
-    p.add_argument("--threshold", type=float, default=1.0)
+    p.add_argument("--threshold", type=positive_float, default=1.0)
     p.add_argument("--learn-beta", action="store_true")
     p.add_argument("--learn-threshold", action="store_true")
     p.add_argument("--per-neuron", action="store_true", help="one beta/threshold per neuron")
     p.add_argument("--surrogate", choices=SURROGATES, default="fast_sigmoid")
-    p.add_argument("--slope", type=float, default=25.0)
-    p.add_argument("--loss-scale", type=float, default=None,
+    p.add_argument("--slope", type=positive_float, default=SNNConfig.slope,
+                   help=f"surrogate-gradient slope (default {SNNConfig.slope:g}, the measured "
+                   "best; see the README's accuracy recipe)")
+    p.add_argument("--loss-scale", type=positive_float, default=None,
                    help="cross-entropy on spike counts x this (default 0.5)")
-    p.add_argument("--augment-shift", type=int, default=0, metavar="N",
+    p.add_argument("--augment-shift", type=count, default=0, metavar="N",
                    help="shift each training image by up to N pixels (0 = off; the accuracy "
                         "recipe uses 1)")
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="X",
                    help="label smoothing of the cross-entropy (0 = off; the recipe uses 0.1)")
     p.add_argument("--method", choices=METHODS, default="surrogate")
-    p.add_argument("--train-limit", type=int, help="use the first N training samples")
-    p.add_argument("--test-limit", type=int, help="use the first N test samples")
+    p.add_argument("--train-limit", type=positive_int,
+                   help="use the first N training samples")
+    p.add_argument("--test-limit", type=positive_int, help="use the first N test samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, help="folder holding mnist/ (else $EDGESNN_DATA)")
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last epoch")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int,
+                   help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(func=run)
@@ -76,7 +83,8 @@ def _config(args: argparse.Namespace) -> Any:
 
     if args.hidden is not None and args.layers is not None:
         raise CliError("give either --hidden or --layers, not both")
-    hidden = args.layers if args.layers is not None else [args.hidden or 256]
+    hidden = args.layers if args.layers is not None else (
+        args.hidden if args.hidden is not None else SNNConfig().hidden)
     beta = args.beta if args.beta is not None else (1.0 if args.neuron == "if" else 0.9)
     return SNNConfig(hidden=hidden, steps=args.steps, encoder=args.encoder,
                      encoder_seed=args.encoder_seed, neuron=args.neuron, reset=args.reset,
@@ -91,9 +99,10 @@ def run(args: argparse.Namespace) -> int:
     from edgesnn.snn.config import ConfigError
     from edgesnn.snn.train import TrainError, TrainOptions
 
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out} is a file; give a run directory (a new one, or an "
+                       "earlier run with --resume)")
     if args.threads is not None:
-        if args.threads < 1:
-            raise CliError(f"--threads {args.threads}: must be >= 1")
         import torch
 
         torch.set_num_threads(args.threads)

@@ -20,12 +20,23 @@ class ExportTarget(ABC):
     into one artefact.
 
     ``name``: the ``--target`` value; ``summary``: one line for ``--help``;
-    ``needs_device``: whether ``--device`` is required.
+    ``needs_device``: whether ``--device`` is required; ``writes_folder``: whether ``out`` is
+    a folder the target fills (else one file).
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     needs_device: ClassVar[bool] = False
+    writes_folder: ClassVar[bool] = False
+
+    def check_out(self, out: Path) -> None:
+        """Refuse an ``out`` of the wrong kind before any work (:class:`ExportError`)."""
+        out = Path(out)
+        if not self.writes_folder and out.is_dir():
+            raise ExportError(f"--out {out} is a folder; --target {self.name} writes one "
+                              f"file: give its path (e.g. {out / ('model.' + self.name)})")
+        if self.writes_folder and out.exists() and not out.is_dir():
+            raise ExportError(f"--out {out} is a file; --target {self.name} writes a folder")
 
     @abstractmethod
     def export(

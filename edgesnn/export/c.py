@@ -178,6 +178,7 @@ class CTarget(ExportTarget):
     name = "c"
     summary = "self-contained C99 firmware project (runtime + port + model) for --device"
     needs_device = True
+    writes_folder = True
 
     def export(self, run_dir: Path, out: Path, *, device: str | None = None,
                **options: Any) -> dict[str, Any]:

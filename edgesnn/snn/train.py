@@ -139,6 +139,9 @@ def train(config: SNNConfig, opts: TrainOptions, out: Path | str,
     opts.validate()
     config.validate()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"out={str(out)!r} is a file; give a run directory (a new one, or an "
+                         "earlier run with resume=True)")
     started_group = _maybe_init_distributed()
     try:
         return _train(config, opts, out, data_dir)
