@@ -35,3 +35,15 @@ def exporters_dir() -> Path:
 
 def devices_dir() -> Path:
     return share_root() / "devices"
+
+
+@cache
+def proto_defines() -> dict[str, int]:
+    """The numbers of ``firmware/runtime/esnn_proto.h`` (``#define ESNN_PROTO_<NAME> <n>``
+    lines, keyed by NAME): the one home of the serial protocol's version and payload limits,
+    read here by the host protocol and the C exporter."""
+    import re
+
+    text = (firmware_dir() / "runtime" / "esnn_proto.h").read_text(encoding="utf-8")
+    return {m.group(1): int(m.group(2), 0) for m in
+            re.finditer(r"^#define ESNN_PROTO_(\w+) (0x[0-9A-Fa-f]+|\d+)\b", text, re.M)}

@@ -100,8 +100,9 @@ def test_messages_round_trip() -> None:
                     n_classes=10, steps=16, n_layers=2, cycle_unit=p.CycleUnit.INSTRUCTIONS,
                     clock_hz=50_000_000, arena_bytes=4096, runtime_version=(1, 2, 3))
     raw = hello.encode()
-    assert len(raw) == 37 + len("lm3s6965evb") and raw[0] == 1 and raw[19] == 1
+    assert len(raw) == 39 + len("lm3s6965evb") and raw[0] == 2 and raw[19] == 1
     assert raw[20:36] == bytes(range(16))
+    assert raw[36] == p.ENCODINGS_ALL and raw[37] == p.CHUNK_MAX and raw[38] == 11
     assert p.Hello.decode(raw) == hello
     res = p.InferResult(prediction=7, cycles=123456, input_spikes=999,
                         counts=tuple(range(10)), ops=(5000, 300), spikes=(40, 9))
@@ -114,12 +115,15 @@ def test_messages_round_trip() -> None:
     with pytest.raises(p.ProtocolError):
         p.InferResult.decode(raw[:-1])
     with pytest.raises(p.ProtocolError):
-        p.Hello.decode(b"\x02" + raw[1:40])
+        p.Hello.decode(b"\x01" + p.Hello("b", bytes(16), 784, 10, 8, 2).encode()[1:])
 
 
 def test_status_codes_mirror_the_c_list(repo_root) -> None:
     text = (repo_root / "firmware" / "runtime" / "esnn_status.def").read_text()
     c_list = re.findall(r"^ESNN_STATUS\((\w+),\s*(\d+),", text, re.M)
+    transient = re.findall(r"^ESNN_TRANSIENT\((\w+)\)", text, re.M)
+    assert {f"ESNN_{n}" for n in transient} == {c.name for c in p.STATUS_CODES.values()
+                                                 if c.transient}
     assert c_list, "esnn_status.def has no ESNN_STATUS lines"
     assert {f"ESNN_{n}": int(v) for n, v in c_list} == p.STATUS_BY_NAME
     for name in ("ESNN_OK", "ESNN_ERR_FRAME_CRC", "ESNN_ERR_INPUT_SIZE",

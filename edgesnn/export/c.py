@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 
 from edgesnn import __version__
-from edgesnn._resources import exporters_dir, firmware_dir
+from edgesnn._resources import exporters_dir, firmware_dir, proto_defines
 from edgesnn.atomic import atomic_dir
 from edgesnn.devices import DeviceError, DeviceProfile, load_device, write_board_files
 from edgesnn.export.base import ExportError, ExportTarget
@@ -44,7 +44,8 @@ CODE_ESTIMATE = {"mcu": 8192, "board": 8192, "host": 65536}
 #: model and result structs (lm3s6965evb, 784-32-10: bss - arena - stack = 1,312 B), rounded
 #: up; checked by the same test.
 STATIC_RAM_ESTIMATE = 2048
-PROTO_MAX_PAYLOAD = 1024  # firmware/PROTOCOL.md: INFER carries input_size bytes
+#: firmware/PROTOCOL.md: the largest input a request carries (its one home is esnn_proto.h)
+PROTO_MAX_PAYLOAD = proto_defines()["MAX_PAYLOAD"]
 
 
 def _hex_rows(data: bytes, per_row: int = 16) -> str:

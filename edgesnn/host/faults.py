@@ -1,7 +1,8 @@
-"""A fault-injecting transport wrapper, seeded, for proving the runner's accounting.
+"""Fault-injecting transport wrappers, seeded, for proving the runner's accounting.
 
-Faults act on whole frames (the bytes up to and including a 0x00 delimiter), in both
-directions unless ``directions`` says otherwise:
+:class:`ByteFaultyTransport` acts on single bytes (flip, drop, duplicate, insert, bursts; per
+direction), as a noisy UART does. :class:`FaultyTransport` acts on whole frames (the bytes up
+to and including a 0x00 delimiter), in both directions unless ``directions`` says otherwise:
 
 * ``corrupt``: probability that a frame has 1-3 of its bytes replaced by random values
   (a rate per frame; a per-byte rate of 1 % would spoil almost every 790-byte INFER frame);
@@ -174,3 +175,152 @@ class FaultyTransport:
 
     def close(self) -> None:
         self.inner.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Byte-level faults: what a noisy UART does to single bytes
+
+
+@dataclass(frozen=True)
+class ByteFaults:
+    """Per-byte fault rates for one direction of a link.
+
+    Each byte independently is ``flip``-ped (XOR with a random non-zero value: a changed
+    byte), ``drop``-ped, ``dup``-licated (delivered twice) or followed by an ``insert``-ed
+    random byte (which may be 0x00, a false delimiter); with probability ``burst`` per byte a
+    burst starts that replaces this and the next ``burst_len - 1`` bytes with random values.
+    """
+
+    flip: float = 0.0
+    drop: float = 0.0
+    dup: float = 0.0
+    insert: float = 0.0
+    burst: float = 0.0
+    burst_len: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("flip", "drop", "dup", "insert", "burst"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"byte fault rate {name}={value} outside [0, 1]")
+        if self.flip + self.drop + self.dup + self.insert + self.burst > 1.0:
+            raise ValueError("byte fault rates add up to more than 1")
+        if self.burst_len < 1:
+            raise ValueError(f"burst_len={self.burst_len} must be >= 1")
+
+    @property
+    def any(self) -> bool:
+        return self.flip + self.drop + self.dup + self.insert + self.burst > 0
+
+
+@dataclass
+class ByteFaultStats:
+    bytes: int = 0
+    flipped: int = 0
+    dropped: int = 0
+    duplicated: int = 0
+    inserted: int = 0
+    bursts: int = 0
+    burst_bytes: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class ByteFaultStream:
+    """Applies :class:`ByteFaults` to a byte stream, seeded. Two random streams drawn once
+    per byte (the fault, the random value) make the result independent of how the stream
+    is cut into calls: the same bytes and seed give the same faults."""
+
+    def __init__(self, faults: ByteFaults, seed: int) -> None:
+        import numpy as np
+
+        self.faults = faults
+        self.stats = ByteFaultStats()
+        self._np = np
+        self._events = np.random.default_rng([seed, 1])
+        self._values = np.random.default_rng([seed, 2])
+        self._burst_left = 0
+        f = faults
+        self._edges = np.cumsum([f.flip, f.drop, f.dup, f.insert, f.burst])
+
+    def apply(self, data: bytes) -> bytes:
+        np = self._np
+        n = len(data)
+        if n == 0:
+            return b""
+        self.stats.bytes += n
+        u = self._events.random(n)
+        v = self._values.integers(1, 256, n, dtype=np.uint8)
+        kind = np.searchsorted(self._edges, u, side="right")  # 0 flip .. 4 burst, 5 none
+        arr = np.frombuffer(data, dtype=np.uint8).copy()
+        if self._burst_left or (kind == 4).any():  # rare: walk the bursts byte by byte
+            for i in range(n):
+                if self._burst_left == 0 and kind[i] == 4:
+                    self._burst_left = self.faults.burst_len
+                    self.stats.bursts += 1
+                if self._burst_left:
+                    self._burst_left -= 1
+                    self.stats.burst_bytes += 1
+                    arr[i] = v[i] - 1  # any value, 0x00 included
+                    kind[i] = 6
+        flip = kind == 0
+        arr[flip] ^= v[flip]
+        self.stats.flipped += int(flip.sum())
+        counts = np.ones(n, dtype=np.int64)
+        counts[kind == 1] = 0
+        counts[kind == 2] = 2
+        counts[kind == 3] = 2
+        self.stats.dropped += int((kind == 1).sum())
+        self.stats.duplicated += int((kind == 2).sum())
+        self.stats.inserted += int((kind == 3).sum())
+        out = np.repeat(arr, counts)
+        ins = np.flatnonzero(kind == 3)
+        if len(ins):  # the second copy of an "insert" byte becomes the random byte
+            pos = np.cumsum(counts)[ins] - 1
+            out[pos] = v[ins] - 1
+        return out.tobytes()
+
+
+class ByteFaultyTransport:
+    """Wraps ``inner`` and applies byte faults: ``tx`` to host -> device bytes, ``rx`` to
+    device -> host bytes, each direction with its own seeded stream."""
+
+    def __init__(self, inner: Transport, tx: ByteFaults, rx: ByteFaults | None = None, *,
+                 seed: int = 0) -> None:
+        self.inner = inner
+        self.tx = ByteFaultStream(tx, seed * 2)
+        self.rx = ByteFaultStream(tx if rx is None else rx, seed * 2 + 1)
+
+    @property
+    def url(self) -> str:
+        return f"bytefaults+{getattr(self.inner, 'url', '?')}"
+
+    @property
+    def stats(self) -> ByteFaultStatsPair:
+        return ByteFaultStatsPair(self.tx.stats, self.rx.stats)
+
+    def write(self, data: bytes) -> int:
+        out = self.tx.apply(bytes(data)) if self.tx.faults.any else bytes(data)
+        if out:
+            self.inner.write(out)
+        return len(data)
+
+    def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
+        data = self.inner.read(size, timeout)
+        return self.rx.apply(data) if data and self.rx.faults.any else data
+
+    def reset_input_buffer(self) -> None:
+        self.inner.reset_input_buffer()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class ByteFaultStatsPair:
+    tx: ByteFaultStats
+    rx: ByteFaultStats
+
+    def to_json(self) -> dict[str, dict[str, int]]:
+        return {"tx": self.tx.to_json(), "rx": self.rx.to_json()}

@@ -1,10 +1,16 @@
-"""The host half of the edgesnn serial protocol, version 1 (``firmware/PROTOCOL.md``).
+"""The host half of the edgesnn serial protocol, version 2 (``firmware/PROTOCOL.md``).
 
 Framing: ``COBS(type:u8 flags:u8 seq:u16 len:u16 payload crc:u32) 0x00``, little-endian,
 CRC-32 (zlib) over ``type .. payload``. Messages are dataclasses that encode and decode in
 both directions, so the Python device emulator (:mod:`edgesnn.host.simdevice`) speaks the same
-bytes as the C firmware. Status codes are parsed from ``firmware/runtime/esnn_status.def``
-at import, so the host's list cannot drift from the device's.
+bytes as the C firmware. Status codes (with their "transient" flag) are parsed from
+``firmware/runtime/esnn_status.def`` and the payload limits from ``esnn_proto.h`` at import,
+so the host's numbers cannot drift from the device's.
+
+Version 2 adds chunked requests (:class:`ChunkedRequest`): an input travels as DATA chunks of at
+most the device's ``chunk_max`` payload bytes, each with its own CRC, encoded raw or as zero runs
+(whichever is smaller for that sample); the device answers the chunk flagged ANSWER with RESULT
+when it holds every chunk, else with a NAK listing the missing ones, which alone are re-sent.
 
 No torch, no serial import here: pure bytes.
 """
@@ -21,10 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesnn._resources import proto_defines
+
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
-MAX_PAYLOAD = 1024  # ESNN_PROTO_MAX_PAYLOAD
+PROTOCOL_VERSION = 2
+
+
+_DEFINES = proto_defines()
+if _DEFINES.get("VERSION") != PROTOCOL_VERSION:
+    raise ImportError(f"esnn_proto.h says protocol version {_DEFINES.get('VERSION')}; "
+                      f"edgesnn/host/protocol.py speaks {PROTOCOL_VERSION}")
+MAX_PAYLOAD: int = _DEFINES["MAX_PAYLOAD"]  # largest INFER payload (input_size) and frame payload
+CHUNK_MAX: int = _DEFINES["CHUNK_MAX"]  # default DATA payload limit of a device build
+MAX_CHUNKS: int = _DEFINES["MAX_CHUNKS"]  # chunks per request (the NAK bitmap's width)
 HEADER = struct.Struct("<BBHH")  # type, flags, seq, len
 HEADER_SIZE = HEADER.size  # 6
 CRC_SIZE = 4
@@ -33,6 +49,7 @@ MAX_BODY = MIN_BODY + MAX_PAYLOAD
 # COBS adds one byte per 254 (rounded up) plus the leading code byte.
 MAX_ENCODED = MAX_BODY + MAX_BODY // 254 + 2
 FLAG_DEVICE = 0x01
+FLAG_ANSWER = 0x02  # host frames: answer this frame (RESULT, NAK or ERROR)
 SEQ_UNKNOWN = 0xFFFF
 MODEL_HASH_SIZE = 16
 MAX_BOARD_NAME = 32
@@ -45,9 +62,12 @@ class ProtocolError(ValueError):
 class MsgType(IntEnum):
     PING = 0x01
     INFER = 0x02
+    DATA = 0x03
+    POLL = 0x04
     HELLO = 0x81
     RESULT = 0x82
     ERROR = 0x83
+    NAK = 0x84
 
 
 class CycleUnit(IntEnum):
@@ -69,6 +89,7 @@ class CycleUnit(IntEnum):
 
 _STATUS_LINE = re.compile(r'^\s*ESNN_STATUS\(\s*(\w+)\s*,\s*(-?(?:0x[0-9A-Fa-f]+|\d+))\s*,'
                           r'\s*"((?:[^"\\]|\\.)*)"\s*\)')
+_TRANSIENT_LINE = re.compile(r"^\s*ESNN_TRANSIENT\(\s*(\w+)\s*\)")
 
 
 @dataclass(frozen=True)
@@ -76,15 +97,24 @@ class StatusCode:
     name: str
     value: int
     text: str
+    transient: bool = False  # re-sending the same request can succeed (a link fault)
 
 
 def parse_status_def(text: str) -> dict[int, StatusCode]:
-    """Parse ``ESNN_STATUS(NAME, number, "text")`` lines; other lines are ignored.
+    """Parse ``ESNN_STATUS(NAME, number, "text")`` and ``ESNN_TRANSIENT(NAME)`` lines; other
+    lines are ignored. A status is transient (a link fault: re-sending can succeed) only when
+    an ``ESNN_TRANSIENT`` line names it; a name no status has is an error.
 
     Names are stored as the C enum spells them: ``ESNN_<NAME>``.
     """
     codes: dict[int, StatusCode] = {}
+    transient: list[tuple[int, str]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
+        t = _TRANSIENT_LINE.match(line)
+        if t:
+            raw = t.group(1)
+            transient.append((lineno, raw if raw.startswith("ESNN_") else f"ESNN_{raw}"))
+            continue
         m = _STATUS_LINE.match(line)
         if not m:
             continue
@@ -94,6 +124,13 @@ def parse_status_def(text: str) -> dict[int, StatusCode]:
             raise ProtocolError(f"esnn_status.def line {lineno}: status {value} defined twice "
                                 f"({codes[value].name} and {name})")
         codes[value] = StatusCode(name, value, desc)
+    by_name = {c.name: v for v, c in codes.items()}
+    for lineno, name in transient:
+        if name not in by_name:
+            raise ProtocolError(f"esnn_status.def line {lineno}: ESNN_TRANSIENT({name}) names "
+                                "no status")
+        old = codes[by_name[name]]
+        codes[old.value] = StatusCode(old.name, old.value, old.text, True)
     return codes
 
 
@@ -117,6 +154,13 @@ STATUS_BY_NAME: dict[str, int] = {c.name: c.value for c in STATUS_CODES.values()
 def status_name(value: int) -> str:
     code = STATUS_CODES.get(value)
     return code.name if code else f"status {value}"
+
+
+def is_transient(value: int) -> bool:
+    """Whether a device status is a link fault after which re-sending can succeed
+    (``ESNN_TRANSIENT`` in esnn_status.def); unknown numbers are not."""
+    code = STATUS_CODES.get(value)
+    return bool(code and code.transient)
 
 
 def status_value(name: str, default: int | None = None) -> int:
@@ -306,7 +350,17 @@ class FrameDecoder:
 # Messages
 
 
-_HELLO_FIXED = struct.Struct("<B3BIIHHHBB16sB")  # 37 bytes
+_HELLO_FIXED = struct.Struct("<B3BIIHHHBB16sBBB")  # 39 bytes
+
+
+class Encoding(IntEnum):
+    """How a DATA chunk carries its pixels (bit ``1 << value`` of HELLO's ``encodings``)."""
+
+    RAW = 0  # the pixels themselves
+    ZRL = 1  # zero-run tokens: zeros:u8 count:u8 then count literal pixels
+
+
+ENCODINGS_ALL = (1 << Encoding.RAW) | (1 << Encoding.ZRL)
 
 
 @dataclass(frozen=True)
@@ -322,6 +376,8 @@ class Hello:
     arena_bytes: int = 0
     runtime_version: tuple[int, int, int] = (0, 0, 0)
     protocol_version: int = PROTOCOL_VERSION
+    encodings: int = ENCODINGS_ALL  # bit 1 << Encoding: input encodings the device decodes
+    chunk_max: int = CHUNK_MAX  # largest DATA payload the device buffers (0: no DATA)
 
     def encode(self) -> bytes:
         name = self.board.encode("ascii")
@@ -332,17 +388,18 @@ class Hello:
         return _HELLO_FIXED.pack(self.protocol_version, *self.runtime_version, self.clock_hz,
                                  self.arena_bytes, self.input_size, self.n_classes, self.steps,
                                  self.n_layers, int(self.cycle_unit), self.model_hash,
-                                 len(name)) + name
+                                 self.encodings, self.chunk_max, len(name)) + name
 
     @classmethod
     def decode(cls, payload: bytes) -> Hello:
-        if len(payload) < _HELLO_FIXED.size:
-            raise ProtocolError(f"HELLO payload of {len(payload)} bytes < {_HELLO_FIXED.size}")
-        (ver, ma, mi, pa, clock, arena, n_in, n_cls, steps, n_layers, unit, mhash,
-         nlen) = _HELLO_FIXED.unpack_from(payload)
-        if ver != PROTOCOL_VERSION:
+        if len(payload) < 1 or payload[0] != PROTOCOL_VERSION:
+            ver = payload[0] if payload else None
             raise ProtocolError(f"device speaks protocol version {ver}; this host speaks "
                                 f"{PROTOCOL_VERSION}")
+        if len(payload) < _HELLO_FIXED.size:
+            raise ProtocolError(f"HELLO payload of {len(payload)} bytes < {_HELLO_FIXED.size}")
+        (ver, ma, mi, pa, clock, arena, n_in, n_cls, steps, n_layers, unit, mhash, encodings,
+         chunk_max, nlen) = _HELLO_FIXED.unpack_from(payload)
         if nlen > MAX_BOARD_NAME or len(payload) != _HELLO_FIXED.size + nlen:
             raise ProtocolError(f"HELLO board name length {nlen} inconsistent with payload "
                                 f"size {len(payload)}")
@@ -353,7 +410,8 @@ class Hello:
         board = payload[_HELLO_FIXED.size:].decode("ascii", errors="replace")
         return cls(board=board, model_hash=bytes(mhash), input_size=n_in, n_classes=n_cls,
                    steps=steps, n_layers=n_layers, cycle_unit=cu, clock_hz=clock,
-                   arena_bytes=arena, runtime_version=(ma, mi, pa), protocol_version=ver)
+                   arena_bytes=arena, runtime_version=(ma, mi, pa), protocol_version=ver,
+                   encodings=encodings, chunk_max=chunk_max)
 
     def to_json(self) -> dict:
         return {
@@ -364,6 +422,8 @@ class Hello:
             "arena_bytes": self.arena_bytes,
             "runtime_version": ".".join(map(str, self.runtime_version)),
             "protocol_version": self.protocol_version,
+            "encodings": [e.name.lower() for e in Encoding if self.encodings >> e & 1],
+            "chunk_max": self.chunk_max,
         }
 
 
@@ -435,7 +495,35 @@ class DeviceError:
         return cls(status, req)
 
 
-Message = Hello | InferResult | DeviceError
+_NAK = struct.Struct("<BBQ")
+
+
+@dataclass(frozen=True)
+class Nak:
+    """The device's answer to an ANSWER-flagged DATA or POLL it cannot answer with RESULT:
+    ``total`` chunks of the request ``seq`` and the bitmap of those still ``missing`` (bit i =
+    chunk i). ``total == 0``: the device holds nothing of that request; send every chunk."""
+
+    total: int
+    missing: int
+
+    def indices(self) -> list[int]:
+        return [i for i in range(self.total) if self.missing >> i & 1]
+
+    def encode(self) -> bytes:
+        return _NAK.pack(self.total, 0, self.missing)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Nak:
+        if len(payload) != _NAK.size:
+            raise ProtocolError(f"NAK payload of {len(payload)} bytes; expected {_NAK.size}")
+        total, _, missing = _NAK.unpack(payload)
+        if total > MAX_CHUNKS or missing >> total:
+            raise ProtocolError(f"NAK with total={total} and missing={missing:#x}")
+        return cls(total, missing)
+
+
+Message = Hello | InferResult | DeviceError | Nak
 
 
 def decode_message(frame: Frame) -> Message | None:
@@ -446,6 +534,8 @@ def decode_message(frame: Frame) -> Message | None:
         return InferResult.decode(frame.payload)
     if frame.type == MsgType.ERROR:
         return DeviceError.decode(frame.payload)
+    if frame.type == MsgType.NAK:
+        return Nak.decode(frame.payload)
     return None
 
 
@@ -464,3 +554,193 @@ def device_frame(msg_type: MsgType, seq: int, msg: Message) -> Frame:
 def wire_size(payload_len: int) -> int:
     """Bytes on the wire for a frame carrying ``payload_len`` payload bytes."""
     return len(Frame(MsgType.INFER, 1, b"\x01" * payload_len).encode())
+
+
+# ------------------------------------------------------------------------------------------
+# Chunked requests (version 2): DATA = idx:u8 total:u8 enc:u8 off:u16 data
+
+
+_CHUNK = struct.Struct("<BBBH")
+CHUNK_HEADER = _CHUNK.size  # 5
+# wire bytes of a DATA frame beyond its data: chunk header, frame header + CRC, COBS code
+# byte, delimiter (one more COBS byte per 254 is not counted)
+CHUNK_OVERHEAD = CHUNK_HEADER + MIN_BODY + 2
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One self-contained piece of an input: ``data`` decodes (by ``enc``) into the pixels
+    from ``off`` on, so chunks can arrive, be lost and be re-sent in any order."""
+
+    idx: int
+    total: int
+    enc: Encoding
+    off: int
+    data: bytes
+
+    def encode(self) -> bytes:
+        return _CHUNK.pack(self.idx, self.total, int(self.enc), self.off) + self.data
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Chunk:
+        if len(payload) < CHUNK_HEADER:
+            raise ProtocolError(f"DATA payload of {len(payload)} bytes < {CHUNK_HEADER}")
+        idx, total, enc, off = _CHUNK.unpack_from(payload)
+        if not 0 < total <= MAX_CHUNKS or idx >= total:
+            raise ProtocolError(f"DATA chunk {idx} of {total}; accepted 0 <= idx < total "
+                                f"<= {MAX_CHUNKS}")
+        try:
+            e = Encoding(enc)
+        except ValueError as exc:
+            raise ProtocolError(f"DATA encoding {enc}; accepted 0 (raw), 1 (zero runs)") from exc
+        return cls(idx, total, e, off, bytes(payload[CHUNK_HEADER:]))
+
+    def apply(self, out: bytearray | memoryview) -> int:
+        """Write this chunk's pixels into ``out``; returns how many it covers. Raises
+        :class:`ProtocolError` (the device answers ``ESNN_ERR_CHUNK``) if they do not fit."""
+        n, pos = len(out), self.off
+        if self.enc == Encoding.RAW:
+            end = pos + len(self.data)
+            if end > n:
+                raise ProtocolError(f"raw chunk covers pixels {pos}..{end - 1} of {n}")
+            out[pos:end] = self.data
+            return len(self.data)
+        i, data = 0, self.data
+        while i < len(data):
+            if i + 2 > len(data):
+                raise ProtocolError(f"zero-run chunk: token cut at byte {i}")
+            zeros, count = data[i], data[i + 1]
+            i += 2
+            if i + count > len(data) or pos + zeros + count > n:
+                raise ProtocolError(f"zero-run token ({zeros}, {count}) at pixel {pos} runs "
+                                    f"past the data or the {n} pixels")
+            out[pos:pos + zeros] = bytes(zeros)
+            pos += zeros
+            out[pos:pos + count] = data[i:i + count]
+            pos += count
+            i += count
+        return pos - self.off
+
+
+def _zrl_tokens(pixels: bytes) -> list[tuple[int, bytes]]:
+    """``(zeros, literal)`` tokens, each field at most 255, that rebuild ``pixels``."""
+    arr = np.frombuffer(pixels, dtype=np.uint8)
+    nz = arr != 0
+    edges = np.flatnonzero(np.diff(nz.astype(np.int8))) + 1
+    bounds = np.concatenate(([0], edges, [len(arr)])).tolist()
+    tokens: list[tuple[int, bytes]] = []
+    zeros = 0
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b <= a:
+            continue
+        if not nz[a]:
+            zeros += b - a
+            continue
+        while zeros > 255:
+            tokens.append((255, b""))
+            zeros -= 255
+        lit = pixels[a:b]
+        for k in range(0, len(lit), 255):
+            tokens.append((zeros, lit[k:k + 255]))
+            zeros = 0
+    while zeros > 0:
+        tokens.append((min(zeros, 255), b""))
+        zeros -= min(zeros, 255)
+    return tokens
+
+
+def _pack(pieces: list[tuple[int, bytes]], data_max: int) -> list[tuple[int, bytes]]:
+    """Group zero-run tokens into chunks of at most ``data_max`` data bytes, splitting a
+    literal where it does not fit; returns ``(first pixel, data)`` per chunk."""
+    out: list[tuple[int, bytes]] = []
+    cur, start, pos = bytearray(), 0, 0
+    queue = list(reversed(pieces))
+    while queue:
+        zeros, lit = queue.pop()
+        room = data_max - len(cur)
+        if 2 + len(lit) <= room:
+            cur += bytes((zeros, len(lit))) + lit
+            pos += zeros + len(lit)
+            continue
+        if lit and room >= 3:
+            k = room - 2
+            cur += bytes((zeros, k)) + lit[:k]
+            pos += zeros + k
+            queue.append((0, lit[k:]))
+        else:
+            queue.append((zeros, lit))
+        out.append((start, bytes(cur)))
+        cur, start = bytearray(), pos
+    if cur or not out:
+        out.append((start, bytes(cur)))
+    return out
+
+
+def encode_chunks(pixels: bytes, chunk_max: int = CHUNK_MAX,
+                  encodings: int = ENCODINGS_ALL) -> list[Chunk]:
+    """Split one input into DATA chunks of at most ``chunk_max`` payload bytes, in the
+    encoding (of those the device offers) that puts the fewest bytes on the wire."""
+    pixels = bytes(pixels)
+    data_max = chunk_max - CHUNK_HEADER
+    if data_max < 3:
+        raise ProtocolError(f"chunk_max={chunk_max} leaves no room for data "
+                            f"(needs > {CHUNK_HEADER + 2})")
+    options: list[tuple[int, Encoding, list[tuple[int, bytes]]]] = []
+    if encodings >> Encoding.ZRL & 1:
+        parts = _pack(_zrl_tokens(pixels), data_max)
+        options.append((sum(len(d) for _, d in parts) + CHUNK_OVERHEAD * len(parts),
+                        Encoding.ZRL, parts))
+    if encodings >> Encoding.RAW & 1 or not options:
+        parts = [(i, pixels[i:i + data_max]) for i in range(0, max(len(pixels), 1), data_max)]
+        options.append((len(pixels) + CHUNK_OVERHEAD * len(parts), Encoding.RAW, parts))
+    options = [o for o in options if len(o[2]) <= MAX_CHUNKS]
+    if not options:
+        raise ProtocolError(f"{len(pixels)} pixels need more than {MAX_CHUNKS} chunks of "
+                            f"{chunk_max} bytes")
+    _, enc, parts = min(options, key=lambda o: (o[0], o[1]))
+    return [Chunk(i, len(parts), enc, off, data) for i, (off, data) in enumerate(parts)]
+
+
+def decode_chunks(chunks: list[Chunk], input_size: int) -> bytes:
+    """The pixels a complete set of chunks stands for (what the device assembles)."""
+    out = bytearray(input_size)
+    covered = sum(c.apply(out) for c in chunks)
+    if covered != input_size:
+        raise ProtocolError(f"chunks cover {covered} pixels; the input has {input_size}")
+    return bytes(out)
+
+
+class ChunkedRequest:
+    """One input as DATA frames under one ``seq``; pure (no I/O): it says what to send.
+
+    :meth:`frames` gives the chunks to send, the last one flagged ANSWER; :meth:`on_nak` the
+    ones a NAK says are missing (all of them after a ``total == 0`` NAK); :meth:`poll` a POLL
+    for when neither RESULT nor NAK came back.
+    """
+
+    def __init__(self, seq: int, pixels: bytes, *, chunk_max: int = CHUNK_MAX,
+                 encodings: int = ENCODINGS_ALL) -> None:
+        self.seq = seq
+        self.chunks = encode_chunks(pixels, chunk_max, encodings)
+        self.payload_bytes = sum(len(c.data) + CHUNK_HEADER for c in self.chunks)
+
+    @property
+    def encoding(self) -> Encoding:
+        return self.chunks[0].enc
+
+    def frames(self, indices: list[int] | None = None) -> list[Frame]:
+        idx = list(range(len(self.chunks))) if indices is None else list(indices)
+        return [Frame(MsgType.DATA, self.seq, self.chunks[i].encode(),
+                      FLAG_ANSWER if k == len(idx) - 1 else 0) for k, i in enumerate(idx)]
+
+    def on_nak(self, nak: Nak) -> list[Frame]:
+        if nak.total == 0:
+            return self.frames()
+        if nak.total != len(self.chunks):
+            raise ProtocolError(f"NAK for {nak.total} chunks; request {self.seq} has "
+                                f"{len(self.chunks)}")
+        missing = nak.indices()
+        return self.frames(missing) if missing else [self.poll()]
+
+    def poll(self) -> Frame:
+        return Frame(MsgType.POLL, self.seq, b"", FLAG_ANSWER)
