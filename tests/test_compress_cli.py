@@ -102,6 +102,37 @@ def test_cli_structured_per_layer_text_output(tiny_run: Path, tmp_path: Path,
     assert all(layer.threshold.shape == (1,) for layer in graph.layers)
 
 
+def test_pruning_fine_tunes_by_default_and_says_so(tiny_run: Path, tmp_path: Path,
+                                                   mnist_data_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 14 item 5: --sparsity without --qat-epochs runs one short QAT epoch and says so;
+    --qat-epochs 0 prunes one-shot and says what that costs; no pruning means PTQ only."""
+    from edgesnn.compress.pipeline import DEFAULT_PRUNE_QAT_EPOCHS
+
+    assert DEFAULT_PRUNE_QAT_EPOCHS == 1
+    common = ["--train-limit", "600", "--calib-limit", "200", "--test-limit", "200",
+              "--data-dir", str(mnist_data_dir)]
+    outputs = {}
+    for name, extra in (("default", ["--sparsity", "0.7"]),
+                        ("one-shot", ["--sparsity", "0.7", "--qat-epochs", "0"]),
+                        ("dense", [])):
+        run = _copy(tiny_run, tmp_path / name)
+        assert main(["compress", str(run), *extra, *common]) == 0
+        outputs[name] = (capsys.readouterr().out.strip().splitlines()[-1],
+                         json.loads((run / "compress.json").read_text()))
+    text, summary = outputs["default"]
+    assert (summary["qat_epochs"], summary["qat_default"]) == (1, True)
+    assert len(summary["qat_losses"]) == 1
+    assert text == ("fine-tuned 1 QAT epoch on 600 training images (the default when pruning; "
+                    "--qat-epochs 0 prunes one-shot)")
+    text, summary = outputs["one-shot"]
+    assert (summary["qat_epochs"], summary["qat_default"], summary["qat_losses"]) == (0, False, [])
+    assert "pruned one-shot" in text
+    text, summary = outputs["dense"]
+    assert (summary["qat_epochs"], summary["qat_losses"]) == (0, [])
+    assert text == "post-training quantization only, no fine-tuning"
+
+
 @pytest.mark.parametrize("argv,match", [
     (["--sparsity", "1.5"], "sparsity"),
     (["--weight-bits", "3"], "weight-bits"),

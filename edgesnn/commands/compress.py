@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from edgesnn.cli import CliError, check_run_dir, count, fraction, positive_int
 
@@ -28,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="one weight scale per output neuron (default)")
     group.add_argument("--per-layer", dest="per_channel", action="store_false",
                        help="one weight scale per layer")
-    p.add_argument("--qat-epochs", type=count, default=0,
-                   help="epochs of quantization-aware fine-tuning (default 0: PTQ only)")
+    p.add_argument("--qat-epochs", type=count, default=None,
+                   help="epochs of quantization-aware fine-tuning (default: 1 when pruning, "
+                   "0 = PTQ only otherwise; 0 with --sparsity prunes one-shot)")
     p.add_argument("--qat-lr", type=float, default=None,
                    help="QAT learning rate in integer weight units (default 0.02 * qmax)")
     p.add_argument("--structured", action="store_true",
@@ -79,4 +81,19 @@ def run(args: argparse.Namespace) -> int:
           f"{'per-channel' if summary['per_channel'] else 'per-layer'}, sparsity "
           f"{100 * summary['sparsity']:.1f} %, layers {summary['layer_sizes']} "
           f"({', '.join(summary['storage'])})")
+    print(_what_it_did(summary))
     return 0
+
+
+def _what_it_did(summary: dict[str, Any]) -> str:
+    epochs, n = summary["qat_epochs"], f"{summary['train_samples']:,}"
+    if not epochs:
+        tuned = "post-training quantization only, no fine-tuning"
+        if summary["pruning"]["target_sparsity"] > 0:
+            tuned += " (pruned one-shot: expect a loss; --qat-epochs 1 recovers it)"
+        return tuned
+    text = (f"fine-tuned {epochs} QAT epoch{'s' if epochs > 1 else ''} on {n} training "
+            "images")
+    if summary["qat_default"]:
+        text += " (the default when pruning; --qat-epochs 0 prunes one-shot)"
+    return text

@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRAIN_LIMIT = 10000
 DEFAULT_CALIB_LIMIT = 1000
+#: QAT epochs when pruning and none are asked for: pruning without fine-tuning loses
+#: several points (README, Compression), one short QAT epoch recovers them.
+DEFAULT_PRUNE_QAT_EPOCHS = 1
+
+
+def default_qat_epochs(sparsity: float) -> int:
+    """The QAT epochs ``qat_epochs=None`` means: a short fine-tune when pruning, else 0."""
+    return DEFAULT_PRUNE_QAT_EPOCHS if sparsity > 0 else 0
 
 
 def _f32_b64(values: np.ndarray) -> str | float:
@@ -92,7 +100,7 @@ def compress_run(
     sparsity: float = 0.0,
     weight_bits: int = 8,
     per_channel: bool = True,
-    qat_epochs: int = 0,
+    qat_epochs: int | None = None,
     structured: bool = False,
     train_limit: int | None = DEFAULT_TRAIN_LIMIT,
     test_limit: int | None = None,
@@ -110,7 +118,9 @@ def compress_run(
     Returns (and writes) a summary with ``float_accuracy``, ``golden_accuracy``, ``agreement``
     (float vs golden predictions), ``sparsity`` (fraction of integer weights that are 0),
     ``esg_bytes``, ``int8_weight_bytes`` (raw dense int8 weights of the *original* model),
-    ``ratio`` (esg_bytes / int8_weight_bytes) and the details of every step. Raises
+    ``ratio`` (esg_bytes / int8_weight_bytes) and the details of every step.
+    ``qat_epochs=None`` fine-tunes :data:`DEFAULT_PRUNE_QAT_EPOCHS` epoch(s) when pruning and
+    none otherwise (``qat_default`` in the summary says the default was used). Raises
     :class:`~edgesnn.export.base.ExportError` for a model the format cannot express and
     ``ValueError`` for bad arguments.
     """
@@ -124,6 +134,9 @@ def compress_run(
         raise ValueError(f"sparsity={sparsity}; accepted: 0 <= sparsity < 1")
     if weight_bits not in (4, 8):
         raise ValueError(f"weight_bits={weight_bits}; accepted: 8, 4")
+    qat_default = qat_epochs is None
+    if qat_epochs is None:
+        qat_epochs = default_qat_epochs(sparsity)
     if qat_epochs < 0:
         raise ValueError(f"qat_epochs={qat_epochs}; must be >= 0")
     for name, lim in (("train_limit", train_limit), ("test_limit", test_limit)):
@@ -212,6 +225,7 @@ def compress_run(
         "weight_bits": weight_bits,
         "per_channel": per_channel,
         "qat_epochs": qat_epochs,
+        "qat_default": qat_default,
         "structured": structured,
         "layer_sizes": [written.input_size] + [layer.n_out for layer in written.layers],
         "storage": [layer.storage.name.lower() for layer in written.layers],

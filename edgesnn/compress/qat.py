@@ -334,7 +334,7 @@ def finetune(
     """Train ``model`` with the integer forward pass for ``epochs`` epochs (Adam, cosine
     learning rate); masks are re-applied after every step, so pruned weights stay 0.
     Returns the mean loss of each epoch."""
-    from tqdm import tqdm
+    from edgesnn.progress import progress as progress_bar
 
     if epochs <= 0:
         return []
@@ -351,8 +351,8 @@ def finetune(
         order = torch.randperm(n, generator=gen)
         total, seen = 0.0, 0
         batches = range(0, n, batch_size)
-        for start in tqdm(batches, desc=f"qat epoch {epoch + 1}/{epochs}", leave=False,
-                          disable=not progress):
+        for start in progress_bar(batches, desc=f"qat epoch {epoch + 1}/{epochs}",
+                                  unit="batch", enabled=progress):
             idx = order[start:start + batch_size]
             out = model(x_all[idx])
             loss = qat_loss(out, y_all[idx], model.steps)

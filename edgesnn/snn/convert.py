@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from edgesnn.data import load_dataset
+from edgesnn.progress import progress as progress_bar
 from edgesnn.snn import checkpoint
 from edgesnn.snn.config import SNNConfig
 from edgesnn.snn.model import SpikingMLP
@@ -84,8 +84,8 @@ def train_ann(sizes: list[int], images: np.ndarray, labels: np.ndarray, copts: C
     loss_fn = nn.CrossEntropyLoss()
     for epoch in range(copts.epochs):
         order = torch.randperm(len(y_all), generator=gen)
-        bar = tqdm(range(0, len(order), copts.batch_size), disable=not progress, leave=False,
-                   desc=f"ANN epoch {epoch + 1}/{copts.epochs}", unit="batch")
+        bar = progress_bar(range(0, len(order), copts.batch_size), enabled=progress,
+                           desc=f"ANN epoch {epoch + 1}/{copts.epochs}", unit="batch")
         for i in bar:
             idx = order[i:i + copts.batch_size]
             loss = loss_fn(ann(x_all[idx]), y_all[idx])

@@ -24,10 +24,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
-from tqdm import tqdm
 
 from edgesnn.atomic import write_json
 from edgesnn.data import Dataset, load_dataset
+from edgesnn.progress import progress
 from edgesnn.snn import checkpoint
 from edgesnn.snn.augment import AugmentError, image_side, random_shift
 from edgesnn.snn.config import SCHEDULES, SNNConfig
@@ -215,8 +215,9 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
         net.train()
         seen = correct = 0
         loss_sum = 0.0
-        bar = tqdm(range(0, len(order), opts.batch_size), desc=f"epoch {epoch + 1}/{opts.epochs}",
-                   disable=not opts.progress or rank != 0, leave=False, unit="batch")
+        bar = progress(range(0, len(order), opts.batch_size), unit="batch",
+                       desc=f"epoch {epoch + 1}/{opts.epochs}",
+                       enabled=opts.progress and rank == 0)
         for i in bar:
             idx = order[i:i + opts.batch_size]
             x, y = images[idx], labels[idx]
