@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from edgesnn.compress.qat import IntegerSNN, LayerSpec, qmax_for
-from edgesnn.export.base import ExportError
-from edgesnn.graph.ir import INT32_MAX, Q16_ONE, EncoderKind, NeuronKind, ResetMode
+from edgesnn.graph.ir import INT32_MAX, Q16_ONE, EncoderKind, ExportError, NeuronKind, ResetMode
 
 log = logging.getLogger(__name__)
 

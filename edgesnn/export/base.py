@@ -8,11 +8,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+from edgesnn.graph.ir import ExportError
+
+__all__ = ["ExportError", "ExportTarget", "available_targets", "get_target"]
+
 _NOT_TARGETS = {"base"}
-
-
-class ExportError(ValueError):
-    """A model that a target cannot express or a device cannot hold; names what and why."""
 
 
 class ExportTarget(ABC):

@@ -22,6 +22,12 @@ class GraphError(ValueError):
     """A spike graph that violates SPEC.md; the message names the layer and field."""
 
 
+class ExportError(ValueError):
+    """A model that the spike graph, a target or a device cannot express or hold; names what
+    and why. Defined with the IR so that compression (which builds the IR) raises it without
+    importing :mod:`edgesnn.export`, which re-exports it."""
+
+
 class EncoderKind(IntEnum):
     RATE = 0
     LATENCY = 1
