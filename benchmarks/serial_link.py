@@ -32,10 +32,11 @@ from edgesnn.data import load_dataset
 from edgesnn.graph.esg import read_esg
 from edgesnn.graph.golden import simulate
 from edgesnn.host.faults import FaultConfig, FaultyTransport
+from edgesnn.host.link import DeviceLink, SampleOutcome, stream_samples
 from edgesnn.host.protocol import wire_size
-from edgesnn.host.runner import DeviceLink, SampleOutcome, open_device, stream_samples
 from edgesnn.host.simdevice import SimDevice, SimDeviceTransport, serve_pty
 from edgesnn.host.transport import open_transport
+from edgesnn.pipeline.evaluation import open_device
 
 
 def _stream(link: DeviceLink, px: np.ndarray, window: int, timeout_s: float = 10.0,

@@ -2,9 +2,10 @@
 
 The public API mirrors the CLI: :mod:`edgesnn.api` has one function per command (``train``,
 ``evaluate``, ``compress``, ``export``, ``inspect``, ``build``, ``launch``, ``eval``,
-``report``, ``run``). Those whose names are not also subpackages (``compress``, ``export``,
-``build`` and ``report`` are) are re-exported here, with ``load_dataset``, ``simulate`` (the
-golden integer simulator), ``read_esg``/``write_esg``, ``SpikeGraph`` and ``load_device``.
+``report``, ``run``, ``crossbar_sim``, ``import_``). Those whose names are not also
+subpackages (``compress``, ``export``, ``build`` and ``report`` are) are re-exported here,
+with ``load_dataset``, ``simulate`` (the golden integer simulator), ``read_esg``/``write_esg``,
+``SpikeGraph`` and ``load_device``.
 Everything is imported lazily, so ``import edgesnn`` loads neither torch nor serial code.
 """
 
@@ -16,7 +17,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     **{name: "edgesnn.api" for name in ("train", "evaluate", "inspect", "launch", "eval",
-                                        "run")},
+                                        "run", "crossbar_sim", "import_")},
     "load_dataset": "edgesnn.data",
     "simulate": "edgesnn.graph",
     "read_esg": "edgesnn.graph",

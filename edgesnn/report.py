@@ -1,14 +1,14 @@
 """The comparison report: float (torch) vs golden (integer) vs device, on the same samples.
 
-:func:`build_report` reads only saved results (``RUN_DIR/eval/*/samples.jsonl`` and
-``device.json``, ``model.esg``, ``train.json``/``compress.json`` if present) — it never touches
-a device — and returns one JSON-able dict. :func:`write_report` writes ``RUN_DIR/report.json``
-and the self-contained ``RUN_DIR/report.html``; :func:`print_report` prints a rich table.
+:func:`build_report` summarises a :class:`edgesnn.results.Results` (what an evaluation saved,
+read once by :func:`edgesnn.results.load_results`) into one JSON-able dict: accuracies,
+agreement, latency, operations and the energy models' estimates. It reads no file, touches no
+device and runs no model. :func:`write_report` writes ``RUN_DIR/report.json``;
+:func:`print_report` prints a rich table; :mod:`edgesnn.report_html` draws the HTML page.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,16 +16,13 @@ from typing import Any
 import numpy as np
 
 from edgesnn import energy as en
-from edgesnn.atomic import write_json, write_text
+from edgesnn.atomic import write_json
 from edgesnn.devices import DeviceProfile, find_device
+from edgesnn.results import Results
 
 log = logging.getLogger(__name__)
 
 MAX_LISTED_MISMATCHES = 50
-
-
-class ReportError(ValueError):
-    """Nothing to report, or unreadable results; names the file."""
 
 
 def _percentile(x: np.ndarray, q: float) -> float | None:
@@ -82,34 +79,9 @@ def _same(r: dict[str, Any]) -> dict[str, bool]:
             "input_spikes": r["input_spikes"] == g["input_spikes"]}
 
 
-def load_results(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    from edgesnn.host.runner import load_all_records
-
-    per_dev = load_all_records(run_dir)
-    if not per_dev or not any(per_dev.values()):
-        raise ReportError(f"no results under {run_dir / 'eval'}; run `edgesnn eval {run_dir} "
-                          "--device NAME` first")
-    infos = {}
-    for name in per_dev:
-        p = Path(run_dir) / "eval" / name / "device.json"
-        infos[name] = json.loads(p.read_text()) if p.exists() else {}
-    merged: dict[int, dict[str, Any]] = {}
-    for recs in per_dev.values():
-        for r in recs:
-            merged[int(r["index"])] = r  # the last word on a sample wins (resume, fleet)
-    return [merged[k] for k in sorted(merged)], infos
-
-
-def build_report(run_dir: Path) -> dict[str, Any]:
+def build_report(results: Results) -> dict[str, Any]:
     """Everything the report shows, as one JSON-able dict (see the module docstring)."""
-    from edgesnn.graph.esg import read_esg
-
-    run_dir = Path(run_dir)
-    esg_path = run_dir / "model.esg"
-    if not esg_path.exists():
-        raise ReportError(f"{esg_path} not found")
-    graph = read_esg(esg_path)
-    recs, infos = load_results(run_dir)
+    graph, recs, infos = results.graph, results.records, results.devices
     n = len(recs)
     labels = np.array([r["label"] for r in recs], dtype=np.int64)
     golden = np.array([r["golden_pred"] for r in recs], dtype=np.int64)
@@ -139,7 +111,7 @@ def build_report(run_dir: Path) -> dict[str, Any]:
     g_spk = np.array([r["golden"]["spikes"] for r in recs], dtype=np.int64)
     g_in = np.array([r["golden"]["input_spikes"] for r in recs], dtype=np.int64)
     ops = en.operations(graph, g_ops, g_spk, g_in)
-    nb = en.neurobench(graph, g_ops, g_spk, esg_path.stat().st_size)
+    nb = en.neurobench(graph, g_ops, g_spk, results.esg_bytes)
 
     devices = {}
     for name, info in infos.items():
@@ -163,7 +135,7 @@ def build_report(run_dir: Path) -> dict[str, Any]:
     primary = next(iter(devices.values()), None) if devices else None
     device_energy = primary["energy"] if primary else {"available": False}
     report: dict[str, Any] = {
-        "run_dir": str(run_dir), "samples": n,
+        "run_dir": str(results.run_dir), "samples": n,
         "device": ",".join(d["spec"] for d in devices.values()),
         "float_accuracy": float((floatp == labels).mean()) if has_float else None,
         "golden_accuracy": float((golden == labels).mean()) if n else None,
@@ -194,35 +166,19 @@ def build_report(run_dir: Path) -> dict[str, Any]:
         "model": {"input_size": graph.input_size, "steps": graph.steps,
                   "layers": [f"{lay.n_in}x{lay.n_out}" for lay in graph.layers],
                   "encoder": graph.encoder.kind.name.lower(),
-                  "esg_bytes": esg_path.stat().st_size, "arena_bytes": graph.arena_bytes(),
-                  "model_hash": esg_path.read_bytes()[32:48].hex()},
+                  "esg_bytes": results.esg_bytes, "arena_bytes": graph.arena_bytes(),
+                  "model_hash": results.model_hash},
         "memory": {"flash_bytes": (primary or {}).get("build", {}).get("flash_bytes"),
                    "ram_bytes": (primary or {}).get("build", {}).get("ram_bytes")},
     }
-    for extra in ("train.json", "compress.json"):
-        p = run_dir / extra
-        if p.exists():
-            try:
-                report[extra.split(".")[0]] = json.loads(p.read_text())
-            except json.JSONDecodeError:
-                log.warning("%s is not valid JSON; left out of the report", p)
+    report.update(results.extras)
     return report
 
 
-def summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The one object ``--json`` prints (the report itself; huge lists are trimmed)."""
-    return report
-
-
-def write_report(run_dir: Path, report: dict[str, Any], *, html: bool = True) -> dict[str, Path]:
-    run_dir = Path(run_dir)
-    out = {"json": run_dir / "report.json"}
-    write_json(out["json"], report, sort_keys=False, default=_json_default)
-    if html:
-        from edgesnn.report_html import render_html
-
-        out["html"] = run_dir / "report.html"
-        write_text(out["html"], render_html(run_dir, report))
+def write_report(run_dir: Path, report: dict[str, Any]) -> Path:
+    """Write ``RUN_DIR/report.json`` (atomically) and return its path."""
+    out = Path(run_dir) / "report.json"
+    write_json(out, report, sort_keys=False, default=_json_default)
     return out
 
 

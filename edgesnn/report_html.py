@@ -1,21 +1,23 @@
 """The self-contained HTML report: PNG plots embedded as base64 data URIs, no external
 resources, no scripts. Plots: accuracy (float / integer / device), confusion matrix, latency
 histograms, energy breakdown, per-layer spike rates, and the spike raster of one sample
-(golden simulator, ``record=True``)."""
+(recorded by the golden simulator at evaluation time). It draws a report dict and the
+:class:`~edgesnn.results.Results` it was built from; it reads no file and runs no model."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgesnn.atomic import write_text
 from edgesnn.report import fmt
+from edgesnn.results import Results
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def _figure(src: str, caption: str) -> str:
             f"<figcaption><small>{html.escape(caption)}</small></figcaption></figure>")
 
 
-def _plots(run_dir: Path, report: dict[str, Any]) -> list[tuple[str, str]]:
+def _plots(results: Results, report: dict[str, Any]) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,8 +76,7 @@ def _plots(run_dir: Path, report: dict[str, Any]) -> list[tuple[str, str]]:
     ax.set_title(f"Confusion matrix ({report['confusion']['source']})")
     figs.append((_png(fig), "confusion matrix"))
     # latency
-    recs = _records(run_dir)
-    ok = [r for r in recs if r["status"] == "ok"]
+    ok = [r for r in results.records if r["status"] == "ok"]
     lat = report.get("latency") or {}
     fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
     cyc = np.array([r["cycles"] for r in ok], dtype=float)
@@ -112,44 +113,21 @@ def _plots(run_dir: Path, report: dict[str, Any]) -> list[tuple[str, str]]:
     ax.set_ylabel("spikes / neuron / step")
     ax.set_title("Spike rate per layer")
     figs.append((_png(fig), "per-layer spike rates"))
-    raster = _raster(run_dir)
-    if raster is not None:
-        stages, index = raster
+    raster = results.raster
+    if raster is not None and raster.get("stages"):
+        stages, index = raster["stages"], raster["index"]
         fig, axes = plt.subplots(len(stages), 1, figsize=(8, 1.3 * len(stages) + 0.6),
                                  sharex=True, squeeze=False)
-        for k, (name, r) in enumerate(stages):
-            t, n = np.nonzero(r)
-            axes[k][0].scatter(t, n, s=6, marker="s", color="k", linewidths=0)
-            axes[k][0].set_ylabel(f"{name}\n({int(r.sum())} spikes)", fontsize=7)
-            axes[k][0].set_xlim(-0.5, r.shape[0] - 0.5)
-            axes[k][0].set_ylim(-0.5, r.shape[1] - 0.5)
+        for k, stage in enumerate(stages):
+            tn = np.asarray(stage["spikes"], dtype=np.int64).reshape(-1, 2)
+            axes[k][0].scatter(tn[:, 0], tn[:, 1], s=6, marker="s", color="k", linewidths=0)
+            axes[k][0].set_ylabel(f"{stage['name']}\n({len(tn)} spikes)", fontsize=7)
+            axes[k][0].set_xlim(-0.5, stage["steps"] - 0.5)
+            axes[k][0].set_ylim(-0.5, stage["neurons"] - 0.5)
         axes[-1][0].set_xlabel("time step")
         axes[0][0].set_title(f"Spike raster, sample {index} (golden simulator)")
         figs.append((_png(fig), f"spike raster of sample {index}"))
     return figs
-
-
-def _records(run_dir: Path) -> list[dict[str, Any]]:
-    from edgesnn.report import load_results
-
-    return load_results(run_dir)[0]
-
-
-def _raster(run_dir: Path) -> tuple[list[tuple[str, np.ndarray]], int] | None:
-    path = run_dir / "eval" / "raster_sample.json"
-    if not path.exists():
-        return None
-    from edgesnn.graph.esg import read_esg
-    from edgesnn.graph.golden import simulate
-
-    info = json.loads(path.read_text())
-    graph = read_esg(run_dir / "model.esg")
-    px = np.array(info["pixels"], dtype=np.uint8).reshape(1, -1)
-    res = simulate(graph, px, record=True)
-    if not res.raster:
-        return None
-    names = ["input"] + [lay.name or f"layer{i}" for i, lay in enumerate(graph.layers)]
-    return [(n, r[:, 0, :]) for n, r in zip(names, res.raster, strict=True)], int(info["index"])
 
 
 def _row(*cells: Any, head: bool = False) -> str:
@@ -157,9 +135,16 @@ def _row(*cells: Any, head: bool = False) -> str:
     return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
 
 
-def render_html(run_dir: Path, report: dict[str, Any]) -> str:
-    run_dir = Path(run_dir)
-    figs = _plots(run_dir, report)
+def write_html(results: Results, report: dict[str, Any]) -> Path:
+    """Write the self-contained ``RUN_DIR/report.html`` (atomically) and return its path."""
+    out = Path(results.run_dir) / "report.html"
+    write_text(out, render_html(results, report))
+    return out
+
+
+def render_html(results: Results, report: dict[str, Any]) -> str:
+    run_dir = Path(results.run_dir)
+    figs = _plots(results, report)
     ad = report["agreement_detail"]
     lat = report.get("latency") or {}
     e = report["energy"]

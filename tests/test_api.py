@@ -29,8 +29,10 @@ def test_api_names_follow_the_cli() -> None:
     from edgesnn.cli import COMMANDS
 
     api_names = {"train", "evaluate", "compress", "export", "inspect", "build", "eval",
-                 "report", "run"}
-    assert api_names <= {c.rstrip("_") for c in COMMANDS}
+                 "report", "run", "crossbar_sim", "import_"}
+    # flash programs a board with the profile's flasher tool (interactive, foreground): its
+    # API face is launch (emulated and host devices); devices lists profiles: load_device
+    assert api_names == set(COMMANDS) - {"flash", "devices"}, "one API function per command"
     for name in api_names | {"launch"}:
         assert callable(getattr(api, name)), name
     for name in api_names - {"compress", "export", "build", "report"} | {
@@ -55,3 +57,56 @@ def test_inspect_and_export_through_the_api(tmp_path: Path) -> None:
 def test_train_rejects_unknown_options(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="unknown train option"):
         edgesnn.train(tmp_path / "run", hiden=[64])
+
+
+def test_train_takes_hidden_as_the_cli_does(tmp_path: Path) -> None:
+    for bad in (0, [], [64, 0], "64", True):
+        with pytest.raises(ValueError, match="hidden="):
+            edgesnn.train(tmp_path / "run", hidden=bad)
+    assert not (tmp_path / "run").exists(), "refused before any work"
+
+
+def test_eval_returns_what_eval_json_prints(tmp_path: Path, mnist_data_dir: Path,
+                                            capsys) -> None:
+    import json
+
+    from edgesnn.cli import main
+
+    write_esg(random_graph(5, input_size=784, hidden=(16,), n_classes=10, steps=4),
+              tmp_path / "model.esg")
+    rep = edgesnn.eval(tmp_path, "sim", samples=20, data_dir=mnist_data_dir)
+    assert main(["eval", str(tmp_path), "--device", "sim", "--samples", "20", "--data-dir",
+                 str(mnist_data_dir), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for key in ("latency", "devices"):  # timings differ between two runs
+        rep.pop(key)
+        printed.pop(key)
+    assert json.loads(json.dumps(rep, default=str)) == printed
+    summary = edgesnn.eval(tmp_path, ["sim"], samples=5, data_dir=mnist_data_dir, report=False)
+    assert summary["samples"] == 5 and summary["devices"]["sim"]["link"]["ok"] == 5
+    with pytest.raises(ValueError, match="--timeout"):
+        edgesnn.eval(tmp_path, ["sim"], timeout=-1)
+
+
+def test_build_takes_the_cli_options(tmp_path: Path) -> None:
+    from edgesnn import api
+
+    with pytest.raises(ValueError, match="--make-arg expects VAR=VALUE"):
+        api.build(tmp_path, make_arg=["NOEQUALS"])
+    with pytest.raises(ValueError, match="does not exist"):
+        api.build(tmp_path / "missing", clean=True)
+
+
+def test_build_cleans_and_passes_make_args(tmp_path: Path) -> None:
+    import shutil
+
+    from edgesnn import api
+
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("gcc/make not installed")
+    write_esg(random_graph(3, input_size=30, hidden=(12,), n_classes=4, steps=5),
+              tmp_path / "model.esg")
+    api.export(tmp_path, "c", tmp_path / "fw", device="host")
+    first = api.build(tmp_path / "fw")
+    again = api.build(tmp_path / "fw", clean=True, make_arg=["EXTRA_CFLAGS=-DESNN_API_TEST=1"])
+    assert again["elf"] == first["elf"] and again["flash_bytes"] > 0

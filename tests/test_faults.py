@@ -9,7 +9,7 @@ import pytest
 from edgesnn.graph.golden import simulate
 from edgesnn.graph.synth import random_graph, random_pixels
 from edgesnn.host.faults import FaultConfig, FaultyTransport
-from edgesnn.host.runner import DeviceLink, SampleOutcome, stream_samples
+from edgesnn.host.link import DeviceLink, SampleOutcome, stream_samples
 from edgesnn.host.simdevice import SimDevice, SimDeviceTransport
 
 HASH = bytes(range(16))

@@ -16,9 +16,9 @@ import pytest
 from edgesnn.cli import main
 from edgesnn.graph.esg import write_esg
 from edgesnn.graph.synth import random_graph, random_pixels
-from edgesnn.host.runner import EvalOptions, OpenDevice, evaluate
 from edgesnn.host.simdevice import SimDevice, SimDeviceTransport
-from edgesnn.report import build_report, write_report
+from edgesnn.pipeline import report
+from edgesnn.pipeline.evaluation import EvalOptions, OpenDevice, evaluate_devices
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium")
                                         else None)
@@ -34,9 +34,9 @@ def evaluated(tmp_path_factory) -> Path:
     px = random_pixels(2, 80, 64)
     labels = np.random.default_rng(1).integers(0, 10, 80)
     dev = OpenDevice("sim", "sim", SimDeviceTransport(SimDevice.from_esg(run_dir / "model.esg")))
-    evaluate(run_dir, [], EvalOptions(progress=False, timeout_s=0.2), images=px, labels=labels,
-             opened=[dev])
-    write_report(run_dir, build_report(run_dir))
+    evaluate_devices(run_dir, [], EvalOptions(progress=False, timeout=0.2), images=px,
+                     labels=labels, opened=[dev])
+    report(run_dir)
     return run_dir
 
 

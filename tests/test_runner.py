@@ -12,19 +12,19 @@ import pytest
 from edgesnn.graph.esg import write_esg
 from edgesnn.graph.synth import random_graph, random_pixels
 from edgesnn.host.faults import FaultConfig, FaultyTransport
-from edgesnn.host.runner import (
-    DeviceLink,
-    EvalOptions,
-    ModelMismatch,
-    OpenDevice,
-    evaluate,
-    read_records,
-)
+from edgesnn.host.link import DeviceLink, ModelMismatch, stream_samples
 from edgesnn.host.simdevice import SimDevice, SimDeviceTransport, model_hash_of, serve_pty
 from edgesnn.host.transport import open_transport
-from edgesnn.report import build_report
+from edgesnn.pipeline.evaluation import EvalOptions, OpenDevice
+from edgesnn.pipeline.evaluation import evaluate_devices as evaluate
+from edgesnn.report import build_report as _build_report
+from edgesnn.results import load_results, read_records
 
 N = 120
+
+
+def build_report(run_dir: Path) -> dict:
+    return _build_report(load_results(run_dir))
 
 
 @pytest.fixture()
@@ -50,7 +50,7 @@ def _sim(run_dir: Path, name: str = "sim", faults: FaultConfig | None = None,
 
 
 def _opts(**kw) -> EvalOptions:
-    return EvalOptions(progress=False, timeout_s=0.1, **kw)
+    return EvalOptions(progress=False, timeout=0.1, **kw)
 
 
 def test_records_one_line_per_sample(run_dir, data) -> None:
@@ -139,8 +139,6 @@ def test_pty_transport_with_real_pyserial(run_dir, data) -> None:
             link = DeviceLink(t)
             hello = link.handshake(timeout_s=1.0)
             assert hello.model_hash == model_hash_of((run_dir / "model.esg").read_bytes())
-            from edgesnn.host.runner import stream_samples
-
             out = []
             stream_samples(link, ((i, px[i].tobytes()) for i in range(20)), out.append,
                            window=4, timeout_s=1.0)
@@ -182,7 +180,7 @@ def test_eval_cli_json_and_hash_refusal(tmp_path: Path, mnist_data_dir: Path, ca
 
 def test_profile_at_url_attaches_the_profile_to_a_flashed_board(run_dir, data) -> None:
     """``PROFILE@URL``: a board reached by URL, reported with the profile's clock/energy."""
-    from edgesnn.host.runner import EvalError, open_device
+    from edgesnn.pipeline.evaluation import EvalError, open_device
 
     dev = SimDevice.from_esg(run_dir / "model.esg")
     with serve_pty(dev) as server:
@@ -203,7 +201,7 @@ def test_firmware_is_rebuilt_only_when_its_inputs_change(tmp_path: Path) -> None
     """A stale image (other model, runtime, port or profile) is never reused."""
     import shutil
 
-    from edgesnn.host.runner import firmware_for
+    from edgesnn.pipeline.firmware import firmware_for
 
     if shutil.which("gcc") is None or shutil.which("make") is None:
         pytest.skip("gcc/make not installed")

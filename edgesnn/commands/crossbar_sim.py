@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgesnn.cli import CliError
-
-log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,92 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _float_accuracy(source: str, pixels: np.ndarray, labels: np.ndarray) -> float | None:
-    run_dir = Path(source) if source else None
-    if run_dir is None or not (run_dir / "model.pt").is_file():
-        return None
-    try:
-        from edgesnn.compress.pipeline import float_predict
-        from edgesnn.snn.checkpoint import load
-
-        model, _ = load(run_dir)
-        return float(np.mean(float_predict(model, pixels) == labels))
-    except Exception as exc:  # noqa: BLE001 - the float model is optional extra information
-        log.warning("float accuracy unavailable (%s)", exc)
-        return None
-
-
 def run(args: argparse.Namespace) -> int:
-    from edgesnn.crossbar.description import DescriptionError, read_description
-    from edgesnn.crossbar.evaluate import evaluate, parse_sweep, plot_sweep, stuck_split, sweep
-    from edgesnn.crossbar.faults import FaultMapError, fit_to, load_stuck_map
-    from edgesnn.crossbar.sim import Conditions
+    from edgesnn.pipeline import crossbar_sim
 
-    if args.samples < 1 or args.trials < 1:
-        raise CliError("--samples and --trials must be >= 1")
     try:
-        model = read_description(args.description)
-    except DescriptionError as exc:
+        out = crossbar_sim(args.description, samples=args.samples, trials=args.trials,
+                           ideal=args.ideal, sweep=args.sweep, variation=args.variation,
+                           stuck_rate=args.stuck_rate, stuck_map=args.stuck_map,
+                           remap=args.remap, time_s=args.time_s, seed=args.seed,
+                           data_dir=args.data_dir, plot_dir=args.plot_dir)
+    except ValueError as exc:  # DescriptionError, FaultMapError, bad option or data
         raise CliError(str(exc)) from exc
-    dataset = model.doc["provenance"].get("dataset") or "mnist"
-    try:
-        from edgesnn.data import load_dataset
-
-        ds = load_dataset(dataset, "test", args.data_dir, limit=args.samples)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot load {dataset} test images: {exc}") from exc
-    if ds.images.shape[1] != model.spec.input_size:
-        raise CliError(f"{dataset} images have {ds.images.shape[1]} pixels; the model takes "
-                       f"{model.spec.input_size}")
-    pixels, labels = ds.images, ds.labels
-    cond = Conditions(ideal=args.ideal, time_s=args.time_s)
-    if args.variation is not None:
-        cond = dataclasses.replace(cond, variation_sigma=args.variation)
-    if args.stuck_rate is not None:
-        p0, p1 = stuck_split(model, args.stuck_rate)
-        cond = dataclasses.replace(cond, stuck_at_gmin=p0, stuck_at_gmax=p1)
-    stuck = model.fault_map
-    if args.stuck_map is not None:
-        try:
-            stuck = load_stuck_map(args.stuck_map)
-        except FaultMapError as exc:
-            raise CliError(str(exc)) from exc
-    if stuck is not None:
-        try:
-            stuck = fit_to(stuck, model.mapping.arrays_used, model.profile.rows,
-                           model.profile.cols, str(args.stuck_map or "of the description"))
-        except FaultMapError as exc:
-            raise CliError(str(exc)) from exc
-        cond = dataclasses.replace(cond, stuck_map=stuck)
-    out: dict[str, Any] = {"description": str(args.description), "device": model.profile.name,
-                           "model_hash": model.doc["provenance"]["model_hash"],
-                           "dataset": dataset, "ideal": args.ideal, "time_s": args.time_s}
-    if args.sweep:
-        try:
-            name, values = parse_sweep(args.sweep)
-        except ValueError as exc:
-            raise CliError(str(exc)) from exc
-        rows = sweep(model, pixels, labels, name, values, trials=args.trials, base=cond,
-                     seed=args.seed, remap_faults=args.remap)
-        plot_dir = args.plot_dir or args.description.parent
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        png = plot_dir / f"{args.description.stem}.sweep-{name}.png"
-        plot_sweep(rows, name, str(png), f"{model.profile.name}: accuracy vs {name} "
-                   f"({len(pixels)} samples x {args.trials} trials)")
-        base = rows[0]
-        out.update({k: base[k] for k in ("accuracy", "accuracy_std", "golden_accuracy",
-                                          "agreement_with_golden", "energy_per_inference_pj",
-                                          "energy_breakdown", "latency_per_inference_s")})
-        out["sweep"] = {"param": name, "plot": str(png),
-                        "points": [{k: r.get(k) for k in (
-                            "value", "accuracy", "accuracy_std", "agreement_with_golden",
-                            "energy_per_inference_pj", "remap")} for r in rows]}
-    else:
-        res = evaluate(model, pixels, labels, trials=args.trials, cond=cond, seed=args.seed,
-                       remap_faults=args.remap)
-        out.update(res)
-    out["float_accuracy"] = _float_accuracy(model.doc["provenance"].get("source", ""),
-                                            pixels, labels)
     if args.json:
         print(json.dumps(out, sort_keys=True))
         return 0

@@ -38,35 +38,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", action="append", required=True, metavar="NAME|URL",
                    help="device profile, pyserial URL, PROFILE@URL or 'sim'; repeat for a fleet")
     add_eval_options(p)
-    p.add_argument("--no-report", action="store_true", help="skip writing the report")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip writing the report (with --json: print the evaluation summary)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesnn.host.runner import EvalError, EvalOptions, evaluate
-    from edgesnn.report import ReportError, build_report, print_report, write_report
+    from edgesnn.host.link import LinkError
+    from edgesnn.pipeline import eval as evaluate
+    from edgesnn.pipeline.evaluation import EvalError
+    from edgesnn.report import print_report
 
-    if not args.run_dir.is_dir():
-        raise CliError(f"run directory {args.run_dir} does not exist")
-    if args.samples is not None and args.samples < 1:
-        raise CliError(f"--samples {args.samples}; must be >= 1")
-    if args.window < 1:
-        raise CliError(f"--window {args.window}; must be >= 1")
-    opts = EvalOptions(samples=args.samples, resume=args.resume, window=args.window,
-                       timeout_s=args.timeout, max_attempts=args.retries,
-                       data_dir=args.data_dir, progress=not args.json)
     try:
-        evaluate(args.run_dir, args.device, opts)
-        if args.no_report:
-            return 0
-        report = build_report(args.run_dir)
-        write_report(args.run_dir, report)
-    except (EvalError, ReportError, FileNotFoundError, OSError, ValueError) as exc:
+        out = evaluate(args.run_dir, args.device, samples=args.samples, resume=args.resume,
+                       window=args.window, timeout=args.timeout, retries=args.retries,
+                       data_dir=args.data_dir, report=not args.no_report,
+                       progress=not args.json)
+    except (EvalError, LinkError, FileNotFoundError, OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:
-        print(json.dumps(report, default=str))
-    else:
-        print_report(report)
+        print(json.dumps(out, default=str))
+    elif not args.no_report:
+        print_report(out)
         print(f"wrote {args.run_dir / 'report.json'} and {args.run_dir / 'report.html'}")
     return 0

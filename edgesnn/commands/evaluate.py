@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from edgesnn.cli import CliError
@@ -27,30 +26,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesnn.data import ChecksumError, DataError, load_dataset
-    from edgesnn.snn.checkpoint import CheckpointError, load
-    from edgesnn.snn.train import evaluate
+    from edgesnn.data import ChecksumError, DataError
+    from edgesnn.pipeline import evaluate
+    from edgesnn.snn.checkpoint import CheckpointError
 
     if not args.run_dir.is_dir():
         raise CliError(f"run directory {args.run_dir} does not exist")
-    if args.test_limit is not None and args.test_limit < 1:
-        raise CliError(f"--test-limit {args.test_limit}: must be >= 1")
-    if args.batch_size < 1:
-        raise CliError(f"--batch-size {args.batch_size}: must be >= 1")
     try:
-        model, meta = load(args.run_dir)
-        name = args.dataset or meta.get("dataset", "mnist")
-        data = load_dataset(name, "test", args.data_dir, args.test_limit)
-        t0 = time.perf_counter()
-        acc = evaluate(model, data, args.batch_size)
-        elapsed = time.perf_counter() - t0
-    except (CheckpointError, DataError, ChecksumError) as exc:
+        result = evaluate(args.run_dir, test_limit=args.test_limit, data_dir=args.data_dir,
+                          dataset=args.dataset, batch_size=args.batch_size)
+    except (CheckpointError, DataError, ChecksumError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    result = {"test_accuracy": acc, "test_samples": len(data), "dataset": name,
-              "run_dir": str(args.run_dir), "steps": model.config.steps,
-              "encoder": model.config.encoder, "eval_time_s": round(elapsed, 3)}
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:
-        print(f"{args.run_dir}: test accuracy {acc:.4f} on {len(data)} {name} test samples")
+        print(f"{args.run_dir}: test accuracy {result['test_accuracy']:.4f} on "
+              f"{result['test_samples']} {result['dataset']} test samples")
     return 0

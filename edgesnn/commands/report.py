@@ -21,18 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesnn.report import ReportError, build_report, print_report, write_report
+    from edgesnn.pipeline import report
+    from edgesnn.report import print_report
 
-    if not args.run_dir.is_dir():
-        raise CliError(f"run directory {args.run_dir} does not exist")
     try:
-        report = build_report(args.run_dir)
-        paths = write_report(args.run_dir, report, html=not args.no_html)
-    except (ReportError, FileNotFoundError, ValueError) as exc:
+        rep = report(args.run_dir, html=not args.no_html)
+    except (FileNotFoundError, ValueError) as exc:  # ResultsError, EsgError: names the file
         raise CliError(str(exc)) from exc
     if args.json:
-        print(json.dumps(report, default=str))
+        print(json.dumps(rep, default=str))
     else:
-        print_report(report)
-        print("wrote " + " and ".join(str(p) for p in paths.values()))
+        print_report(rep)
+        written = ["report.json"] + ([] if args.no_html else ["report.html"])
+        print("wrote " + " and ".join(str(args.run_dir / f) for f in written))
     return 0

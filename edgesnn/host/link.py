@@ -1,35 +1,26 @@
-"""Stream samples to a device over the serial protocol and account for every one of them.
+"""One device link: frames out, frames in, every sample accounted for.
 
-Two layers:
+:class:`DeviceLink` is a transport plus the frame decoder and the sequence-number allocator of
+one device; :meth:`DeviceLink.handshake` PINGs until the device announces itself (HELLO).
+:func:`stream_samples` drives the link: a bounded window of requests in flight, replies matched
+by seq, a timeout on every read, retries of corrupted or lost requests, device resets (an
+unexpected HELLO) answered by re-sending everything in flight. Each sample ends in exactly one
+``on_result`` call, ``ok`` or ``failed`` with a reason; never dropped, never attributed to
+another sample (every seq ever issued for a sample maps back to that sample until it completes;
+replies to unknown seqs are counted as stale and ignored).
 
-* :func:`stream_samples` drives ONE link: bounded window of requests in flight, replies
-  matched by seq, a timeout on every read, retries of corrupted or lost requests, device
-  resets (an unexpected HELLO) answered by re-sending everything in flight. Each sample ends
-  in exactly one ``on_result`` call, ``ok`` or ``failed`` with a reason; never dropped, never
-  attributed to another sample (every seq ever issued for a sample maps back to that sample
-  until it completes; replies to unknown seqs are counted as stale and ignored).
-* :func:`evaluate` is ``edgesnn eval``: loads the run's ``model.esg``, the MNIST test split,
-  the golden and float references, opens one or more devices (a fleet shares one work queue),
-  checks each device's model hash, streams, and writes one JSON line per sample to
-  ``RUN_DIR/eval/<device>/samples.jsonl`` (fsync'd in batches; ``resume`` continues after the
-  last complete line).
+This module only talks to a device: it builds, trains and loads nothing; what the answers are
+compared with, and where they are written, is :mod:`edgesnn.pipeline`'s business.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import queue
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from edgesnn.host.protocol import (
     SEQ_UNKNOWN,
@@ -44,9 +35,8 @@ from edgesnn.host.protocol import (
     infer,
     ping,
     status_name,
-    wire_size,
 )
-from edgesnn.host.transport import Transport, TransportError, is_url
+from edgesnn.host.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +44,12 @@ log = logging.getLogger(__name__)
 _TRANSIENT = ("CRC", "FRAME", "BUSY", "OVERFLOW", "TIMEOUT")
 
 
-class EvalError(RuntimeError):
-    """Evaluation cannot go on; the message names the device and the reason."""
+class LinkError(RuntimeError):
+    """The device stopped answering or the link broke; the message names the device."""
 
 
-class ModelMismatch(EvalError):
-    """The device runs a different model than RUN_DIR/model.esg."""
-
-
-class LinkError(EvalError):
-    """The device stopped answering or the link broke."""
+class ModelMismatch(LinkError):
+    """The device runs a different model than the one expected."""
 
 
 @dataclass
@@ -108,6 +94,9 @@ class SampleOutcome:
     cycles: int | None = None
     rtt_s: float | None = None
     attempts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -194,8 +183,12 @@ def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
                    on_result: Callable[[SampleOutcome], None], *, window: int = 8,
                    timeout_s: float = 3.0, max_attempts: int = 6,
                    expected_hash: bytes | None = None,
-                   n_classes: int | None = None, n_layers: int | None = None) -> LinkStats:
+                   n_classes: int | None = None, n_layers: int | None = None,
+                   abort: threading.Event | None = None) -> LinkStats:
     """Send every ``(index, pixels)`` of ``samples``; call ``on_result`` once per sample.
+
+    ``abort`` (set from another thread) ends the stream at once: the samples still in flight
+    get no ``on_result`` call (a resumed evaluation sends them again).
 
     Raises :class:`LinkError` (with ``.unfinished``: the samples taken but not finished) if the
     transport breaks, and :class:`ModelMismatch` if a reset device comes back with another
@@ -250,7 +243,7 @@ def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
         return entry.seqs[-1]
 
     try:
-        while True:
+        while abort is None or not abort.is_set():
             while len(inflight) < window and not exhausted:
                 try:
                     index, pixels = next(samples)
@@ -351,442 +344,3 @@ def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
     return stats
 
 
-# ------------------------------------------------------------------------------------------
-# Sample records on disk
-
-
-def device_dirname(spec: str) -> str:
-    """A folder name for a device spec (profile name, ``sim`` or a URL)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", spec).strip("_")
-    return name or "device"
-
-
-class JsonlWriter:
-    """Appends one JSON object per line; flushes each line, fsyncs every ``fsync_every``."""
-
-    def __init__(self, path: Path, *, append: bool, fsync_every: int = 64) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if append and path.exists():
-            _truncate_partial_line(path)
-        self.path = path
-        self._f = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
-        self._since = 0
-        self.fsync_every = fsync_every
-        self._lock = threading.Lock()
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":")) + "\n"
-        with self._lock:
-            self._f.write(line)
-            self._f.flush()
-            self._since += 1
-            if self._since >= self.fsync_every:
-                os.fsync(self._f.fileno())
-                self._since = 0
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._f.closed:
-                self._f.flush()
-                os.fsync(self._f.fileno())
-                self._f.close()
-
-
-def _truncate_partial_line(path: Path) -> None:
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Complete JSON lines of a samples file (a torn last line is ignored)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return out
-
-
-def load_all_records(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """``{device_dir: records}`` for every device evaluated in ``run_dir``."""
-    base = Path(run_dir) / "eval"
-    if not base.is_dir():
-        return {}
-    return {d.name: read_records(d / "samples.jsonl")
-            for d in sorted(base.iterdir()) if (d / "samples.jsonl").exists()}
-
-
-# ------------------------------------------------------------------------------------------
-# References: golden (integer) and float (torch)
-
-
-@dataclass
-class References:
-    labels: np.ndarray
-    golden: Any  # edgesnn.graph.golden.SimResult
-    float_pred: np.ndarray | None
-
-
-def float_predictions(run_dir: Path, images: np.ndarray, batch: int = 500) -> np.ndarray | None:
-    """Predictions of the float (torch) model of ``run_dir``; None if it has no model.pt."""
-    if not (Path(run_dir) / "model.pt").exists():
-        return None
-    try:
-        import torch
-
-        from edgesnn.snn.checkpoint import load
-        from edgesnn.snn.model import readout
-    except ImportError as exc:
-        log.warning("float model unavailable (%s); float accuracy left out", exc)
-        return None
-    model, _meta = load(run_dir)
-    model.eval()
-    preds = []
-    with torch.no_grad():
-        for s in range(0, len(images), batch):
-            out = model.forward_pixels(torch.from_numpy(np.ascontiguousarray(images[s:s + batch])))
-            preds.append(np.asarray(readout(out.counts, out.v_final)).reshape(-1))
-    return np.concatenate(preds).astype(np.int64) if preds else np.zeros(0, dtype=np.int64)
-
-
-def make_record(index: int, label: int, outcome: SampleOutcome, refs: References,
-                pos: int, device: str) -> dict[str, Any]:
-    g = refs.golden
-    golden = {"pred": int(g.pred[pos]), "counts": g.counts[pos].tolist(),
-              "ops": g.ops[pos].tolist(), "spikes": g.spikes[pos].tolist(),
-              "input_spikes": int(g.input_spikes[pos])}
-    return {
-        "index": index, "label": label, "device": device, "status": outcome.status,
-        "reason": outcome.reason, "device_pred": outcome.prediction,
-        "golden_pred": golden["pred"],
-        "float_pred": None if refs.float_pred is None else int(refs.float_pred[pos]),
-        "counts": outcome.counts, "ops": outcome.ops, "spikes": outcome.spikes,
-        "input_spikes": outcome.input_spikes, "cycles": outcome.cycles,
-        "rtt_s": None if outcome.rtt_s is None else round(outcome.rtt_s, 6),
-        "attempts": outcome.attempts, "golden": golden,
-    }
-
-
-# ------------------------------------------------------------------------------------------
-# Opening devices
-
-
-@dataclass
-class OpenDevice:
-    spec: str
-    dirname: str
-    transport: Transport
-    profile: Any = None  # edgesnn.devices.DeviceProfile when opened by profile name
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    build: dict[str, Any] = field(default_factory=dict)
-
-    def close(self) -> None:
-        for fn in reversed(self.closers):
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - keep closing the rest
-                log.debug("closing %s failed", self.spec, exc_info=True)
-
-
-def firmware_inputs_digest(run_dir: Path, device: str) -> str:
-    """SHA-256 over everything a generated firmware depends on: the model, the device
-    profile, the runtime and the port sources, and the edgesnn version (so an upgrade or an
-    edited runtime rebuilds instead of reusing a stale image)."""
-    import hashlib
-
-    from edgesnn import __version__
-    from edgesnn._resources import devices_dir, exporters_dir, firmware_dir
-    from edgesnn.devices import load_device
-
-    profile = load_device(device)
-    h = hashlib.sha256(__version__.encode())
-    roots = [firmware_dir() / "runtime", firmware_dir() / "ports" / profile.build.port,
-             exporters_dir() / "c"]
-    files = [Path(run_dir) / "model.esg"]
-    candidate = devices_dir() / f"{device}.toml"
-    files.append(candidate if candidate.exists() else Path(device))
-    for root in roots:
-        if root.is_dir():
-            files += sorted(p for p in root.rglob("*") if p.is_file())
-    for f in files:
-        h.update(str(f.name).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def firmware_for(run_dir: Path, device: str, *, progress: bool = False) -> tuple[Path, dict]:
-    """Export the C project for ``device`` and build it, unless an image built from exactly
-    the same inputs (:func:`firmware_inputs_digest`) is already there."""
-    from edgesnn.build import build_project
-    from edgesnn.export.base import get_target
-
-    out = Path(run_dir) / "firmware" / device
-    stamp = out / ".edgesnn-build.json"
-    digest = firmware_inputs_digest(run_dir, device)
-    if stamp.exists():
-        info = json.loads(stamp.read_text())
-        if info.get("inputs") == digest and Path(info["elf"]).exists():
-            return Path(info["elf"]), info
-    get_target("c").export(Path(run_dir), out, device=device)
-    res = build_project(out)
-    info = {"elf": str(res.elf), "flash_bytes": getattr(res, "flash_bytes", None),
-            "ram_bytes": getattr(res, "ram_bytes", None), "inputs": digest}
-    stamp.write_text(json.dumps(info))
-    return Path(res.elf), info
-
-
-def open_device(spec: str, run_dir: Path, *, timeout: float = 0.02,
-                faults: Any = None) -> OpenDevice:
-    """``sim`` (Python emulator on the golden simulator), a pyserial URL / device path, a
-    device profile name (exported, built and launched via :mod:`edgesnn.host.launch`), or
-    ``PROFILE@URL``: an already-flashed board reached at URL, with PROFILE's clock and energy
-    constants used for the report (e.g. ``nucleo-l4r5zi@/dev/ttyACM0``)."""
-    profile = None
-    closers: list[Callable[[], None]] = []
-    build: dict[str, Any] = {}
-    name, sep, url = spec.partition("@")
-    if sep and name and url and "/" not in name and ":" not in name:
-        from edgesnn.devices import load_device
-        from edgesnn.host.transport import open_transport
-
-        try:
-            profile = load_device(name)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise EvalError(f"--device {spec!r}: {name!r} is not a device profile ({exc})") \
-                from exc
-        transport = open_transport(url, timeout=timeout)
-        closers.append(transport.close)
-    elif spec == "sim":
-        from edgesnn.host.simdevice import SimDevice, SimDeviceTransport
-
-        transport: Transport = SimDeviceTransport(SimDevice.from_esg(Path(run_dir) / "model.esg"))
-    elif is_url(spec):
-        from edgesnn.host.transport import open_transport
-
-        transport = open_transport(spec, timeout=timeout)
-        closers.append(transport.close)
-    else:
-        from edgesnn.devices import load_device
-        from edgesnn.host.launch import launch
-        from edgesnn.host.transport import open_transport
-
-        try:
-            profile = load_device(spec)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise EvalError(f"--device {spec!r}: not a URL and not a device profile ({exc})") \
-                from exc
-        try:
-            elf, build = firmware_for(run_dir, spec)
-        except Exception as exc:  # noqa: BLE001 - export/build errors of any stage
-            raise EvalError(f"--device {spec}: building the firmware failed: {exc}") from exc
-        try:
-            session = launch(profile, elf)
-        except Exception as exc:  # noqa: BLE001
-            raise EvalError(f"--device {spec}: launching {elf} failed: {exc}") from exc
-        closers.append(session.close)
-        try:
-            transport = open_transport(session.url, timeout=timeout)
-        except TransportError:
-            session.close()
-            raise
-        closers.append(transport.close)
-    if faults is not None:
-        from edgesnn.host.faults import FaultyTransport
-
-        transport = FaultyTransport(transport, faults)
-    return OpenDevice(spec, device_dirname(spec), transport, profile, closers, build)
-
-
-# ------------------------------------------------------------------------------------------
-# The evaluation
-
-
-@dataclass
-class EvalOptions:
-    samples: int | None = None
-    resume: bool = False
-    window: int = 8
-    timeout_s: float = 5.0
-    max_attempts: int = 6
-    data_dir: Path | None = None
-    progress: bool = True
-    fsync_every: int = 64
-
-
-def load_references(run_dir: Path, images: np.ndarray, labels: np.ndarray) -> References:
-    from edgesnn.graph.esg import read_esg
-    from edgesnn.graph.golden import simulate
-
-    graph = read_esg(Path(run_dir) / "model.esg")
-    golden = simulate(graph, images)
-    return References(labels=labels, golden=golden,
-                      float_pred=float_predictions(run_dir, images))
-
-
-def evaluate(run_dir: Path, devices: Sequence[str], opts: EvalOptions | None = None, *,
-             images: np.ndarray | None = None, labels: np.ndarray | None = None,
-             opened: Sequence[OpenDevice] | None = None) -> dict[str, Any]:
-    """Evaluate ``run_dir``'s model on every device; returns a summary (also in device.json).
-
-    ``images``/``labels`` default to the MNIST test split (first ``opts.samples``);
-    ``opened`` lets tests hand in ready transports (e.g. a faulty in-memory simdevice).
-    """
-    opts = opts or EvalOptions()
-    run_dir = Path(run_dir)
-    esg = run_dir / "model.esg"
-    if not esg.exists():
-        raise EvalError(f"{esg} not found; run `edgesnn compress {run_dir}` first")
-    expected_hash = esg.read_bytes()[32:48]
-    if images is None or labels is None:
-        from edgesnn.data import load_dataset
-
-        ds = load_dataset("mnist", "test", data_dir=opts.data_dir, limit=opts.samples)
-        images, labels = np.asarray(ds.images, dtype=np.uint8), np.asarray(ds.labels)
-    elif opts.samples is not None:
-        images, labels = images[:opts.samples], labels[:opts.samples]
-    n = len(images)
-    if n == 0:
-        raise EvalError("no samples to evaluate (--samples must be >= 1)")
-    log.info("computing golden and float references for %d samples", n)
-    refs = load_references(run_dir, images, labels)
-    (run_dir / "eval").mkdir(parents=True, exist_ok=True)
-    (run_dir / "eval" / "raster_sample.json").write_text(
-        json.dumps({"index": 0, "pixels": images[0].tolist()}))
-
-    devs: list[OpenDevice] = list(opened) if opened is not None else []
-    try:
-        if opened is None:
-            for spec in devices:
-                devs.append(open_device(spec, run_dir))
-        if not devs:
-            raise EvalError("no device given; use --device NAME|URL|sim")
-        links = []
-        for d in devs:
-            link = DeviceLink(d.transport, name=d.spec)
-            hello = link.handshake(timeout_s=max(opts.timeout_s, 2.0))
-            check_model(hello, expected_hash, d.spec)
-            links.append(link)
-        return _run_fleet(run_dir, devs, links, refs, images, expected_hash, opts)
-    finally:
-        if opened is None:
-            for d in devs:
-                d.close()
-
-
-def _run_fleet(run_dir: Path, devs: list[OpenDevice], links: list[DeviceLink], refs: References,
-               images: np.ndarray, expected_hash: bytes, opts: EvalOptions) -> dict[str, Any]:
-    n = len(images)
-    done: set[int] = set()
-    base = run_dir / "eval"
-    if opts.resume:
-        for old in base.glob("*/samples.jsonl"):
-            done.update(int(r["index"]) for r in read_records(old))
-    elif base.is_dir():
-        # a fresh evaluation: forget every earlier device's samples, so the report is one run
-        for old in base.glob("*/samples.jsonl"):
-            old.unlink()
-    writers = [JsonlWriter(base / d.dirname / "samples.jsonl", append=opts.resume,
-                           fsync_every=opts.fsync_every) for d in devs]
-
-    work: queue.Queue[int] = queue.Queue()
-    for pos in range(n):
-        if pos not in done:
-            work.put(pos)
-    todo = work.qsize()
-    n_classes = int(refs.golden.counts.shape[1])
-    n_layers = int(refs.golden.ops.shape[1])
-    bar = None
-    if opts.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, initial=n - todo, desc="eval", unit="sample", leave=False)
-    lock = threading.Lock()
-    alive = [True] * len(devs)
-    errors: list[BaseException] = []
-
-    stop = threading.Event()
-
-    def pull() -> Iterator[tuple[int, bytes]]:
-        while not stop.is_set():
-            try:
-                pos = work.get_nowait()
-            except queue.Empty:
-                return
-            yield pos, images[pos].tobytes()
-
-    def worker(k: int) -> None:
-        d, link, writer = devs[k], links[k], writers[k]
-
-        def on_result(o: SampleOutcome) -> None:
-            writer.write(make_record(o.index, int(refs.labels[o.index]), o, refs, o.index,
-                                     d.dirname))
-            if bar is not None:
-                with lock:
-                    bar.update(1)
-
-        try:
-            stream_samples(link, pull(), on_result, window=opts.window,
-                           timeout_s=opts.timeout_s, max_attempts=opts.max_attempts,
-                           expected_hash=expected_hash, n_classes=n_classes, n_layers=n_layers)
-        except Exception as exc:  # noqa: BLE001 - every sample must still be accounted for
-            unfinished = getattr(exc, "unfinished", [])
-            with lock:
-                alive[k] = False
-                others = any(alive)
-                errors.append(exc)
-            log.error("%s", exc)
-            for pos, _px in unfinished:
-                if others:
-                    work.put(pos)  # another device of the fleet takes it
-                else:
-                    on_result(SampleOutcome(pos, "failed", f"device lost: {exc}"))
-            if not others:
-                while True:  # nobody left to take the rest: explicit failures
-                    try:
-                        pos = work.get_nowait()
-                    except queue.Empty:
-                        break
-                    on_result(SampleOutcome(pos, "failed", f"no device left: {exc}"))
-
-    threads = [threading.Thread(target=worker, args=(k,), name=f"eval-{devs[k].dirname}",
-                                daemon=True) for k in range(len(devs))]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
-    except KeyboardInterrupt:
-        stop.set()  # take no new samples; what is in flight finishes or is left for --resume
-        for t in threads:
-            t.join(10)
-        raise
-    finally:
-        for w in writers:
-            w.close()
-        if bar is not None:
-            bar.close()
-    summary: dict[str, Any] = {"samples": n, "devices": {}}
-    for d, link in zip(devs, links, strict=True):
-        info = {
-            "spec": d.spec, "hello": link.hello.to_json() if link.hello else None,
-            "profile": getattr(d.profile, "name", None), "link": link.stats.to_json(),
-            "build": d.build, "wire_bytes_per_infer": wire_size(len(images[0])) if n else None,
-        }
-        faults = getattr(d.transport, "stats", None)
-        if faults is not None and hasattr(faults, "to_json"):
-            info["faults"] = faults.to_json()
-        (run_dir / "eval" / d.dirname).mkdir(parents=True, exist_ok=True)
-        (run_dir / "eval" / d.dirname / "device.json").write_text(json.dumps(info, indent=2))
-        summary["devices"][d.dirname] = info
-    if errors and all(isinstance(e, ModelMismatch) for e in errors) and not any(alive):
-        raise errors[0]
-    return summary
