@@ -20,7 +20,7 @@ import pytest
 
 from edgesnn.build import build_check_tool
 from edgesnn.graph import esg, golden
-from edgesnn.graph.ir import Encoder, EncoderKind, Layer, NeuronKind, SpikeGraph
+from edgesnn.graph.ir import BIAS_MAX, Encoder, EncoderKind, Layer, NeuronKind, SpikeGraph
 from edgesnn.graph.synth import random_graph, random_pixels
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
@@ -163,13 +163,56 @@ def test_direct_current_saturates(check_tool: Path, tmp_path: Path, leak: int) -
     assert_equal_to_golden(c, graph, pixels, "direct saturation")
 
 
+BIAS_CONFIGS = list(itertools.product(("rate", "latency", "direct"), ("dense", "sparse"), (8, 4)))
+
+
+@pytest.mark.parametrize(("encoder", "storage", "bits"), BIAS_CONFIGS,
+                         ids=["-".join(map(str, c)) for c in BIAS_CONFIGS])
+def test_bias_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: str, storage: str,
+                              bits: int) -> None:
+    """Layers with a bias (SPEC 3.2, .esg 1.1): every kernel adds it every step, the direct
+    encoder's I0 once; and the bias changes what the network does."""
+    changed = 0
+    for seed in range(2):
+        graph = random_graph(seed, input_size=40, hidden=(24, 12), n_classes=6, steps=7,
+                             encoder=encoder, storage=storage, weight_bits=bits,
+                             per_neuron=bool(seed), reset="zero" if seed else "subtract",
+                             density=0.4 if storage == "sparse" else 1.0, bias=True)
+        assert esg.header_field(esg.encode(graph), "version_minor") == 1
+        pixels = random_pixels(200 + seed, 12, graph.input_size)
+        c = run_c(check_tool, graph, pixels, tmp_path)
+        assert_equal_to_golden(c, graph, pixels, f"bias seed {seed}")
+        for layer in graph.layers:
+            layer.bias = None
+        changed += int(np.any(golden.simulate(graph, pixels).spikes != c["spikes"]))
+    assert changed, "the biases never changed a spike count: the test would be vacuous"
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_bias_drives_membranes_to_the_int32_limits(check_tool: Path, tmp_path: Path,
+                                                   sign: int) -> None:
+    """A bias of +-(2^23 - 1) on a small layer reaches +-2^31 after 256 steps: the runtime must
+    take the exact-saturation path because of the bias alone (T * 128 * n_in is small)."""
+    n_in = 6
+    w = np.zeros((n_in, 3), np.int8)
+    w[:, 1] = 127
+    bias = np.array([sign * BIAS_MAX, sign * (BIAS_MAX - 5), -sign * 3], np.int32)
+    graph = SpikeGraph(n_in, 300, [
+        Layer(w, np.array([2**31 - 1], np.int32), np.array([65536], np.uint32), NeuronKind.IF,
+              bias=bias)], Encoder(EncoderKind.RATE, 5)).validate()
+    pixels = random_pixels(3, 4, n_in)
+    c = run_c(check_tool, graph, pixels, tmp_path)
+    assert c["v_final"][0, 0] == (2**31 - 1 if sign > 0 else -(2**31))
+    assert_equal_to_golden(c, graph, pixels, "bias saturation")
+
+
 def test_asan_build_equals_golden(check_tool_asan: Path, tmp_path: Path) -> None:
     """The sanitizer build (exact-size heap arena) runs every encoder/storage cleanly."""
     for k, (enc, storage, bits) in enumerate(itertools.product(
             ("rate", "latency", "direct"), ("dense", "sparse"), (8, 4))):
         graph = random_graph(k, input_size=33, hidden=(9,), n_classes=5, steps=5,
                              encoder=enc, storage=storage, weight_bits=bits,
-                             density=0.5 if storage == "sparse" else 1.0)
+                             density=0.5 if storage == "sparse" else 1.0, bias=bool(k % 2))
         pixels = random_pixels(k, 4, 33)
         assert_equal_to_golden(run_c(check_tool_asan, graph, pixels, tmp_path), graph, pixels,
                                f"asan {enc}/{storage}/int{bits}")
@@ -195,9 +238,11 @@ def test_cortex_m3_kernels_equal_golden(tmp_path: Path, no_asm: bool) -> None:
     assert set(range(8)) <= set((fanout % 8).tolist()) and fanout.max() > 16
     assert np.count_nonzero(sparse.layers[2].weights, axis=1).min() == 0
     dense = random_graph(23, input_size=50, hidden=(13, 8), n_classes=7, steps=6,
-                         encoder="direct")
+                         encoder="direct", bias=True)
+    biased = random_graph(24, input_size=64, hidden=(200,), n_classes=10, steps=8,
+                          storage="sparse", density=0.12, per_neuron=True, bias=True)
     extra = ("EXTRA_CFLAGS=-DESNN_NO_ASM",) if no_asm else ()
-    for name, graph in (("sparse", sparse), ("dense", dense)):
+    for name, graph in (("sparse", sparse), ("dense", dense), ("biased", biased)):
         run_dir = tmp_path / name / "run"
         run_dir.mkdir(parents=True)
         (run_dir / "model.esg").write_bytes(esg.encode(graph))

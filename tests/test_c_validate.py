@@ -236,6 +236,15 @@ MUTATIONS: dict[str, tuple[str, Callable[[bytearray], None], str, bool]] = {
     "count_1": ("dense8", lambda b: _u32(b, 16, 1), "ERR_SECTION_COUNT", True),
     "table_offset": ("dense8", lambda b: _u32(b, 20, 72), "ERR_HEADER_SIZE", True),
     "version_minor_7": ("dense8", lambda b: struct.pack_into("<H", b, 6, 7), "OK", True),
+    # biases (version 1.1): off_bias at 44, int32[n_out] within +-(2^23 - 1)
+    "bias_max": ("bias8", _layer_array(0, 44, (1 << 23) - 1, 2), "OK", True),
+    "bias_min": ("bias8", _layer_array(0, 44, 1 - (1 << 23), 1), "OK", True),
+    "bias_too_big": ("bias8", _layer_array(0, 44, 1 << 23, 2), "ERR_RANGE", True),
+    "bias_too_small": ("bias8", _layer_array(1, 44, -(1 << 23), 0), "ERR_RANGE", True),
+    "bias_misaligned": ("bias8", lambda b: _layer_field(0, 44, struct.unpack_from(
+        "<I", b, _section(b, 1)[0] + 44)[0] + 2)(b), "ERR_ALIGN", True),
+    "bias_on_weights": ("bias8", _layer_offset_to(0, 44, 36), "ERR_OVERLAP", True),
+    "bias_in_header": ("bias8", _layer_field(0, 44, 40), "ERR_ARRAY_BOUNDS", True),
 }
 
 
@@ -247,6 +256,8 @@ def _graph(kind: str) -> bytes:
         g = random_graph(2, weight_bits=4, **common)
     elif kind == "sparse8":
         g = random_graph(5, storage="sparse", density=0.5, **common)
+    elif kind == "bias8":
+        g = random_graph(6, bias=True, **common)
     elif kind == "if":
         g = random_graph(3, neuron="if", **common)
     else:

@@ -231,3 +231,46 @@ def test_export_esg_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     (run / "model.esg").write_bytes(data[:64] + bytes(len(data) - 64))
     assert _cli(["export", str(run), "--target", "esg", "--out", str(out)]) == 2
     assert out.read_bytes() == data  # a failed export leaves the old artefact alone
+
+
+# ------------------------------------------------------------------------- biases (1.1)
+
+
+def test_bias_round_trip_and_version() -> None:
+    """A layer with a bias makes a 1.1 file that reads back equal; a graph without biases is
+    still written as 1.0, byte for byte what 1.0 writers produced (the committed vectors)."""
+    from edgesnn.graph.esg import header_field
+
+    g = random_graph(5, input_size=14, hidden=(9,), n_classes=4, steps=3, bias=True)
+    data = encode(g)
+    assert header_field(data, "version_minor") == 1
+    back = decode(data)
+    assert back == g and all(lay.bias is not None for lay in back.layers)
+    assert describe(data)["layers"][0]["bias_range"] == [int(g.layers[0].bias.min()),
+                                                         int(g.layers[0].bias.max())]
+    g.layers[1].bias = None  # one layer with, one without
+    back = decode(encode(g))
+    assert back == g and back.layers[1].bias is None
+    for layer in g.layers:
+        layer.bias = None
+    assert header_field(encode(g), "version_minor") == 0
+    old = [p for p in sorted((VECTORS / "valid").glob("*.esg")) if "bias" not in p.name]
+    assert len(old) >= 4
+    for path in old:  # files of version 1.0 still load, and re-encode to the same bytes
+        data = path.read_bytes()
+        assert header_field(data, "version_minor") == 0
+        assert encode(decode(data)) == data
+
+
+def test_bias_range_is_checked() -> None:
+    from edgesnn.graph.ir import BIAS_MAX
+
+    g = random_graph(6, input_size=10, hidden=(), n_classes=3, steps=2)
+    g.layers[0].bias = np.array([BIAS_MAX, -BIAS_MAX, 0], np.int32)
+    assert decode(encode(g)).layers[0].bias.tolist() == [BIAS_MAX, -BIAS_MAX, 0]
+    g.layers[0].bias = np.array([BIAS_MAX + 1, 0, 0], np.int64)
+    with pytest.raises(GraphError, match="bias outside"):
+        encode(g)
+    g.layers[0].bias = np.array([1, 2], np.int32)
+    with pytest.raises(GraphError, match=r"bias must be integers of shape \[3\]"):
+        encode(g)

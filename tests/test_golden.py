@@ -21,6 +21,7 @@ from edgesnn.graph.golden import (
     simulate,
 )
 from edgesnn.graph.ir import (
+    BIAS_MAX,
     Q16_ONE,
     Encoder,
     EncoderKind,
@@ -67,7 +68,7 @@ def test_fast_equals_reference_on_random_graphs(combo: tuple) -> None:
     graph = random_graph(seed, input_size=17, hidden=hidden, n_classes=4, steps=6,
                          encoder=encoder, weight_bits=bits, storage=storage, neuron=neuron,
                          reset=reset, per_neuron=per_neuron,
-                         density=0.5 if storage == "sparse" else 1.0)
+                         density=0.5 if storage == "sparse" else 1.0, bias=bool(seed % 2))
     pixels = random_pixels(seed, 4, 17)
     pixels[0] = 0  # an all-black sample
     fast = check_graph(graph, pixels, str(combo))
@@ -90,10 +91,13 @@ def _extreme_graph(rng: np.random.Generator, encoder: EncoderKind) -> SpikeGraph
             leak = np.full(count, Q16_ONE)
         else:
             leak = rng.choice([0, 1, 32767, 32768, 32769, 65535, 65536], size=count)
+        bias = None
+        if rng.random() < 0.5:
+            bias = rng.choice([0, 1, -1, BIAS_MAX, -BIAS_MAX, 1 << 20], size=sizes[li + 1])
         layers.append(Layer(weights=w.astype(np.int16), threshold=theta.astype(np.int64),
                             leak=leak.astype(np.int64), neuron=neuron,
                             reset=ResetMode(int(rng.integers(0, 2))), weight_bits=bits,
-                            storage=Storage(int(rng.integers(0, 2)))))
+                            storage=Storage(int(rng.integers(0, 2))), bias=bias))
     return SpikeGraph(input_size=sizes[0], steps=int(rng.integers(1, 12)), layers=layers,
                       encoder=Encoder(kind=encoder, seed=int(rng.integers(0, 1 << 32))))
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from edgesnn import atomic
 from edgesnn.graph.ir import (
+    BIAS_MAX,
     Q16_ONE,
     Encoder,
     EncoderKind,
@@ -35,7 +36,7 @@ from edgesnn.graph.ir import (
 
 MAGIC = b"ESNG"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1  # 1.1 added layer biases; a file without one is written as 1.0
 MAX_SECTIONS = 1 + 255 + 1
 MAX_DENSE_ELEMENTS = 1 << 26  # a sparse layer the Python IR would expand beyond 64 Mi weights
 LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
@@ -90,7 +91,7 @@ LAYER = Record("LAYER", "5.4", (
     ("storage", "B"), ("index_bits", "B"), ("threshold_count_flag", "B"),
     ("leak_count_flag", "B"), ("reserved8", "B"), ("nnz", "I"), ("off_threshold", "I"),
     ("off_leak", "I"), ("off_rowptr", "I"), ("off_index", "I"), ("off_weights", "I"),
-    ("weights_bytes", "I"), ("reserved32", "I")))
+    ("weights_bytes", "I"), ("off_bias", "I")))
 RECORDS = (HEADER, ENTRY, GRAPH, LAYER)
 
 
@@ -209,6 +210,8 @@ def _layer_payload(layer: Layer) -> bytes:
     thr = np.asarray(layer.threshold, dtype=np.int64).astype("<i4").tobytes()
     leak = np.asarray(layer.leak, dtype=np.int64).astype("<u4").tobytes()
     parts: list[tuple[str, bytes]] = [("threshold", thr), ("leak", leak)]
+    if layer.bias is not None:
+        parts.append(("bias", np.asarray(layer.bias, dtype=np.int64).astype("<i4").tobytes()))
     if sparse:
         rows, cols = np.nonzero(w)  # row-major: columns increase within a row
         nnz = int(rows.size)
@@ -240,7 +243,7 @@ def _layer_payload(layer: Layer) -> bytes:
         int(Storage(layer.storage)), index_bits,
         1 if layer.threshold.shape[0] > 1 else 0, 1 if layer.leak.shape[0] > 1 else 0,
         0, nnz, offsets["threshold"], offsets["leak"], offsets.get("rowptr", 0),
-        offsets.get("index", 0), offsets["weights"], len(wbytes), 0)
+        offsets.get("index", 0), offsets["weights"], len(wbytes), offsets.get("bias", 0))
     return header + bytes(body)
 
 
@@ -279,12 +282,14 @@ def encode(graph: SpikeGraph) -> bytes:
     gap = _a8(HEADER_SIZE + len(table)) - HEADER_SIZE - len(table)
     after_header = bytes(table) + b"\0" * gap + bytes(body)
     file_size = HEADER_SIZE + len(after_header)
-    return _finish_header(file_size, len(payloads), crc32(bytes(table)), after_header)
+    minor = VERSION_MINOR if any(layer.bias is not None for layer in graph.layers) else 0
+    return _finish_header(file_size, len(payloads), crc32(bytes(table)), after_header, minor)
 
 
-def _finish_header(file_size: int, count: int, table_crc: int, after_header: bytes) -> bytes:
+def _finish_header(file_size: int, count: int, table_crc: int, after_header: bytes,
+                   minor: int) -> bytes:
     digest = hashlib.sha256(after_header).digest()[:16]
-    head = HEADER.struct.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, file_size,
+    head = HEADER.struct.pack(MAGIC, VERSION_MAJOR, minor, HEADER_SIZE, file_size,
                               count, HEADER_SIZE, 0, 0, digest, table_crc, b"\0" * 8, 0)
     head = head[:_HEADER_CRC] + struct.pack("<I", crc32(head[:_HEADER_CRC]))
     return head + after_header
@@ -455,7 +460,7 @@ class _Reader:
                             f"{LAYER_HEADER_SIZE}-byte layer "
                             "header", "shape")
         (n_in, n_out, neuron, reset, bits, storage, index_bits, tflag, lflag, res8, nnz,
-         o_thr, o_leak, o_rowptr, o_index, o_w, w_bytes, res32) = LAYER.struct.unpack_from(d, off)
+         o_thr, o_leak, o_rowptr, o_index, o_w, w_bytes, o_bias) = LAYER.struct.unpack_from(d, off)
         if not 1 <= n_in <= 65535:
             raise self.fail(f"{w}.n_in", f"{n_in}; accepted: 1..65535", "value")
         if not 1 <= n_out <= 65535:
@@ -474,7 +479,7 @@ class _Reader:
             raise self.fail(f"{w}.index_bits", f"{index_bits} for "
                             f"{'sparse' if sparse else 'dense'} storage with n_out={n_out}; "
                             f"accepted: {', '.join(map(str, ok_index))}", "enum")
-        if res8 != 0 or res32 != 0:
+        if res8 != 0:
             raise self.fail(f"{w}.reserved", "must be 0", "value")
         if n_in != n_in_expected:
             raise self.fail(f"{w}.n_in", f"{n_in} but the previous stage produces "
@@ -499,6 +504,8 @@ class _Reader:
         elif o_rowptr != 0 or o_index != 0:
             raise self.fail(f"{w}.off_rowptr/off_index", "must be 0 for dense storage",
                             "bounds")
+        if o_bias:  # 0: the layer has no bias (every 1.0 file)
+            arrays.append(("bias", o_bias, 4 * n_out))
         spans = []
         for name, o, n in arrays:
             if o % 4:
@@ -517,7 +524,7 @@ class _Reader:
             raise self.fail(f"{w}.threshold", f"{int(thr.min())} < 0", "value")
         if leak.max() > Q16_ONE:
             raise self.fail(f"{w}.leak", f"{int(leak.max())} > 65536", "value")
-        if neuron == 1 and np.any(leak != Q16_ONE):
+        if neuron == NeuronKind.IF and np.any(leak != Q16_ONE):
             raise self.fail(f"{w}.leak", "an IF neuron needs every leak == 65536", "value")
         raw = np.frombuffer(d, np.uint8, w_bytes, off + o_w)
         if sparse:
@@ -534,8 +541,15 @@ class _Reader:
                                     "is not 0", "value")
                 weights = _unpack_int4(rows, rows.size * 2).reshape(n_in, 2 * stride)
                 weights = np.ascontiguousarray(weights[:, :n_out])
+        bias = None
+        if o_bias:
+            bias = np.frombuffer(d, "<i4", n_out, off + o_bias).astype(np.int32)
+            if int(np.abs(bias.astype(np.int64)).max()) > BIAS_MAX:
+                raise self.fail(f"{w}.bias", f"{int(bias.min())}..{int(bias.max())} outside "
+                                f"[-{BIAS_MAX}, {BIAS_MAX}]", "value")
         return Layer(weights=weights, threshold=thr, leak=leak, neuron=NeuronKind(neuron),
-                     reset=ResetMode(reset), weight_bits=bits, storage=Storage(storage))
+                     reset=ResetMode(reset), weight_bits=bits, storage=Storage(storage),
+                     bias=bias)
 
     def _sparse(self, w: str, d: bytes, off: int, n_in: int, n_out: int, nnz: int,
                 o_rowptr: int, o_index: int, index_bits: int, bits: int,
@@ -663,6 +677,8 @@ def describe(data: bytes) -> dict[str, Any]:
             "threshold_range": [int(layer.threshold.min()), int(layer.threshold.max())],
             "leak": "per-neuron" if layer.leak.shape[0] > 1 else int(layer.leak[0]),
             "leak_range": [int(layer.leak.min()), int(layer.leak.max())],
+            "bias_range": (None if layer.bias is None
+                           else [int(layer.bias.min()), int(layer.bias.max())]),
             "bytes": sec["bytes"],
         })
     major, minor = header_field(data, "version_major"), header_field(data, "version_minor")
@@ -703,6 +719,7 @@ def c_layout_header() -> str:
         "#define ESNN_ESG_SECTION_ALIGN 8u /* payload offsets */",
         "#define ESNN_ESG_ARRAY_ALIGN 4u /* layer array offsets, and the blob itself */",
         f"#define ESNN_Q16_ONE {Q16_ONE}u /* leak multiplier 1.0 (no leak) */",
+        f"#define ESNN_BIAS_MAX {BIAS_MAX} /* |bias| limit (SPEC.md 3.2) */",
     ]
     for rec in RECORDS:
         lines += ["", f"/* SPEC.md {rec.spec}: {rec.size}-byte record, field offsets */",

@@ -123,6 +123,7 @@ class _Prepared:
         self.no_leak = bool(np.all(self.beta == Q16_ONE))
         self.zero_reset = ResetMode(layer.reset) == ResetMode.ZERO
         self.n_out = layer.n_out
+        self.bias = None if layer.bias is None else layer.bias.astype(np.int64)
 
 
 def lif_step(v: np.ndarray, current: np.ndarray, beta: np.ndarray, theta: np.ndarray,
@@ -171,6 +172,8 @@ def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
     lat = None
     if kind == EncoderKind.DIRECT:
         i0 = np.rint(px.astype(np.float64) @ prep[0].w).astype(np.int64)
+        if prep[0].bias is not None:  # I0 + b fits int32 (|b| <= BIAS_MAX)
+            i0 += prep[0].bias
         ops[:, 0] = (px != 0).astype(np.int64) @ prep[0].fanout
     elif kind == EncoderKind.LATENCY:
         lat = latency_steps(px, steps)
@@ -195,6 +198,8 @@ def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
                 assert s is not None
                 sf = s.astype(p.w.dtype)
                 current = np.rint(sf @ p.w).astype(np.int64)
+                if p.bias is not None:
+                    current += p.bias
                 pre_counts[li] += s
             s = _step_layer(v[li], current, p)
             spikes[:, li] += s.sum(axis=1)
@@ -277,6 +282,7 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
     beta = [[int(x) for x in layer.leak_full()] for layer in graph.layers]
     sparse = [Storage(layer.storage) == Storage.SPARSE for layer in graph.layers]
     zero_reset = [ResetMode(layer.reset) == ResetMode.ZERO for layer in graph.layers]
+    bias = [[int(x) for x in layer.bias_full()] for layer in graph.layers]
 
     def fan(li: int, i: int) -> int:
         row = weights[li][i]
@@ -293,7 +299,8 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
     i0: list[int] = []
     if kind == EncoderKind.DIRECT:
         n_out0 = graph.layers[0].n_out
-        i0 = [sum(p[i] * weights[0][i][j] for i in range(n)) for j in range(n_out0)]
+        i0 = [sum(p[i] * weights[0][i][j] for i in range(n)) + bias[0][j]
+              for j in range(n_out0)]
         for j in range(n_out0):
             if not INT32_MIN <= i0[j] <= INT32_MAX:
                 raise AssertionError("SPEC.md: I0 always fits int32")
@@ -315,7 +322,7 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
             if li == 0 and kind == EncoderKind.DIRECT:
                 cur = list(i0)
             else:
-                cur = [0] * n_out
+                cur = list(bias[li])  # the constant current, then the spikes' weights
                 for i in range(layer.n_in):
                     if s[i] == 1:
                         for j in range(n_out):

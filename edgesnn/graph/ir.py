@@ -16,6 +16,9 @@ import numpy as np
 Q16_ONE = 1 << 16  # leak multiplier meaning "no leak" (IF neuron)
 INT32_MIN = -(1 << 31)  # membranes, thresholds and currents are int32 (SPEC.md 2)
 INT32_MAX = (1 << 31) - 1
+#: |bias| limit: a bias plus a layer's largest current (< 2**23) stays below 2**24, and the
+#: direct encoder's I0 + bias stays inside int32 (SPEC.md 3.2)
+BIAS_MAX = (1 << 23) - 1
 
 
 class GraphError(ValueError):
@@ -80,6 +83,7 @@ class Layer:
     weight_bits: int = 8
     storage: Storage = Storage.DENSE
     name: str = ""
+    bias: np.ndarray | None = None  # int32 [n_out], |b| <= BIAS_MAX, added every step; or None
 
     @property
     def n_in(self) -> int:
@@ -99,6 +103,12 @@ class Layer:
     def leak_full(self) -> np.ndarray:
         return np.broadcast_to(self.leak.astype(np.int64), (self.n_out,))
 
+    def bias_full(self) -> np.ndarray:
+        """int64 ``[n_out]``: the bias, zeros for a layer without one."""
+        if self.bias is None:
+            return np.zeros(self.n_out, dtype=np.int64)
+        return self.bias.astype(np.int64)
+
     def __eq__(self, other: object) -> bool:
         """Value equality (array contents, not dtypes); dataclass ``==`` fails on arrays."""
         if not isinstance(other, Layer):
@@ -108,7 +118,9 @@ class Layer:
                 and np.array_equal(self.leak, other.leak)
                 and int(self.neuron) == int(other.neuron) and int(self.reset) == int(other.reset)
                 and self.weight_bits == other.weight_bits
-                and int(self.storage) == int(other.storage) and self.name == other.name)
+                and int(self.storage) == int(other.storage) and self.name == other.name
+                and (self.bias is None) == (other.bias is None)
+                and (self.bias is None or np.array_equal(self.bias, other.bias)))
 
     def validate(self, index: int) -> None:
         where = f"layer {index}" + (f" ({self.name})" if self.name else "")
@@ -141,6 +153,14 @@ class Layer:
                                  f"(min {int(arr.min())}, max {int(arr.max())})")
         if self.neuron == NeuronKind.IF and np.any(self.leak != Q16_ONE):
             raise GraphError(f"{where}: an IF neuron must have leak == 65536 (no leak)")
+        if self.bias is not None:
+            b = self.bias
+            if b.shape != (self.n_out,) or not np.issubdtype(b.dtype, np.integer):
+                raise GraphError(f"{where}: bias must be integers of shape [{self.n_out}], got "
+                                 f"{b.dtype} {b.shape}")
+            if b.size and int(np.abs(b.astype(np.int64)).max()) > BIAS_MAX:
+                raise GraphError(f"{where}: bias outside [-{BIAS_MAX}, {BIAS_MAX}] (min "
+                                 f"{int(b.min())}, max {int(b.max())})")
 
 
 @dataclass

@@ -12,6 +12,7 @@ import numpy as np
 
 from edgesnn.graph.golden import _simulate_validated
 from edgesnn.graph.ir import (
+    BIAS_MAX,
     INT32_MAX,
     Q16_ONE,
     Encoder,
@@ -62,12 +63,14 @@ def random_graph(
     reset: str | ResetMode = "subtract",
     per_neuron: bool = False,
     density: float = 1.0,
+    bias: bool = False,
 ) -> SpikeGraph:
     """A valid :class:`SpikeGraph` ``input_size -> *hidden -> n_classes`` that actually spikes.
 
     ``density`` < 1 keeps about that fraction of the weights (the rest are 0, as after
     pruning); ``per_neuron`` gives
-    every neuron its own threshold and leak. Enum arguments accept names ("rate", "sparse",
+    every neuron its own threshold and leak; ``bias`` gives every neuron a bias of up to a third
+    of its threshold, either sign. Enum arguments accept names ("rate", "sparse",
     "if", "zero", ...) or the IntEnum values.
     """
     if not 0.0 < density <= 1.0:
@@ -98,6 +101,11 @@ def random_graph(
                        encoder=Encoder(kind=enc, seed=int(rng.integers(0, 1 << 32))),
                        metadata={"name": f"random_graph({seed})", "synth_seed": seed})
     _calibrate(graph, rng, per_neuron)
+    if bias:
+        for layer in graph.layers:
+            reach = np.maximum(layer.threshold_full() // 3, 1)
+            layer.bias = np.clip(rng.integers(-reach, reach + 1), -BIAS_MAX, BIAS_MAX
+                                 ).astype(np.int32)
     return graph.validate()
 
 

@@ -1,6 +1,6 @@
 /* edgesnn runtime: validate a .esg spike graph in place and run integer inference.
  *
- * Implements exporters/spikegraph/SPEC.md (version 1) bit for bit. C99, no malloc, no hidden
+ * Implements exporters/spikegraph/SPEC.md (version 1.1) bit for bit. C99, no malloc, no hidden
  * state: the model struct points into the .esg blob (which may live in flash), all working
  * memory comes from a caller-supplied arena of arena_bytes (SPEC section 4).
  */
@@ -54,6 +54,8 @@ typedef struct {
     const uint8_t *rowptr; /* uint32[n_in + 1] (sparse) */
     const uint8_t *index;  /* uint8/uint16[nnz] (sparse) */
     const uint8_t *w;      /* weight bytes */
+    const uint8_t *bias;   /* int32[n_out], or NULL: no bias (SPEC 5.4, version 1.1) */
+    uint32_t bias_max;     /* largest |bias| (0 without one) */
     uint32_t nnz;
     uint16_t n_in, n_out;
     uint8_t neuron, reset, weight_bits, storage, index_bits, thr_per, leak_per;

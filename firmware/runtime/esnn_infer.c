@@ -6,10 +6,11 @@
  * beta = 1 on the last step, so the readout sees the post-reset membranes): one pass over the
  * neurons per step.
  *
- * Saturation without a second buffer: rows are added in wrapping uint32. |v| grows by at most
- * 128 per presynaptic spike and step, and leak, reset and saturation never increase it, so in
- * a spike-driven layer with T * n_in < 2^24 no sum can leave int32 and the wrapping sums are
- * exact. Otherwise the true sum leak(v) + I (|I| < 2^23: at most 65535 weights of magnitude
+ * Saturation without a second buffer: the bias (SPEC 3.2, |b| <= 2^23 - 1) and the rows are
+ * added in wrapping uint32. |v| grows by at most 128 * n_in + max |b| per step, and leak, reset
+ * and saturation never increase it, so in a spike-driven layer with
+ * T * (128 * n_in + max |b|) < 2^31 no sum can leave int32 and the wrapping sums are exact.
+ * Otherwise the true sum leak(v) + b + I (|b + I| < 2^24: at most 65535 weights of magnitude
  * <= 128) can only leave int32 when |leak(v)| >= 2^30: before integrating, such a layer records
  * per neuron in its (not yet written) output spike list which limit it is near, and its fire
  * pass saturates exactly as sat32 in SPEC 3.2.
@@ -269,6 +270,17 @@ static uint32_t integrate(const esnn_layer_t *L, const uint16_t *list, uint32_t 
     return rows_sparse(list, end, px, acc, L);
 }
 
+/* acc[j] += bias[j] (wrapping: |bias| <= 2^23 - 1, see the top of this file). */
+static void add_bias(uint32_t *acc, const esnn_layer_t *L)
+{
+    const uint8_t *b = L->bias;
+    uint32_t *end = acc + L->n_out;
+    do {
+        *acc++ += ld32(b);
+        b += 4;
+    } while (acc != end);
+}
+
 /* Rate encoder (SPEC 3.1) for one step: x = esnn_hash32(t * n + i, seed) for the nonzero pixels
  * i, with c = t * n * 0x9E3779B9 + seed; the last xor-shift leaves the top byte alone, so it
  * is skipped. Writes the spiking pixels to out; returns their count. */
@@ -431,6 +443,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     }
     if (direct) {
         out->ops[0] = integrate(&m->layers[0], nz, nz_count, px, i0);
+        if (m->layers[0].bias) add_bias(i0, &m->layers[0]); /* I0 + b fits int32 */
     }
 
     for (t = 0; t < m->steps; t++) {
@@ -457,10 +470,12 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
                     vl[j] = r;
                 }
             } else {
-                chk = L->n_in > lim;
+                /* T * (128 * n_in + max |b|) < 2^31 keeps every wrapping sum exact */
+                chk = L->n_in > lim || L->bias_max > 0x7FFFFFFFu / m->steps - 128u * L->n_in;
                 if (chk) { /* flag the membranes near a limit for exact saturation */
                     for (j = 0; j < L->n_out; j++) dst[j] = (uint16_t)(vl[j] >> 30); /* 0..3 */
                 }
+                if (L->bias) add_bias(vl, L); /* the constant current, then the spikes' rows */
                 out->ops[l] += integrate(L, src, n_src, NULL, vl);
             }
             cnt = fire(L, vl, dst, chk, t + 1u == m->steps);

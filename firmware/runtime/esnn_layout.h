@@ -7,11 +7,12 @@
 
 #define ESNN_ESG_MAGIC 0x474E5345u /* ESNG as a little-endian u32 */
 #define ESNN_ESG_VERSION_MAJOR 1u
-#define ESNN_ESG_VERSION_MINOR 0u
+#define ESNN_ESG_VERSION_MINOR 1u
 #define ESNN_ESG_MAX_SECTIONS 257u
 #define ESNN_ESG_SECTION_ALIGN 8u /* payload offsets */
 #define ESNN_ESG_ARRAY_ALIGN 4u /* layer array offsets, and the blob itself */
 #define ESNN_Q16_ONE 65536u /* leak multiplier 1.0 (no leak) */
+#define ESNN_BIAS_MAX 8388607 /* |bias| limit (SPEC.md 3.2) */
 
 /* SPEC.md 5.1: 64-byte record, field offsets */
 #define ESNN_HDR_BYTES 64u
@@ -67,7 +68,7 @@
 #define ESNN_LAYER_OFF_INDEX 32u
 #define ESNN_LAYER_OFF_WEIGHTS 36u
 #define ESNN_LAYER_WEIGHTS_BYTES 40u
-#define ESNN_LAYER_RESERVED32 44u
+#define ESNN_LAYER_OFF_BIAS 44u
 
 enum { ESNN_SECTION_GRAPH = 1, ESNN_SECTION_LAYER = 2, ESNN_SECTION_META = 3 };
 #define ESNN_SECTION_MAX 3u

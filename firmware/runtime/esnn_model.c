@@ -29,7 +29,7 @@ static int all_zero(const uint8_t *p, uint32_t n)
 static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t size, uint32_t n_in_expect)
 {
     uint32_t n_in, n_out, nnz, wb, i, k, a, b, c, ib;
-    uint32_t off[6], len[6];
+    uint32_t off[7], len[7];
     const uint8_t *rp, *ix;
 
     if (size < LAYER_HDR) return ESNN_ERR_SHAPE;
@@ -42,7 +42,7 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
         return ESNN_ERR_ENUM;
     ib = U8(p, INDEX_BITS);
     if (!IS_SPARSE(p) ? ib != 0 : !(ib == 16 || (ib == 8 && n_out <= 256u))) return ESNN_ERR_ENUM;
-    if (U8(p, RESERVED8) != 0 || esnn_ld32(p + ESNN_LAYER_RESERVED32) != 0) return ESNN_ERR_RESERVED;
+    if (U8(p, RESERVED8) != 0) return ESNN_ERR_RESERVED;
     if (n_in != n_in_expect) return ESNN_ERR_SHAPE;
 
     nnz = esnn_ld32(p + ESNN_LAYER_NNZ);
@@ -58,7 +58,7 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
         if (nnz > (size >> (ib == 16 ? 1 : 0))) return ESNN_ERR_ARRAY_BOUNDS;
     }
 
-    /* 0 the layer header, 1 threshold, 2 leak, 3 rowptr, 4 index, 5 weights */
+    /* 0 the layer header, 1 threshold, 2 leak, 3 rowptr, 4 index, 5 weights, 6 bias */
     off[0] = 0;
     len[0] = LAYER_HDR;
     off[1] = esnn_ld32(p + ESNN_LAYER_OFF_THRESHOLD);
@@ -66,18 +66,21 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
     off[3] = esnn_ld32(p + ESNN_LAYER_OFF_ROWPTR);
     off[4] = esnn_ld32(p + ESNN_LAYER_OFF_INDEX);
     off[5] = esnn_ld32(p + ESNN_LAYER_OFF_WEIGHTS);
+    off[6] = esnn_ld32(p + ESNN_LAYER_OFF_BIAS);
     len[1] = U8(p, THRESHOLD_COUNT_FLAG) ? 4u * n_out : 4u;
     len[2] = U8(p, LEAK_COUNT_FLAG) ? 4u * n_out : 4u;
     len[3] = IS_SPARSE(p) ? 4u * (n_in + 1u) : 0;
     len[4] = IS_SPARSE(p) ? nnz * (ib / 8u) : 0;
     len[5] = wb;
-    for (k = 1; k < 6; k++) {
+    len[6] = off[6] ? 4u * n_out : 0; /* offset 0: no bias */
+    for (k = 1; k < 7; k++) {
         if (off[k] & (ESNN_ESG_ARRAY_ALIGN - 1u)) return ESNN_ERR_ALIGN;
-        if (!IS_SPARSE(p) && (k == 3 || k == 4)) continue; /* absent in dense storage */
+        if ((!IS_SPARSE(p) && (k == 3 || k == 4)) || (k == 6 && off[6] == 0))
+            continue; /* absent in dense storage, or no bias */
         if (off[k] < LAYER_HDR || !in_bounds(off[k], len[k], size)) return ESNN_ERR_ARRAY_BOUNDS;
     }
-    for (a = 0; a < 6; a++) {
-        for (b = a + 1; b < 6; b++) {
+    for (a = 0; a < 7; a++) {
+        for (b = a + 1; b < 7; b++) {
             if (off[a] < off[b] + len[b] && off[b] < off[a] + len[a])
                 return ESNN_ERR_OVERLAP;
         }
@@ -98,6 +101,14 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
     L->rowptr = p + off[3];
     L->index = p + off[4];
     L->w = p + off[5];
+    L->bias = off[6] ? p + off[6] : NULL;
+    L->bias_max = 0;
+    for (k = 0; k < len[6]; k += 4) { /* |bias| <= ESNN_BIAS_MAX */
+        a = esnn_ld32(L->bias + k);
+        a = (a >> 31) ? 0u - a : a;
+        if (a > (uint32_t)ESNN_BIAS_MAX) return ESNN_ERR_RANGE;
+        if (a > L->bias_max) L->bias_max = a;
+    }
 
     for (k = 0; k < len[1]; k += 4) {
         if (L->thr[k + 3] & 0x80u) return ESNN_ERR_THRESHOLD;

@@ -88,7 +88,7 @@ def layer_field(data: bytes, i: int, rel: int, fmt: str, value: int) -> bytes:
 
 def layer_array(data: bytes, i: int, which: str) -> int:
     """File offset of an array of layer ``i`` (threshold, leak, rowptr, index, weights)."""
-    rel = {"threshold": 20, "leak": 24, "rowptr": 28, "index": 32, "weights": 36}[which]
+    rel = LAYER.offset(f"off_{which}")
     base = layer_at(data, i)
     return base + struct.unpack_from("<I", data, base + rel)[0]
 
@@ -124,6 +124,7 @@ def base_graphs() -> dict[str, SpikeGraph]:
                               neuron="if", per_neuron=True),
         "sparse": random_graph(102, input_size=12, hidden=(6,), n_classes=3, steps=4,
                                storage="sparse", density=0.5, weight_bits=4),
+        "bias": random_graph(103, input_size=12, hidden=(6,), n_classes=3, steps=4, bias=True),
     }
 
 
@@ -201,6 +202,10 @@ def targeted_mutations() -> list[tuple[str, Mutation]]:
         ("dense", ("array_2_aligned", "bounds", lambda d: layer_field(
             put(d, layer_at(d, 0) + LAYER.offset("threshold_count_flag"), "B", 0), 0,
             LAYER.offset("off_threshold"), "I", LAYER.size + 2))),
+        ("bias", ("bias_too_big", "value",
+                  lambda d: rc(put(d, layer_array(d, 0, "bias"), "i", -(1 << 23))))),
+        ("bias", ("bias_outside_payload", "bounds", lambda d: layer_field(
+            d, 0, LAYER.offset("off_bias"), "I", section(d, 1)[2] - 8))),
         ("sparse", ("sparse_nnz_too_big", "shape", lambda d: layer_field(d, 0, 16, "I", 73))),
         ("sparse", ("sparse_index_bits", "enum", lambda d: layer_field(d, 0, 12, "B", 4))),
         ("sparse", ("rowptr_start", "value", lambda d: rc(put(d, layer_array(d, 0, "rowptr"),
@@ -265,6 +270,11 @@ VALID_SPECS: dict[str, dict] = {
                                         encoder="direct", weight_bits=4, per_neuron=True),
     "rate_sparse_int8_idx16": dict(input_size=16, hidden=(300,), n_classes=6, steps=5,
                                    storage="sparse", density=0.1, per_neuron=True),
+    # version 1.1: every layer with a bias (the four above are 1.0 files)
+    "direct_sparse_int8_bias": dict(input_size=20, hidden=(12,), n_classes=4, steps=6,
+                                    encoder="direct", storage="sparse", density=0.5, bias=True),
+    "rate_dense_int4_bias_zero": dict(input_size=24, hidden=(16, 8), n_classes=5, steps=8,
+                                      weight_bits=4, reset="zero", per_neuron=True, bias=True),
 }
 
 
