@@ -81,8 +81,19 @@ def measure(elf: Path, size_tool: str = "size") -> BuildResult:
     return BuildResult(elf=elf, text=text, data=data, bss=bss)
 
 
-def _make_vars(project: Path, make: str, env: dict[str, str] | None) -> dict[str, str]:
-    out = _run([make, "-s", "-C", str(project), "print-vars"], env=env)
+#: the Debian packages that provide each cross compiler a profile may name
+TOOLCHAIN_PACKAGES = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+                      "avr-gcc": "gcc-avr avr-libc", "gcc": "gcc"}
+
+
+def toolchain_package(compiler: str) -> str:
+    """``apt install`` argument for ``compiler`` (its name when no package is known)."""
+    return TOOLCHAIN_PACKAGES.get(Path(compiler).name, Path(compiler).name)
+
+
+def _make_vars(project: Path, make: str, env: dict[str, str] | None,
+               make_args: tuple[str, ...] = ()) -> dict[str, str]:
+    out = _run([make, "-s", "-C", str(project), *make_args, "print-vars"], env=env)
     values: dict[str, str] = {}
     for line in out.splitlines():
         if "=" in line:
@@ -105,10 +116,14 @@ def build_project(project: str | os.PathLike[str], *, make_args: tuple[str, ...]
                          "`edgesnn export RUN_DIR --target c --device NAME --out DIR`")
     if shutil.which(make) is None:
         raise BuildError(f"{make} not found: install make")
+    info = _make_vars(project, make, env, make_args)
+    compiler = info.get("CC", "")
+    if compiler and shutil.which(compiler) is None:
+        raise BuildError(f"{compiler} not found; Debian package: "
+                         f"{toolchain_package(compiler)}")
     if clean:
         _run([make, "-s", "-C", str(project), *make_args, "clean"], env=env)
     _run([make, "-s", "-C", str(project), *make_args], env=env)
-    info = _make_vars(project, make, env)
     target = info.get("TARGET", "")
     if not target:
         raise BuildError(f"{project}/Makefile did not report TARGET (make print-vars)")

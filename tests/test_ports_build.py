@@ -160,7 +160,7 @@ def test_port_builds_an_image_that_boots_from_flash(name: str, built: Builder) -
     # the port's common/ files arrive in the project as regular files, not links
     common = project / "port" / "common"
     assert all(p.is_file() and not p.is_symlink() for p in common.iterdir())
-    assert {"cm_startup.c", "cm_cycles.c", "cm_regs.h"} <= {p.name for p in common.iterdir()}
+    assert {"cm_startup.c", "cm_regs.h", "cortexm.mk"} <= {p.name for p in common.iterdir()}
 
     regions = _memory_regions(_linker_script(profile))
     flash, ram = regions["FLASH"], regions["RAM"]
@@ -248,3 +248,41 @@ def test_nucleo_l4r5zi_image_and_flash_command(built: Builder,
     assert info["command"] == ["pyocd", "flash", "--target", "stm32l4r5zitx",
                                str(elf_path.resolve())]
     assert Path(info["firmware"]) == elf_path.resolve() and res.elf.is_file()
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                    reason="arm-none-eabi-gcc not installed")
+def test_cortex_m0_image_is_armv6m_thumb1_only(built: Builder) -> None:
+    """microbit (nRF51, Cortex-M0): an ARMv6-M image with no Thumb-2-only instruction, so the
+    runtime's Thumb-2 assembly was not selected; divisions are library calls."""
+    project, _res = built("microbit")
+    elf = project / "firmware.elf"
+    attrs = subprocess.run(["arm-none-eabi-readelf", "-A", str(elf)], capture_output=True,
+                           text=True, check=True).stdout
+    assert "Tag_CPU_arch: v6S-M" in attrs and "Tag_THUMB_ISA_use: Thumb-1" in attrs, attrs
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True,
+                         text=True, check=True).stdout
+    mnemonics = {line.split("\t")[2].split()[0] for line in dis.splitlines()
+                 if line.count("\t") >= 2 and line.split("\t")[2].strip()}
+    thumb2_only = {"ldrd", "strd", "sdiv", "udiv", "mla", "mls", "smull", "umull", "cbz",
+                   "cbnz", "it", "ite", "itt", "ssat", "usat", "clz", "ldrex", "strex"}
+    assert mnemonics and not mnemonics & thumb2_only, mnemonics & thumb2_only
+    assert "__aeabi_uidiv" in dis or "__udivsi3" in dis
+    # and the same runtime on the Cortex-M3 does use its Thumb-2 code
+    m3 = subprocess.run(["arm-none-eabi-objdump", "-d", str(built("lm3s6965evb")[0] /
+                                                             "firmware.elf")],
+                        capture_output=True, text=True, check=True).stdout
+    assert "\tldrd\t" in m3 or "\tldrd.w\t" in m3 or "\tudiv\t" in m3
+
+
+def test_missing_cross_compiler_names_the_package(run_dir: Path, tmp_path: Path) -> None:
+    """A profile whose compiler is not installed: one line naming it and its Debian package."""
+    from edgesnn.build import BuildError
+
+    project = tmp_path / "p"
+    C_TARGET.export(run_dir, project, device="lm3s6965evb")
+    with pytest.raises(BuildError, match=r"^nowhere-arm-none-eabi-gcc not found; Debian "
+                                         r"package: nowhere-arm-none-eabi-gcc$"):
+        build_project(project, make_args=("CROSS=nowhere-arm-none-eabi-",))
+    with pytest.raises(BuildError, match="gcc-arm-none-eabi libnewlib-arm-none-eabi"):
+        build_project(project, make_args=("CC=/nonexistent/arm-none-eabi-gcc",))

@@ -1,9 +1,12 @@
 """The Cortex-M ports running for real under QEMU.
 
-* the SysTick fallback counts instructions exactly (-icount; 6.4 ticks per instruction on
-  lm3s6965evb at 50 MHz, 1.6 on mps2-an386 at 25 MHz),
-* generated firmware for lm3s6965evb (Cortex-M3) and mps2-an386 (Cortex-M4F) answers PING
-  with the right HELLO and every INFER with a RESULT equal to the golden simulator bit for bit,
+* the cycle counters count instructions exactly (-icount; SysTick at 6.4 ticks per
+  instruction on lm3s6965evb at 50 MHz, 1.6 on mps2-an386 at 25 MHz, 1.28 on mps2-an505 at
+  20 MHz, 2.048 on mps3-an547 at 32 MHz; nRF51 TIMER0 at 1.024 on microbit at 16 MHz),
+* generated firmware for every emulated core — Cortex-M0 (microbit), M3 (lm3s6965evb), M4F
+  (mps2-an386), M33 (mps2-an505), M55 (mps3-an547) — answers PING with the right HELLO and
+  every INFER with a RESULT equal to the golden simulator bit for bit (200 MNIST digits on
+  the three newer cores),
 * the instruction count of an inference is deterministic.
 
 Skipped (with the reason) only when qemu-system-arm or arm-none-eabi-gcc is missing.
@@ -32,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SELFTEST_DIR = ROOT / "firmware" / "ports" / "cortexm_common" / "selftest"
 # 2^shift ns per instruction / SysTick period: 128 ns / 20 ns (50 MHz), 64 ns / 40 ns (25 MHz);
 # the firmware takes its ratio from esnn_board.h, generated from the same profile fields
-TICKS_PER_INSTRUCTION = {"lm3s6965evb": 6.4, "mps2-an386": 1.6}
+TICKS_PER_INSTRUCTION = {"lm3s6965evb": 6.4, "mps2-an386": 1.6, "mps2-an505": 1.28,
+                         "mps3-an547": 2.048, "microbit": 1.024}
 
 
 # ------------------------------------------------------------------------------------------
@@ -172,7 +176,7 @@ def check_hello(hello: proto.Hello, graph: SpikeGraph, blob: bytes, board: str) 
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("device", ["lm3s6965evb", "mps2-an386"])
+@pytest.mark.parametrize("device", sorted(TICKS_PER_INSTRUCTION))
 def test_systick_counts_instructions(device: str, tmp_path: Path) -> None:
     """A loop of n iterations of (subs, bne) must read 2 n instructions (+ a constant), also
     across many wraps of the 24-bit SysTick (n = 10^7: 2 * 10^7 instructions)."""
@@ -181,7 +185,7 @@ def test_systick_counts_instructions(device: str, tmp_path: Path) -> None:
     with launch(load_profile(device), elf) as session:
         runs = {k: selftest_exchange(session.url, k) for k in (0, 1, 3, 4)}
         again = selftest_exchange(session.url, 4)
-    assert all(unit == 1 for unit, _, _ in runs.values()), "expected the SysTick fallback"
+    assert all(unit == 1 for unit, _, _ in runs.values()), "expected instructions (unit 1)"
     c0 = runs[0][2]
     ticks_per_insn = TICKS_PER_INSTRUCTION[device]
     assert float(load_profile(device).ticks_per_unit) == ticks_per_insn
@@ -252,3 +256,27 @@ def test_mps2_an386_bit_exact(tmp_path: Path, mnist_data_dir: Path) -> None:
             assert link.infer(data.images[0]).cycles == cycles[0]
         finally:
             link.close()
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("device", ["microbit", "mps2-an505", "mps3-an547"])
+def test_more_cores_bit_exact_on_200_digits(device: str, tmp_path: Path,
+                                            mnist_data_dir: Path) -> None:
+    """Cortex-M0 (Thumb-1, no divide), M33 and M55: the same sparse int8 model agrees with
+    the golden simulator on every counter of 200 real MNIST digits."""
+    need_arm_toolchain()
+    from edgesnn.data import load_dataset
+
+    data = load_dataset("mnist", "test", data_dir=mnist_data_dir, limit=200)
+    graph = random_graph(13, input_size=784, hidden=(48,), n_classes=10, steps=8,
+                         storage="sparse", density=0.25, per_neuron=True)
+    elf, blob = build_model_firmware(graph, device, tmp_path)
+    with launch(load_profile(device), elf) as session:
+        link = Link(session.url)
+        try:
+            check_hello(link.hello(), graph, blob, device)
+            cycles = check_bit_exact(link, graph, data.images)
+            assert link.infer(data.images[7]).cycles == cycles[7]
+        finally:
+            link.close()
+    assert len(set(cycles)) > 1 and min(cycles) > 0

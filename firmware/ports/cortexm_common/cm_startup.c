@@ -20,7 +20,9 @@ int main(void);
 void Reset_Handler(void);
 void esnn_cm_default_handler(void);
 void esnn_cm_hardfault_handler(void);
-void SysTick_Handler(void); /* defined in cm_cycles.c */
+/* SysTick_Handler: defined by cm_cycles.c; a port with its own cycle counter (microbit) keeps
+ * the default handler. */
+void SysTick_Handler(void) __attribute__((weak, alias("esnn_cm_default_handler")));
 
 void Reset_Handler(void)
 {

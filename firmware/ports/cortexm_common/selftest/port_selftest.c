@@ -1,5 +1,5 @@
 /* Port self-test firmware for the Cortex-M ports (used by tests/test_qemu.py and
- * tests/test_launch.py; no runtime, no model).
+ * tests/test_launch.py; no runtime, no model; Cortex-M0 to M55).
  *
  * For every byte k received it runs a loop of exactly 2 * n + const instructions,
  * n = 1000 * 10^min(k, 4), between esnn_port_cycles_start() and esnn_port_cycles_read(), and
@@ -24,7 +24,11 @@ static uint32_t timed_loop(uint32_t n)
 {
     uint32_t r;
     esnn_port_cycles_start();
+#if defined(__thumb2__)
     __asm volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
+#else /* ARMv6-M (Cortex-M0): GCC passes inline assembly in divided syntax; same 2 insns */
+    __asm volatile("1: sub %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
+#endif
     r = esnn_port_cycles_read();
     return r;
 }

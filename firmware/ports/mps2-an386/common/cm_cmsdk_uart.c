@@ -1,0 +1,1 @@
+../../cortexm_common/cm_cmsdk_uart.c
