@@ -1,0 +1,260 @@
+"""SNN vs the int8 ANN people would deploy instead, side by side on QEMU (instructions).
+
+For one network topology (784-H-10) it measures, per inference, on Cortex-M3 (QEMU
+``lm3s6965evb``, ``-icount shift=7``) and Cortex-M4 (``mps2-an386``, ``shift=6``):
+
+* the int8 ReLU ANN trained by edgesnn (``edgesnn.compress.ann``; PTQ + optional QAT) on
+  edgesnn's dense int8 kernel (``firmware/runtime/esnn_ann.c``: 4-row blocks, MLA on M3,
+  SMLAD on M4) -- its instructions per MAC against Arm CMSIS-NN ``arm_fully_connected_s8``
+  (3.40 on M3 -Ofast, 1.94 on M4 with DSP; /work/shared/reference/FACTS.md, measured the
+  same way on QEMU for 784-256-10);
+* the same ANN on the event-driven sparse kernel (skips zero pixels and zero activations);
+* the ANN magnitude-pruned (``--keep``, fine-tuned) on the sparse kernel (also skips pruned
+  weights);
+* the SNN of ``--snn-run`` (a compressed RUN_DIR with ``model.esg``) at each ``--steps`` T,
+  on the edgesnn firmware (``benchmarks/device_cost.py``'s runner: every RESULT bit-exact
+  with the golden simulator);
+
+every ANN answer is checked bit for bit against the numpy twin (``edgesnn.graph.ann``).
+Accuracy is the golden / numpy-twin integer model on ``--test-limit`` test digits (device =
+golden on the measured ones). Ratios are against the dense ANN on the same core and against
+CMSIS-NN's figure; the break-even spike rate comes from a least-squares fit
+``instructions = a + b * rate`` over the measured digits.
+
+    EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/ann_baseline.py \\
+        --snn-run RUN [--ann-dir DIR] [--samples 50] [--steps 25,16,8] [--json]
+
+Without ``--ann-dir`` the ANNs are trained here (about a minute each on two cores) and kept
+in ``--work`` (default: a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import ann_device  # noqa: E402
+
+from edgesnn.graph import ann as gann  # noqa: E402
+
+log = logging.getLogger("ann_baseline")
+#: Arm CMSIS-NN arm_fully_connected_s8, 784-256-10, instructions per MAC on QEMU
+#: (/work/shared/reference/FACTS.md: M3 -Ofast 690,411, M4+DSP -Ofast 394,506 instructions)
+CMSIS_NN = {"lm3s6965evb": 690_411 / 203_264, "mps2-an386": 394_506 / 203_264}
+CORES = {"lm3s6965evb": "Cortex-M3", "mps2-an386": "Cortex-M4"}
+
+
+def stats(cycles: np.ndarray) -> dict[str, float]:
+    c = np.asarray(cycles, dtype=np.float64)
+    return {"mean": float(c.mean()), "p50": float(np.percentile(c, 50)),
+            "p99": float(np.percentile(c, 99)), "max": float(c.max()), "min": float(c.min())}
+
+
+def train_anns(work: Path, hidden: int, keep: float, epochs: int, qat_epochs: int,
+               seed: int) -> dict[str, Path]:
+    from edgesnn.compress.ann import AnnBaselineOptions, make_baseline
+    from edgesnn.data import load_dataset
+    from edgesnn.snn.ann import AnnTrainOptions
+
+    train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
+    topts = AnnTrainOptions(epochs=epochs, augment_shift=1, seed=seed)
+    dirs = {"dense": work / "ann-dense", "pruned": work / "ann-pruned"}
+    make_baseline(train, test, AnnBaselineOptions(hidden=(hidden,), train=topts,
+                                                  qat_epochs=qat_epochs), dirs["dense"])
+    make_baseline(train, test, AnnBaselineOptions(hidden=(hidden,), train=topts, keep=keep,
+                                                  qat_epochs=qat_epochs, storage="sparse"),
+                  dirs["pruned"])
+    return dirs
+
+
+def with_storage(graph: gann.AnnGraph, storage: str) -> gann.AnnGraph:
+    layers = [gann.AnnLayer(la.weights, la.bias, la.multiplier, la.shift, storage, la.name)
+              for la in graph.layers]
+    return gann.AnnGraph(graph.input_size, layers, dict(graph.metadata)).validate()
+
+
+def fit_rate(cycles: np.ndarray, rate: np.ndarray) -> tuple[float, float]:
+    a_mat = np.stack([np.ones_like(rate), rate], axis=1)
+    (a, b), *_ = np.linalg.lstsq(a_mat, cycles.astype(np.float64), rcond=None)
+    return float(a), float(b)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--snn-run", type=Path, help="compressed SNN RUN_DIR (model.esg, 784-H-10)")
+    ap.add_argument("--ann-dir", type=Path, help="folder with ann-dense/ and ann-pruned/ "
+                    "(edgesnn.compress.ann.make_baseline outputs); else they are trained")
+    ap.add_argument("--work", type=Path, help="where to keep trained ANNs and builds")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--keep", type=float, default=0.10, help="pruned ANN: fraction kept")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--qat-epochs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--samples", type=int, default=50, help="test digits run on each device")
+    ap.add_argument("--test-limit", type=int, default=10000, help="digits for accuracy")
+    ap.add_argument("--steps", default="25,16,8", help="SNN time steps to measure")
+    ap.add_argument("--ports", default="lm3s6965evb,mps2-an386")
+    ap.add_argument("--opt", default="-Os", help="gcc optimisation of every firmware")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc", "make"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found; this benchmark needs it")
+    from edgesnn.data import load_dataset
+
+    ports = [p for p in args.ports.split(",") if p]
+    steps = [int(t) for t in args.steps.split(",") if t]
+    test = load_dataset("mnist", "test", limit=args.test_limit)
+    pixels = test.images[:args.samples]
+    t0 = time.monotonic()
+    tmp = None
+    work = args.work
+    if work is None:
+        tmp = tempfile.TemporaryDirectory(prefix="edgesnn-ann-")
+        work = Path(tmp.name)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        dirs = ({"dense": args.ann_dir / "ann-dense", "pruned": args.ann_dir / "ann-pruned"}
+                if args.ann_dir else train_anns(work, args.hidden, args.keep, args.epochs,
+                                                args.qat_epochs, args.seed))
+        result = measure(dirs, args, ports, steps, test, pixels, work)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    result["wall_s"] = round(time.monotonic() - t0, 1)
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print_table(result)
+    return 0
+
+
+def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
+            steps: list[int], test: Any, pixels: np.ndarray, work: Path) -> dict[str, Any]:
+    from edgesnn.compress.ann import load_baseline
+
+    dense_graph, dense_stats = load_baseline(dirs["dense"])
+    pruned_graph, pruned_stats = load_baseline(dirs["pruned"])
+    anns = {
+        "ann_dense": (with_storage(dense_graph, "dense"), dense_stats),
+        "ann_zero_skip": (with_storage(dense_graph, "sparse"), dense_stats),
+        "ann_pruned_sparse": (with_storage(pruned_graph, "sparse"), pruned_stats),
+    }
+    rows: dict[str, Any] = {}
+    for name, (graph, st) in anns.items():
+        twin = gann.infer(graph, test.images)
+        acc = float(np.mean(twin.pred == test.labels))
+        row: dict[str, Any] = {"golden_accuracy": acc, "quantization": st.get("quantization"),
+                               "weight_density": st.get("weight_density"),
+                               "macs_mean": float(twin.macs.sum(axis=1).mean()),
+                               "blob_bytes": len(gann.encode(graph)), "ports": {}}
+        for port in ports:
+            elf = ann_device.build(graph, work / f"{name}-{port}", port, args.opt)
+            run = ann_device.run(graph, elf, port, pixels)
+            s = stats(run.cycles)
+            row["ports"][port] = {**s, "instr_per_dense_mac": s["mean"] / graph.macs_dense(),
+                                  "x_cmsis_nn": s["mean"] / (CMSIS_NN[port]
+                                                             * graph.macs_dense()),
+                                  "image_text_bytes": run.text_bytes,
+                                  "arena_bytes": graph.arena_bytes()}
+            log.info("%s on %s: mean %.0f instructions", name, port, s["mean"])
+        rows[name] = row
+    if args.snn_run is not None:
+        rows.update(measure_snn(args.snn_run, ports, steps, test, pixels, work, args.opt))
+    for row in rows.values():
+        for port, p in row["ports"].items():
+            base = rows["ann_dense"]["ports"][port]["mean"]
+            p["x_ann_dense"] = p["mean"] / base
+            p["x_ann_pruned_sparse"] = p["mean"] / rows["ann_pruned_sparse"]["ports"][port]["mean"]
+            p["x_cmsis_nn_network"] = p["mean"] / (CMSIS_NN[port] * dense_graph.macs_dense())
+            if "fit" in p:
+                a, b = p["fit"]["a"], p["fit"]["b"]
+                for other in ("ann_dense", "ann_zero_skip", "ann_pruned_sparse"):
+                    ref = rows[other]["ports"][port]["mean"]
+                    p["fit"][f"break_even_rate_vs_{other}"] = (ref - a) / b if b > 0 else None
+    return {"network": dense_graph.layers[0].n_in and
+            [dense_graph.input_size, *[la.n_out for la in dense_graph.layers]],
+            "samples": len(pixels), "test_limit": len(test), "opt": args.opt,
+            "cmsis_nn_instr_per_mac": CMSIS_NN, "rows": rows, "bit_exact": True,
+            "unit": "instructions (QEMU -icount; SysTick ticks / ticks per instruction)"}
+
+
+def measure_snn(run_dir: Path, ports: list[str], steps: list[int], test: Any,
+                pixels: np.ndarray, work: Path, opt: str) -> dict[str, Any]:
+    import device_cost
+
+    from edgesnn.graph import esg
+    from edgesnn.graph.golden import simulate
+
+    rows: dict[str, Any] = {}
+    for t in steps:
+        graph = esg.read_esg(run_dir / "model.esg")
+        graph.steps = t
+        graph.validate()
+        gold = simulate(graph, test.images)
+        row: dict[str, Any] = {"golden_accuracy": float(np.mean(gold.pred == test.labels)),
+                               "steps": t, "ports": {},
+                               "weight_density": [la.nnz / la.weights.size
+                                                  for la in graph.layers]}
+        for port in ports:
+            device_cost.DEVICE = port  # the runner's board (a module global)
+            sub = work / f"snn-T{t}-{port}"
+            sub.mkdir(parents=True, exist_ok=True)
+            run = device_cost.run_snn(f"snn{t}", graph, pixels, sub, opt)
+            s = stats(run.cycles)
+            a, b = fit_rate(run.cycles, run.rate)
+            row["ports"][port] = {**s, "fit": {"a": a, "b": b},
+                                  "spike_rate_mean": float(run.rate.mean()),
+                                  "synaptic_ops_mean": float(run.ops.mean()),
+                                  "image_text_bytes": run.text_bytes,
+                                  "arena_bytes": run.arena_bytes}
+            log.info("SNN T=%d on %s: mean %.0f instructions", t, port, s["mean"])
+        rows[f"snn_T{t}"] = row
+    return rows
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print(f"network {'-'.join(map(str, r['network']))}; {r['samples']} MNIST test digits on "
+          f"each device (bit-exact with the integer twins), accuracy on {r['test_limit']}; "
+          f"{r['opt']}; {r['unit']}")
+    ports = list(next(iter(r["rows"].values()))["ports"])
+    for port in ports:
+        print(f"\n{CORES.get(port, port)} ({port}); CMSIS-NN arm_fully_connected_s8 "
+              f"{r['cmsis_nn_instr_per_mac'][port]:.2f} instructions/MAC")
+        print(f"{'':26}{'accuracy':>9}{'mean':>10}{'p50':>10}{'p99':>10}{'max':>10}"
+              f"{'x CMSIS':>9}{'x dense':>9}{'x pruned':>9}{'rate':>7}{'b-e dense':>10}"
+              f"{'b-e pruned':>11}")
+        for name, row in r["rows"].items():
+            p = row["ports"][port]
+            fit = p.get("fit", {})
+            be_d = fit.get("break_even_rate_vs_ann_dense")
+            be_p = fit.get("break_even_rate_vs_ann_pruned_sparse")
+            print(f"{name:26}{row['golden_accuracy']:>8.2%} {p['mean']:>10,.0f}"
+                  f"{p['p50']:>10,.0f}{p['p99']:>10,.0f}{p['max']:>10,.0f}"
+                  f"{p['x_cmsis_nn_network']:>9.3f}{p['x_ann_dense']:>9.3f}"
+                  f"{p['x_ann_pruned_sparse']:>9.2f}"
+                  f"{p.get('spike_rate_mean', float('nan')):>7.3f}"
+                  f"{be_d if be_d is not None else float('nan'):>10.3f}"
+                  f"{be_p if be_p is not None else float('nan'):>11.3f}")
+        d = r["rows"]["ann_dense"]["ports"][port]
+        print(f"dense int8 kernel: {d['instr_per_dense_mac']:.2f} instructions/MAC = "
+              f"{d['x_cmsis_nn']:.3f}x CMSIS-NN")
+    print(f"wall {r.get('wall_s', 0)} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
