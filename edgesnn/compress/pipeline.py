@@ -84,8 +84,7 @@ def _graph_metadata(run_dir: Path, net: FloatNet, model: IntegerSNN,
                        "beta": _f32_b64(np.asarray(spec.extra.get("beta_float", [1])))})
     return {
         "name": run_dir.resolve().name,
-        "edgesnn_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "edgesnn_version": __version__,  # no timestamp: the same inputs give the same hash
         "float": {"layers": layers,
                   "input_gain": 255.0 if net.encoder == EncoderKind.DIRECT else 1.0},
         "provenance": provenance,
@@ -125,7 +124,7 @@ def compress_run(
     ``ValueError`` for bad arguments.
     """
     from edgesnn.data import load_dataset
-    from edgesnn.graph.esg import read_esg, write_esg
+    from edgesnn.graph.esg import header_hash, read_esg, write_esg
     from edgesnn.graph.golden import simulate
     from edgesnn.snn.checkpoint import load
 
@@ -236,14 +235,9 @@ def compress_run(
         "calibration": calib_report,
         "pruning": pruning,
         "qat_losses": qat_losses,
-        "model_hash": _model_hash(esg_path),
+        "model_hash": header_hash(esg_path.read_bytes()).hex(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": time.perf_counter() - t0,
     }
     write_json(run_dir / "compress.json", summary)
     return summary
-
-
-def _model_hash(path: Path) -> str:
-    with open(path, "rb") as fh:
-        fh.seek(32)
-        return fh.read(16).hex()
