@@ -150,6 +150,7 @@ def test_malformed_blobs_rejected_by_both(tool: Path, tmp_path: Path) -> None:
     (off_w_dense,) = struct.unpack_from("<I", dense, _layer_field(dense, 0, 28))
     (off_w_sparse,) = struct.unpack_from("<I", sparse, _layer_field(sparse, 0, 28))
     (off_rp,) = struct.unpack_from("<I", sparse, _layer_field(sparse, 0, 32))
+    (off_idx,) = struct.unpack_from("<I", sparse, _layer_field(sparse, 0, 36))
     cases = {
         "MAGIC": _patch(dense, 0, "<B", ord("X")),
         "VERSION": _patch(dense, 4, "<H", 2),
@@ -162,12 +163,14 @@ def test_malformed_blobs_rejected_by_both(tool: Path, tmp_path: Path) -> None:
         "ALIGN": _patch(dense, h_off, "<I", off_bias + 2),
         "ARRAY_BOUNDS": _patch(dense, h_off, "<I", len(dense)),
         "OVERLAP": _patch(dense, h_off, "<I", off_w_dense),
-        "RESERVED": _patch(dense, _layer_field(dense, 0, 36), "<I", 1),
+        "RESERVED": _patch(dense, _layer_field(dense, 0, 11), "<B", 1),
+        "SIZE/index": _patch(dense, _layer_field(dense, 0, 36), "<I", off_bias),
         # a nonzero padding weight: block 1 (48 bytes in) holds rows 4..7 and rows 6, 7 are
         # padding for n_out = 6; byte 5 of a group is row ((5 >> 2) & 1) * 2 + (5 & 1) = 3
         "RANGE/padding": _patch(dense, off_w_dense + 12 * 4 * 1 + 0 * 16 + 5, "<b", 3),
         "ROWPTR": _patch(sparse, off_rp + 4, "<I", 10**6),
-        "INDEX": _patch(sparse, off_w_sparse, "<B", 200),
+        "INDEX": _patch(sparse, off_idx, "<B", 200),
+        "INDEX/order": _patch(sparse, off_idx + 1, "<B", 0),
         "RANGE/zero": _patch(sparse, off_w_sparse + 1, "<b", 0),
         "RANGE/bias": _patch(dense, off_bias, "<i", 2**31 - 1),
     }

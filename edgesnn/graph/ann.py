@@ -229,17 +229,15 @@ def unpack_dense(blocked: np.ndarray, n_in: int, n_out: int) -> tuple[np.ndarray
     return pad[:n_in, :n_out].copy(), clean
 
 
-def _sparse_arrays(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _sparse_arrays(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """CSR by input: rowptr ``u32[n_in + 1]``, index ``u8/u16[nnz]``, weights ``int8[nnz]``."""
     n_in, n_out = weights.shape
     rows, cols = np.nonzero(weights)  # row-major: rows ascending, cols ascending per row
-    vals = weights[rows, cols].astype(np.int32)
     rowptr = np.zeros(n_in + 1, np.uint32)
     np.cumsum(np.bincount(rows, minlength=n_in), out=rowptr[1:])
-    if n_out <= 256:
-        ent = (cols.astype(np.uint32) | ((vals & 0xFF).astype(np.uint32) << 8)).astype("<u2")
-        return rowptr, ent, 8
-    ent = (cols.astype(np.int64) | (vals.astype(np.int64) << 16)) & 0xFFFFFFFF
-    return rowptr, ent.astype("<u4"), 16
+    bits = 8 if n_out <= 256 else 16
+    index = cols.astype(np.uint8 if bits == 8 else "<u2")
+    return rowptr, index, weights[rows, cols].astype(np.int8), bits
 
 
 # ------------------------------------------------------------------------------------------
@@ -265,15 +263,18 @@ def encode(graph: AnnGraph) -> bytes:
         off_bias = put(layer.bias.astype("<i4").tobytes())
         if layer.storage == "dense":
             blocked = pack_dense(layer.weights)
-            off_w, off_rp, nnz, idx_bits = put(blocked.tobytes()), 0, blocked.size, 0
+            off_w, off_rp, off_idx = put(blocked.tobytes()), 0, 0
+            nnz, idx_bits = blocked.size, 0
         else:
-            rowptr, ent, idx_bits = _sparse_arrays(layer.weights)
-            off_w = put(ent.tobytes())
+            rowptr, index, vals, idx_bits = _sparse_arrays(layer.weights)
+            off_w = put(vals.tobytes())
             off_rp = put(rowptr.astype("<u4").tobytes())
+            off_idx = put(index.tobytes())
             nnz = int(rowptr[-1])
         headers += struct.pack("<IIBBBBIiIIIII", layer.n_in, layer.n_out,
                                STORAGES.index(layer.storage), 1 if last else 0, idx_bits, 0,
-                               nnz, layer.multiplier, layer.shift, off_bias, off_w, off_rp, 0)
+                               nnz, layer.multiplier, layer.shift, off_bias, off_w, off_rp,
+                               off_idx)
     body = bytes(headers) + bytes(data)
     size = HEADER_BYTES + len(body)
     head = MAGIC + struct.pack("<HHII", VERSION, n_layers, size, zlib.crc32(body))
@@ -316,9 +317,10 @@ def decode(blob: bytes) -> AnnGraph:
     layers = []
     for li in range(n_layers):
         (n_in, n_out, storage, output, idx_bits, res, nnz, mult, shift, off_bias, off_w,
-         off_rp, res2) = struct.unpack_from("<IIBBBBIiIIIII", buf, HEADER_BYTES + LAYER_BYTES * li)
+         off_rp, off_idx) = struct.unpack_from("<IIBBBBIiIIIII", buf,
+                                               HEADER_BYTES + LAYER_BYTES * li)
         last = li == n_layers - 1
-        if res or res2:
+        if res:
             raise AnnError(f"layer {li}: reserved fields not zero")
         if storage > 1:
             raise AnnError(f"layer {li}: storage {storage}; accepted 0 (dense), 1 (sparse)")
@@ -329,8 +331,8 @@ def decode(blob: bytes) -> AnnGraph:
             raise AnnError(f"layer {li}: n_in {n_in} / n_out {n_out} outside 1..65535")
         bias = np.frombuffer(array(li, "bias", off_bias, 4 * n_out), "<i4").astype(np.int32)
         if storage == 0:
-            if idx_bits != 0 or off_rp != 0:
-                raise AnnError(f"layer {li}: dense storage with index_bits/rowptr set")
+            if idx_bits != 0 or off_rp != 0 or off_idx != 0:
+                raise AnnError(f"layer {li}: dense storage with index_bits/rowptr/index set")
             if nnz != a4(n_in) * a4(n_out):
                 raise AnnError(f"layer {li}: nnz {nnz} != A4(n_out) * A4(n_in)")
             blocked = np.frombuffer(array(li, "weights", off_w, nnz), np.int8)
@@ -342,19 +344,12 @@ def decode(blob: bytes) -> AnnGraph:
                 raise AnnError(f"layer {li}: index_bits {idx_bits} for n_out {n_out}")
             if nnz > n_in * n_out:
                 raise AnnError(f"layer {li}: nnz {nnz} > n_in * n_out")
-            eb = idx_bits // 4
-            ent_raw = array(li, "entries", off_w, nnz * eb)
+            w = np.frombuffer(array(li, "weights", off_w, nnz), np.int8)
             rowptr = np.frombuffer(array(li, "rowptr", off_rp, 4 * (n_in + 1)), "<u4")
             if rowptr[0] != 0 or rowptr[-1] != nnz or np.any(np.diff(rowptr.astype(np.int64)) < 0):
                 raise AnnError(f"layer {li}: rowptr not starting at 0, monotone and ending at nnz")
-            if idx_bits == 8:
-                ent = np.frombuffer(ent_raw, "<u2").astype(np.int64)
-                idx, w = ent & 0xFF, ((ent >> 8) & 0xFF).astype(np.uint8).view(np.int8)
-            else:
-                ent = np.frombuffer(ent_raw, "<u4").astype(np.int64)
-                idx, w = ent & 0xFFFF, ((ent >> 16) & 0xFF).astype(np.uint8).view(np.int8)
-                if np.any((ent >> 24) != np.where(w < 0, 0xFF, 0)):
-                    raise AnnError(f"layer {li}: entry top byte does not sign-extend the weight")
+            idx = np.frombuffer(array(li, "index", off_idx, nnz * idx_bits // 8),
+                                np.uint8 if idx_bits == 8 else "<u2").astype(np.int64)
             rows = np.repeat(np.arange(n_in), np.diff(rowptr.astype(np.int64)))
             if np.any(idx >= n_out):
                 raise AnnError(f"layer {li}: sparse index >= n_out")

@@ -52,24 +52,11 @@ static esnn_status_t ann_check_sparse(const esnn_ann_layer_t *L)
             return ESNN_ERR_ROWPTR;
         }
         for (k = beg; k < end; ++k) {
-            uint32_t idx;
-            int32_t w;
-            if (L->index_bits == 8u) {
-                uint32_t e = esnn_ld16(L->entries + 2u * k);
-                idx = e & 0xFFu;
-                w = (int32_t)(int8_t)(uint8_t)(e >> 8);
-            } else {
-                uint32_t e = esnn_ld32(L->entries + 4u * k);
-                idx = e & 0xFFFFu;
-                w = (int32_t)(int8_t)(uint8_t)(e >> 16);
-                if ((e >> 24) != ((w < 0) ? 0xFFu : 0u)) {
-                    return ESNN_ERR_RESERVED; /* the entry's top byte sign-extends w */
-                }
-            }
+            uint32_t idx = L->index_bits == 8u ? L->index[k] : esnn_ld16(L->index + 2u * k);
             if (idx >= L->n_out || (k > beg && idx <= prev)) {
                 return ESNN_ERR_INDEX;
             }
-            if (w == 0) {
+            if (L->w[k] == 0) {
                 return ESNN_ERR_RANGE;
             }
             prev = idx;
@@ -104,7 +91,7 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
 {
     uint32_t n_layers;
     uint32_t data0;
-    uint32_t spans[2u * 3u * ESNN_ANN_MAX_LAYERS];
+    uint32_t spans[2u * 4u * ESNN_ANN_MAX_LAYERS];
     uint32_t n_spans = 0u;
     uint32_t prev_out;
     uint32_t max_out = 0u;
@@ -165,7 +152,7 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
         if (L->n_in < 1u || L->n_in > 65535u || L->n_out < 1u || L->n_out > 65535u) {
             return ESNN_ERR_RANGE;
         }
-        if (h[11] != 0u || esnn_rd32(h + 36) != 0u) {
+        if (h[11] != 0u) {
             return ESNN_ERR_RESERVED;
         }
         if (L->storage > ESNN_ANN_SPARSE || L->output != (last ? ESNN_ANN_OUT_INT32
@@ -188,15 +175,16 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
             return ESNN_ERR_LIMIT;
         }
         if (L->storage == ESNN_ANN_DENSE) {
-            if (L->nnz != ANN_A4(L->n_out) * ANN_A4(L->n_in) || esnn_rd32(h + 32) != 0u) {
+            if (L->nnz != ANN_A4(L->n_out) * ANN_A4(L->n_in) || esnn_rd32(h + 32) != 0u ||
+                esnn_rd32(h + 36) != 0u) {
                 return ESNN_ERR_SIZE;
             }
             wbytes = L->nnz;
         } else {
-            if (L->nnz > L->n_in * L->n_out || L->nnz > len / (L->index_bits / 4u)) {
+            if (L->nnz > L->n_in * L->n_out || L->nnz > len) {
                 return ESNN_ERR_SIZE;
             }
-            wbytes = L->nnz * (L->index_bits / 4u);
+            wbytes = L->nnz;
         }
         st = ann_array(esnn_rd32(h + 24), 4u * L->n_out, data0, len, spans, &n_spans);
         if (st == ESNN_OK) {
@@ -205,13 +193,19 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
         if (st == ESNN_OK && L->storage == ESNN_ANN_SPARSE) {
             st = ann_array(esnn_rd32(h + 32), 4u * (L->n_in + 1u), data0, len, spans,
                            &n_spans);
+            if (st == ESNN_OK) {
+                st = ann_array(esnn_rd32(h + 36), L->nnz * (L->index_bits / 8u), data0, len,
+                               spans, &n_spans);
+            }
         }
         if (st != ESNN_OK) {
             return st;
         }
         L->bias = (const int32_t *)(const void *)(blob + esnn_rd32(h + 24));
         L->w = (const int8_t *)(const void *)(blob + esnn_rd32(h + 28));
-        L->entries = blob + esnn_rd32(h + 28);
+        L->index = blob + esnn_rd32(h + 36);
+        L->shift_hi = L->shift >= 33u ? L->shift - 32u : 0u;
+        L->rnd_hi = L->shift >= 33u ? (int32_t)1 << (L->shift - 33u) : 0;
         L->rowptr = L->storage == ESNN_ANN_SPARSE
                         ? (const uint32_t *)(const void *)(blob + esnn_rd32(h + 32))
                         : NULL;
@@ -247,13 +241,20 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
 /* ------------------------------------------------------------------------------------ */
 /* kernels */
 
-static inline uint8_t ann_requant_relu(int32_t acc, int32_t mult, uint32_t shift)
+/* clamp((acc * M + 2^(s-1)) >> s, 0, 255). For s >= 33 only the high word of acc * M
+ * matters: floor((H * 2^32 + L + 2^(s-1)) / 2^s) = (H + 2^(s-33)) >> (s-32) since L < 2^32. */
+static inline uint8_t ann_requant_relu(const esnn_ann_layer_t *L, int32_t acc)
 {
     int64_t p;
     if (acc <= 0) {
         return 0u; /* M > 0: a non-positive accumulator rounds to <= 0 */
     }
-    p = ((int64_t)acc * mult + ((int64_t)1 << (shift - 1u))) >> shift;
+    p = (int64_t)acc * L->multiplier;
+    if (L->shift_hi != 0u) {
+        int32_t r = ((int32_t)(p >> 32) + L->rnd_hi) >> L->shift_hi;
+        return r > 255 ? 255u : (uint8_t)r;
+    }
+    p = (p + ((int64_t)1 << (L->shift - 1u))) >> L->shift;
     return p > 255 ? 255u : (uint8_t)p;
 }
 
@@ -441,7 +442,7 @@ static void ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *h, i
         }
         for (r = 0u; r < 4u && j0 + r < L->n_out; ++r) {
             if (h != NULL) {
-                h[j0 + r] = ann_requant_relu(acc[r], L->multiplier, L->shift);
+                h[j0 + r] = ann_requant_relu(L, acc[r]);
             } else {
                 logits[j0 + r] = acc[r];
             }
@@ -449,38 +450,43 @@ static void ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *h, i
     }
 }
 
-static void ann_scatter8(const uint8_t *ent, uint32_t beg, uint32_t end, int32_t xv,
+/* acc[index[k]] += xv * w[k] for the entries k of one row (unrolled by 4). */
+static void ann_scatter8(const uint8_t *idx, const int8_t *w, uint32_t n, int32_t xv,
                          int32_t *acc)
 {
-    const uint8_t *p = ent + 2u * beg;
-    const uint8_t *stop = ent + 2u * end;
-    while (p != stop) {
-        int32_t e = (int32_t)(int16_t)esnn_ld16(p);
-        acc[e & 0xFF] += xv * (e >> 8);
-        p += 2;
+    for (; n >= 4u; n -= 4u) {
+        acc[idx[0]] += xv * w[0];
+        acc[idx[1]] += xv * w[1];
+        acc[idx[2]] += xv * w[2];
+        acc[idx[3]] += xv * w[3];
+        idx += 4;
+        w += 4;
+    }
+    for (; n != 0u; --n) {
+        acc[*idx++] += xv * *w++;
     }
 }
 
-static void ann_scatter16(const uint8_t *ent, uint32_t beg, uint32_t end, int32_t xv,
+static void ann_scatter16(const uint8_t *idx, const int8_t *w, uint32_t n, int32_t xv,
                           int32_t *acc)
 {
-    uint32_t k;
-    for (k = beg; k < end; ++k) {
-        int32_t e = (int32_t)esnn_ld32(ent + 4u * k);
-        acc[e & 0xFFFF] += xv * (e >> 16);
+    for (; n != 0u; --n) {
+        acc[esnn_ld16(idx)] += xv * *w++;
+        idx += 2;
     }
 }
 
-static uint32_t ann_scatter(const esnn_ann_layer_t *L, uint32_t i, int32_t xv, int32_t *acc)
+static inline uint32_t ann_scatter(const esnn_ann_layer_t *L, uint32_t i, int32_t xv,
+                                   int32_t *acc)
 {
     uint32_t beg = L->rowptr[i];
-    uint32_t end = L->rowptr[i + 1u];
+    uint32_t n = L->rowptr[i + 1u] - beg;
     if (L->index_bits == 8u) {
-        ann_scatter8(L->entries, beg, end, xv, acc);
+        ann_scatter8(L->index + beg, L->w + beg, n, xv, acc);
     } else {
-        ann_scatter16(L->entries, beg, end, xv, acc);
+        ann_scatter16(L->index + 2u * beg, L->w + beg, n, xv, acc);
     }
-    return end - beg;
+    return n;
 }
 
 /* Event-driven: only nonzero inputs visit their stored (nonzero) fan-out entries, four zero
@@ -562,7 +568,7 @@ esnn_status_t esnn_ann_infer(const esnn_ann_model_t *m, const uint8_t *x, uint32
             out->macs[l] = ann_sparse(L, in, acc, &out->active[l]);
             if (h != NULL) {
                 for (j = 0u; j < L->n_out; ++j) {
-                    h[j] = ann_requant_relu(acc[j], L->multiplier, L->shift);
+                    h[j] = ann_requant_relu(L, acc[j]);
                 }
             } else {
                 for (j = 0u; j < L->n_out; ++j) {

@@ -21,11 +21,11 @@
  *     12 u32 nnz: dense = A4(n_out) * A4(n_in) weight bytes, sparse = stored entries
  *     16 i32 multiplier (ReLU: 1..2^31-1; logits: 0)   20 u32 shift (ReLU 1..62; logits 0)
  *     24 u32 off_bias -> int32[n_out]; |bias| + 32640 * n_in <= 2^31 - 1 (no overflow)
- *     28 u32 off_weights: dense -> int8 blocks (below); sparse -> entries, u16 (index |
- *        weight << 8) for index_bits 8, u32 (index | weight << 16) for 16; weight != 0,
- *        indices strictly increasing within a row
+ *     28 u32 off_weights: dense -> int8 blocks (below); sparse -> int8[nnz], none 0
  *     32 u32 off_rowptr -> u32[n_in + 1] (sparse: 0, monotone, ends at nnz; dense: 0)
- *     36 u32 reserved 0
+ *     36 u32 off_index -> u8 / u16 [nnz] (sparse: output of each entry, < n_out, strictly
+ *        increasing within a row; dense: 0)
+ *   Sparse storage is CSR by input (row i = the fan-out of input i), as the .esg's.
  *   Arrays lie in [16 + 40 * n_layers, size), offsets multiples of 4, without overlap.
  *   A4(n) = (n + 3) & ~3.
  * Dense blocks: output rows in blocks of 4 (b = j >> 2), inputs in groups of 4 (g = i >> 2);
@@ -60,11 +60,13 @@
 typedef struct {
     const int32_t *bias;     /* int32[n_out] */
     const int8_t *w;         /* dense: blocked int8 */
-    const uint8_t *entries;  /* sparse: u16 or u32 entries */
+    const uint8_t *index;    /* sparse: u8 or u16 [nnz] */
     const uint32_t *rowptr;  /* sparse: u32[n_in + 1] */
     uint32_t n_in, n_out, nnz;
     int32_t multiplier;
     uint32_t shift;
+    int32_t rnd_hi;   /* shift >= 33: 2^(shift - 33), added to the high word */
+    uint32_t shift_hi; /* shift >= 33: shift - 32; else 0 (the 64-bit path) */
     uint8_t storage, output, index_bits;
 } esnn_ann_layer_t;
 
