@@ -8,7 +8,8 @@ import itertools
 import pytest
 import torch
 
-from edgesnn.snn import SNNConfig, SpikingMLP, lif, lif_reference, readout
+from edgesnn.snn import SNNConfig, SpikingMLP, readout
+from edgesnn.snn.lif import lif, lif_reference  # edgesnn.snn.lif is also the module
 
 COMBOS = list(itertools.product(["subtract", "zero"], [True, False], [False, True],
                                 ["fast_sigmoid", "arctan", "sigmoid", "triangle"]))
@@ -75,6 +76,8 @@ def _step_reference(model: SpikingMLP, x: torch.Tensor) -> tuple[torch.Tensor, t
         s = x[t].double()
         for l, fc in enumerate(model.fcs):
             current = s @ fc.weight.double().T
+            if fc.bias is not None:  # a constant current every step
+                current = current + fc.bias.double()
             v[l] = model.beta(l).double() * v[l] + current
             s = (v[l] > model.threshold(l).double()).double()
             v[l] = v[l] - model.threshold(l).double() * s if cfg.reset == "subtract" \
@@ -83,12 +86,14 @@ def _step_reference(model: SpikingMLP, x: torch.Tensor) -> tuple[torch.Tensor, t
     return counts, v[-1]
 
 
+@pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("neuron", ["lif", "if"])
-def test_model_equals_step_by_step_semantics(reset: str, neuron: str) -> None:
+def test_model_equals_step_by_step_semantics(reset: str, neuron: str, bias: bool) -> None:
     torch.manual_seed(0)
     cfg = SNNConfig(input_size=20, hidden=[15, 12], n_classes=5, steps=8, reset=reset,
-                    neuron=neuron, beta=1.0 if neuron == "if" else 0.8, per_neuron=True)
+                    neuron=neuron, beta=1.0 if neuron == "if" else 0.8, per_neuron=True,
+                    bias=bias)
     model = SpikingMLP(cfg).double()
     with torch.no_grad():
         for fc in model.fcs:

@@ -26,6 +26,9 @@ CONFIGS = [
     {"neuron": "if"},
     {"neuron": "if", "reset": "zero", "encoder": "direct", "weight_bits": 4},
     {"hidden": (12, 9), "per_neuron": True, "steps": 13},
+    {"bias": True},
+    {"bias": True, "encoder": "direct", "per_neuron": True, "reset": "zero"},
+    {"bias": True, "storage": "sparse", "density": 0.3, "weight_bits": 4, "neuron": "if"},
 ]
 
 
@@ -54,6 +57,8 @@ def test_qat_forward_equals_golden_on_random_graphs(kw: dict, seed: int) -> None
         assert np.array_equal(a.weights, b.weights)
         assert np.array_equal(a.threshold_full(), b.threshold_full())
         assert np.array_equal(a.leak_full(), b.leak_full())
+        assert (a.bias is None) == (b.bias is None)
+        assert np.array_equal(a.bias_full(), b.bias_full())
 
 
 def test_saturation_and_negative_leak_rounding_match_golden() -> None:
@@ -99,6 +104,38 @@ def test_quantized_float_model_matches_golden_on_mnist(mnist_data_dir, encoder: 
     res = simulate(graph, pixels)
     assert res.spikes[:, 0].sum() > 0, "the hidden layer should spike"
     _assert_same(qmodel, graph, pixels)
+
+
+@pytest.mark.parametrize("encoder", ["rate", "direct"])
+def test_biased_float_model_quantizes_and_qat_learns_the_bias(mnist_data_dir,
+                                                              encoder: str) -> None:
+    """nn.Linear biases become integer biases in the layer's units (x255 for direct layer 0);
+    the QAT module equals golden with them, and fine-tuning moves them."""
+    from edgesnn.data import load_dataset
+    from edgesnn.snn import SNNConfig, SpikingMLP
+
+    torch.manual_seed(5)
+    cfg = SNNConfig(input_size=784, hidden=[24], n_classes=10, steps=8, encoder=encoder,
+                    per_neuron=True, bias=True, threshold=0.3 if encoder != "direct" else 1.0)
+    model = SpikingMLP(cfg)
+    with torch.no_grad():
+        model.fcs[0].bias.uniform_(-0.2, 0.3)
+        model.fcs[1].bias.uniform_(-0.1, 0.1)
+    net = extract(model)
+    qmodel = quantize(net, weight_bits=8, per_channel=True)
+    graph = qmodel.to_graph()
+    gain = 255.0 if encoder == "direct" else 1.0
+    for k, layer in enumerate(graph.layers):
+        assert layer.bias is not None and np.any(layer.bias != 0)
+        scale = qmodel.specs[k].scale
+        want = np.round(net.bias[k] * (gain if k == 0 else 1.0) / scale)
+        assert np.array_equal(layer.bias, want.astype(np.int32))
+    data = load_dataset("mnist", "train", mnist_data_dir, limit=128)
+    _assert_same(qmodel, graph, data.images[:48])
+    before = [qmodel.qbias(k).detach().clone() for k in range(2)]
+    finetune(qmodel, data.images, data.labels, epochs=1, lr=0.5, batch_size=64, progress=False)
+    assert any(not torch.equal(b, qmodel.qbias(k)) for k, b in enumerate(before))
+    _assert_same(qmodel, qmodel.to_graph(), data.images[:32])
 
 
 def test_gradients_reach_every_layer_and_finetune_lowers_loss(mnist_data_dir) -> None:

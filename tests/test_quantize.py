@@ -108,8 +108,8 @@ def _fake(**over) -> SimpleNamespace:
 
 
 @pytest.mark.parametrize("change,match", [
-    ({"fcs": [SimpleNamespace(weight=torch.ones(3, 4), bias=torch.zeros(3)),
-              SimpleNamespace(weight=torch.ones(2, 3), bias=None)]}, "layer 0.*bias"),
+    ({"fcs": [SimpleNamespace(weight=torch.ones(3, 4), bias=torch.full((3,), float("nan"))),
+              SimpleNamespace(weight=torch.ones(2, 3), bias=None)]}, "layer 0.*bias.*NaN"),
     ({"theta": [torch.tensor([1.0]), torch.tensor([-0.5, 1.0])]}, "layer 1.*negative threshold"),
     ({"beta": [torch.tensor([1.2]), torch.tensor([0.9])]}, "layer 0.*beta outside"),
     ({"beta": [torch.tensor([0.9, 0.9]), torch.tensor([0.9])]}, "layer 0.*beta has 2 values"),
@@ -154,3 +154,17 @@ def test_calibration_on_trained_model_is_close_to_float(tiny_run, mnist_data_dir
         assert len(report["methods"]) == 2 and set(report["methods"]) <= set(METHODS)
         acc = float(np.mean(simulate(q.to_graph(), test.images).pred == test.labels))
         assert acc >= float_acc - floor_pp / 100, (bits, acc, float_acc)
+
+
+def test_bias_quantizes_in_the_layer_units_or_says_by_how_much_it_does_not_fit() -> None:
+    fc = SimpleNamespace(weight=torch.ones(3, 4), bias=torch.tensor([0.5, -0.25, 0.0]))
+    fc2 = SimpleNamespace(weight=torch.ones(2, 3), bias=None)
+    net = extract(_fake(fcs=[fc, fc2]))
+    graph = quantize(net, weight_bits=8, per_channel=False).to_graph()
+    scale = 1.0 / 127  # max |w| = 1 maps to 127
+    assert graph.layers[0].bias.tolist() == [round(0.5 / scale), round(-0.25 / scale), 0]
+    assert graph.layers[1].bias is None
+    fc.bias = torch.tensor([1e6, 0.0, 0.0])
+    with pytest.raises(ExportError, match=r"layer 0 \(fc0\): quantized bias 127000000 exceeds "
+                                          r"the format's \+-8388607 by 15\.14x"):
+        quantize(extract(_fake(fcs=[fc, fc2])))

@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learn-beta", action="store_true")
     p.add_argument("--learn-threshold", action="store_true")
     p.add_argument("--per-neuron", action="store_true", help="one beta/threshold per neuron")
+    p.add_argument("--bias", action="store_true", help="layers with a bias (a constant current)")
     p.add_argument("--surrogate", choices=SURROGATES, default="fast_sigmoid")
     p.add_argument("--slope", type=positive_float, default=SNNConfig.slope,
                    help=f"surrogate-gradient slope (default {SNNConfig.slope:g}, the measured "
@@ -90,7 +91,7 @@ def _config(args: argparse.Namespace) -> Any:
                      encoder_seed=args.encoder_seed, neuron=args.neuron, reset=args.reset,
                      beta=beta, threshold=args.threshold, learn_beta=args.learn_beta,
                      learn_threshold=args.learn_threshold, per_neuron=args.per_neuron,
-                     surrogate=args.surrogate, slope=args.slope)
+                     surrogate=args.surrogate, slope=args.slope, bias=args.bias)
 
 
 def run(args: argparse.Namespace) -> int:

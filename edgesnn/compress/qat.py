@@ -5,8 +5,10 @@ weight divided by the layer's scale), a pruning mask, the integer thresholds and
 leak multipliers. Its forward pass is the fixed-point LIF of SPEC.md 3.2, step by step:
 
 * weights are ``q = round(clamp(u, -qmax - 1, qmax)) * mask`` (straight-through estimator),
-* the current of a layer is the sum of the weights of the presynaptic neurons that spiked
-  (for direct encoding, layer 0 gets ``I0 = sum_i p_i * q[i]`` at every step),
+* the current of a layer is its bias ``b = round(clamp(c, -BIAS_MAX, BIAS_MAX))`` (STE; a
+  learned latent ``c`` in integer units, for layers that have one) plus the sum of the weights
+  of the presynaptic neurons that spiked (for direct encoding, layer 0 gets
+  ``I0 = sum_i p_i * q[i] + b`` at every step),
 * leak then integrate: ``v = sat32(floor((v * beta_q + 32768) / 2**16) + I)``,
 * fire where ``v > theta`` (strictly), reset by subtraction or to zero,
 * a spike crosses every layer within the same step; the last layer's spikes are counted,
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 
 from edgesnn.graph.esg import weight_arrays_bytes
 from edgesnn.graph.ir import (
+    BIAS_MAX,
     INT32_MAX,
     INT32_MIN,
     Encoder,
@@ -89,6 +92,7 @@ class LayerSpec:
     reset: ResetMode = ResetMode.SUBTRACT
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    bias: np.ndarray | None = None  # [n_out] in integer units (float), or None: no bias
 
 
 @dataclass
@@ -138,6 +142,7 @@ class IntegerSNN(nn.Module):
         self.slope = float(slope)
         self.specs = specs
         self.latent = nn.ParameterList()
+        self.bias_latent = nn.ParameterDict()  # str(layer index) -> [n_out], for biased layers
         prev = self.input_size
         for idx, (u, spec) in enumerate(zip(latent, specs, strict=True)):
             t = torch.as_tensor(np.asarray(u), dtype=DTYPE).clone()
@@ -152,6 +157,12 @@ class IntegerSNN(nn.Module):
                 np.asarray(spec.threshold, dtype=np.int64), dtype=DTYPE).reshape(-1))
             self.register_buffer(f"beta{idx}", torch.as_tensor(
                 np.asarray(spec.leak, dtype=np.int64), dtype=DTYPE).reshape(-1))
+            if spec.bias is not None:
+                b = torch.as_tensor(np.asarray(spec.bias, dtype=np.float64), dtype=DTYPE)
+                if b.shape != (t.shape[0],):
+                    raise ValueError(f"layer {idx}: bias has shape {tuple(b.shape)}, expected "
+                                     f"[{t.shape[0]}]")
+                self.bias_latent[str(idx)] = nn.Parameter(b.clone())
             prev = t.shape[0]
         self.apply_masks()
 
@@ -165,7 +176,8 @@ class IntegerSNN(nn.Module):
             raise ValueError(f"IntegerSNN needs one weight width for all layers, got {bits}")
         specs = [LayerSpec(threshold=np.asarray(layer.threshold), leak=np.asarray(layer.leak),
                            scale=np.ones(1), neuron=NeuronKind(layer.neuron),
-                           reset=ResetMode(layer.reset), name=layer.name)
+                           reset=ResetMode(layer.reset), name=layer.name,
+                           bias=None if layer.bias is None else layer.bias.astype(np.float64))
                  for layer in graph.layers]
         latent = [layer.weights.astype(np.float64).T for layer in graph.layers]
         masks = [(layer.weights != 0).astype(np.float64).T for layer in graph.layers]
@@ -201,6 +213,14 @@ class IntegerSNN(nn.Module):
         """Integer weights ``[n_out, n_in]`` (float64 holding integers), STE gradient."""
         u = self.latent[idx].clamp(-self.qmax - 1, self.qmax)
         return _ste(torch.round(u), u) * self.mask(idx)
+
+    def qbias(self, idx: int) -> Tensor | None:
+        """Integer bias ``[n_out]`` (float64 holding integers, STE gradient), or None."""
+        key = str(idx)
+        if key not in self.bias_latent:
+            return None
+        c = self.bias_latent[key].clamp(-BIAS_MAX, BIAS_MAX)
+        return _ste(torch.round(c), c)
 
     def int_weights(self, idx: int) -> np.ndarray:
         """Integer weights as the IR wants them: int32 ``[n_in, n_out]``."""
@@ -241,13 +261,16 @@ class IntegerSNN(nn.Module):
         v = torch.zeros(0)
         for idx in range(self.n_layers):
             w = self.qweight(idx)  # [n_out, n_in]
+            qb = self.qbias(idx)
             if direct and idx == 0:  # sum of p_i * w up to 2**31: exact in float64
-                currents = [px.to(DTYPE) @ w.t()] * self.steps
+                i0 = px.to(DTYPE) @ w.t()
+                currents = [i0 if qb is None else i0 + qb] * self.steps
             else:
                 # sum of the weights of spiking inputs, [T, B, n_out]: |sum| <= n_in * 128
-                # < 2**24, so the float32 matmul is exact
+                # < 2**24, so the float32 matmul is exact; the bias is added in float64
                 assert s_all is not None
-                currents = (s_all.float() @ w.float().t()).to(DTYPE).unbind(0)
+                cur = (s_all.float() @ w.float().t()).to(DTYPE)
+                currents = (cur if qb is None else cur + qb).unbind(0)
             beta = self.beta(idx)
             theta = self.theta(idx)
             norm = theta.clamp(min=1.0)
@@ -287,6 +310,7 @@ class IntegerSNN(nn.Module):
         layers = []
         for idx, spec in enumerate(self.specs):
             w = self.int_weights(idx)
+            qb = self.qbias(idx)
             if sparse == "auto":
                 dense_b, sparse_b = (storage_bytes(w, self.weight_bits, s)
                                      for s in (Storage.DENSE, Storage.SPARSE))
@@ -298,7 +322,8 @@ class IntegerSNN(nn.Module):
                 threshold=self.theta(idx).numpy().astype(np.int32),
                 leak=self.beta(idx).numpy().astype(np.uint32),
                 neuron=spec.neuron, reset=spec.reset, weight_bits=self.weight_bits,
-                storage=storage, name=spec.name or f"fc{idx}"))
+                storage=storage, name=spec.name or f"fc{idx}",
+                bias=None if qb is None else qb.detach().numpy().astype(np.int32)))
         graph = SpikeGraph(input_size=self.input_size, steps=self.steps, layers=layers,
                            encoder=Encoder(kind=self.encoder, seed=self.seed),
                            metadata=dict(metadata or {}))

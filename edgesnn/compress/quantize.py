@@ -4,7 +4,9 @@ Symmetric weights, int8 or int4, one scale per layer or per output neuron (``flo
 q * scale``). A neuron's membrane is then held in units of its scale, so its threshold becomes
 ``theta_q = round(theta / scale)`` (one per neuron as soon as the scales or the thresholds are
 per neuron); with direct encoding layer 0 sees ``p / 255`` in float and ``p`` in integers, so
-``theta_q = round(theta * 255 / scale)``. Leaks become Q0.16: ``beta_q = round(beta * 65536)``.
+``theta_q = round(theta * 255 / scale)``. A bias is a current in the same units:
+``b_q = round(b / scale)`` (``* 255`` for direct layer 0). Leaks become Q0.16:
+``beta_q = round(beta * 65536)``.
 
 How each layer's scale is chosen (``method``):
 
@@ -26,7 +28,15 @@ from typing import Any
 import numpy as np
 
 from edgesnn.compress.qat import IntegerSNN, LayerSpec, qmax_for
-from edgesnn.graph.ir import INT32_MAX, Q16_ONE, EncoderKind, ExportError, NeuronKind, ResetMode
+from edgesnn.graph.ir import (
+    BIAS_MAX,
+    INT32_MAX,
+    Q16_ONE,
+    EncoderKind,
+    ExportError,
+    NeuronKind,
+    ResetMode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,7 @@ class FloatNet:
     neuron: NeuronKind
     reset: ResetMode
     config: dict[str, Any] = field(default_factory=dict)
+    bias: list[np.ndarray | None] = field(default_factory=list)  # [n_out] per layer, or None
 
 
 def _cfg_dict(cfg: Any) -> dict[str, Any]:
@@ -81,12 +92,10 @@ def extract(model: Any) -> FloatNet:
     if not 1 <= int(cfg.steps) <= 65535:
         raise ExportError(f"steps={cfg.steps} outside [1, 65535]")
     weights, betas, thetas = [], [], []
+    biases: list[np.ndarray | None] = []
     prev = int(cfg.input_size)
     for idx, fc in enumerate(model.fcs):
         where = f"layer {idx} (fc{idx})"
-        if getattr(fc, "bias", None) is not None:
-            raise ExportError(f"{where}: has a bias; the spike graph has no bias term "
-                              "(train with bias=False)")
         w = fc.weight.detach().double().cpu().numpy()
         if w.ndim != 2 or w.shape[1] != prev:
             raise ExportError(f"{where}: weight shape {w.shape} does not chain from {prev}")
@@ -110,7 +119,13 @@ def extract(model: Any) -> FloatNet:
                               f"{beta.max():.4g}); the leak is a Q0.16 multiplier <= 1")
         if neuron == NeuronKind.IF and np.any(beta != 1.0):
             raise ExportError(f"{where}: IF neuron with beta != 1")
+        bias = None
+        if getattr(fc, "bias", None) is not None:
+            bias = fc.bias.detach().double().cpu().numpy().reshape(-1)
+            if not np.all(np.isfinite(bias)):
+                raise ExportError(f"{where}: bias contains NaN or inf")
         weights.append(w)
+        biases.append(bias)
         betas.append(beta)
         thetas.append(theta)
         prev = w.shape[0]
@@ -118,7 +133,7 @@ def extract(model: Any) -> FloatNet:
         raise ExportError(f"{prev} classes; the readout supports at most 255")
     return FloatNet(weights=weights, beta=betas, threshold=thetas, input_size=int(cfg.input_size),
                     steps=int(cfg.steps), encoder=encoder, seed=int(cfg.encoder_seed),
-                    neuron=neuron, reset=reset, config=conf)
+                    neuron=neuron, reset=reset, config=conf, bias=biases)
 
 
 def choose_scale(w: np.ndarray, bits: int, per_channel: bool, method: str) -> np.ndarray:
@@ -157,12 +172,21 @@ def layer_spec(net: FloatNet, idx: int, scale: np.ndarray) -> LayerSpec:
     if np.any(theta_q > INT32_MAX):
         raise ExportError(f"{where}: quantized threshold {theta_q.max():.0f} exceeds int32; "
                           "the weights are too small for the threshold")
+    bias_q = None
+    bias = net.bias[idx] if idx < len(net.bias) else None
+    if bias is not None:
+        bias_q = np.round(bias * gain / scale)
+        worst = float(np.abs(bias_q).max())
+        if worst > BIAS_MAX:
+            raise ExportError(f"{where}: quantized bias {worst:.0f} exceeds the format's "
+                              f"+-{BIAS_MAX} by {worst / BIAS_MAX:.2f}x; the weights are too "
+                              "small for the bias")
     if net.neuron == NeuronKind.IF:
         leak = np.full(1, Q16_ONE, dtype=np.int64)
     else:
         leak = np.round(net.beta[idx] * Q16_ONE).astype(np.int64)
     return LayerSpec(threshold=theta_q.astype(np.int64), leak=leak, scale=scale,
-                     neuron=net.neuron, reset=net.reset, name=f"fc{idx}",
+                     neuron=net.neuron, reset=net.reset, name=f"fc{idx}", bias=bias_q,
                      extra={"threshold_float": net.threshold[idx].tolist(),
                             "beta_float": net.beta[idx].tolist()})
 

@@ -47,6 +47,7 @@ class SNNConfig:
     surrogate: str = "fast_sigmoid"
     slope: float = 5.0
     detach_reset: bool = True
+    bias: bool = False  # nn.Linear biases: a per-neuron current added every step (SPEC 3.2)
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:

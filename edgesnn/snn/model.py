@@ -3,7 +3,7 @@
 Per time step ``t`` and layer ``l`` (in order, no synaptic delay: a spike crosses every
 layer within the same step)::
 
-    I_l[t] = W_l^T s_{l-1}[t]          (s_{-1} = the encoded input)
+    I_l[t] = W_l^T s_{l-1}[t] + b_l     (s_{-1} = the encoded input; b_l only with bias=True)
     v_l[t] = beta_l * v_l[t-1] + I_l[t]
     s_l[t] = [v_l[t] > theta_l]        (strictly greater)
     v_l[t] -= theta_l * s_l[t]         (subtract reset)   |   v_l[t] *= 1 - s_l[t]  (zero)
@@ -48,14 +48,15 @@ def readout(counts: torch.Tensor, v_final: torch.Tensor) -> torch.Tensor:
 
 
 class SpikingMLP(nn.Module):
-    """Bias-free fully connected layers of LIF/IF neurons; see the module doc."""
+    """Fully connected layers of LIF/IF neurons (with biases when ``config.bias``); see the
+    module doc."""
 
     def __init__(self, config: SNNConfig) -> None:
         super().__init__()
         self.config = config.validate()
         sizes = config.layer_sizes
-        self.fcs = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:],
-                                                                              strict=True))
+        self.fcs = nn.ModuleList(nn.Linear(a, b, bias=bool(config.bias))
+                                 for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         beta0 = 1.0 if config.neuron == "if" else config.beta
         for l, n_out in enumerate(sizes[1:]):
             shape = (n_out,) if config.per_neuron else (1,)
