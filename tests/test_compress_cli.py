@@ -170,17 +170,17 @@ def test_compress_run_rejects_bad_arguments(tiny_run: Path) -> None:
 
 def test_same_run_and_seed_give_the_same_model_hash(tiny_run: Path, tmp_path: Path,
                                                      mnist_data_dir: Path) -> None:
-    """The .esg holds no timestamp (it is in compress.json), so compressing the same run with
-    the same seed twice gives the same bytes and model hash."""
+    """The .esg holds no timestamp nor folder name (compress.json does), so compressing the
+    same model with the same seed twice, in two folders, gives the same bytes and hash."""
     from edgesnn.compress import compress_run
 
     hashes, blobs = [], []
     for name in ("a", "b"):
-        run = _copy(tiny_run, tmp_path / name)
+        run = _copy(tiny_run, tmp_path / name).rename(tmp_path / name / f"run_{name}")
         summary = compress_run(run, train_limit=300, calib_limit=100, test_limit=50,
                                data_dir=mnist_data_dir, seed=0)
         hashes.append(summary["model_hash"])
         blobs.append((run / "model.esg").read_bytes())
         assert "created" in json.loads((run / "compress.json").read_text())
     assert hashes[0] == hashes[1] and blobs[0] == blobs[1]
-    assert "created" not in read_esg(tmp_path / "a" / "run" / "model.esg").metadata
+    assert "created" not in read_esg(tmp_path / "a" / "run_a" / "model.esg").metadata

@@ -72,7 +72,7 @@ def _subset(n: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-def _graph_metadata(run_dir: Path, net: FloatNet, model: IntegerSNN,
+def _graph_metadata(net: FloatNet, model: IntegerSNN,
                     quant: dict[str, Any], pruning: dict[str, Any],
                     provenance: dict[str, Any]) -> dict[str, Any]:
     from edgesnn import __version__
@@ -83,8 +83,8 @@ def _graph_metadata(run_dir: Path, net: FloatNet, model: IntegerSNN,
                        "threshold": _f32_b64(np.asarray(spec.extra.get("threshold_float", [0]))),
                        "beta": _f32_b64(np.asarray(spec.extra.get("beta_float", [1])))})
     return {
-        "name": run_dir.resolve().name,
-        "edgesnn_version": __version__,  # no timestamp: the same inputs give the same hash
+        # no timestamp or folder name: the same model and options give the same hash
+        "edgesnn_version": __version__,
         "float": {"layers": layers,
                   "input_gain": 255.0 if net.encoder == EncoderKind.DIRECT else 1.0},
         "provenance": provenance,
@@ -195,10 +195,10 @@ def compress_run(
 
     quant = {"weight_bits": weight_bits, "per_channel": per_channel,
              "scale_methods": calib_report["methods"], "qat_epochs": qat_epochs}
-    provenance = {"run_dir": run_dir.resolve().name, "config": net.config, "dataset": dataset,
+    provenance = {"config": net.config, "dataset": dataset,
                   "train_limit": train_limit, "calib_samples": int(len(calib_idx)),
                   "seed": seed}
-    graph = model.to_graph(metadata=_graph_metadata(run_dir, net, model, quant, pruning,
+    graph = model.to_graph(metadata=_graph_metadata(net, model, quant, pruning,
                                                     provenance))
     esg_path = run_dir / "model.esg"
     write_esg(graph, esg_path)  # atomic, with the usual file mode
