@@ -19,6 +19,11 @@ stack.
     EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/device_cost.py
         [--run-dir RUN [--sparse-run-dir RUN2]] [--samples 12] [--steps 25] [--opt Os|O2]
         [--json]
+    ... benchmarks/device_cost.py --boards all [--board-samples 1000] [--sparse-run-dir RUN]
+
+``--boards`` runs the sparse model instead on each emulated board (Cortex-M0 ``microbit``,
+M3 ``lm3s6965evb``, M4F ``mps2-an386``, M33 ``mps2-an505``, M55 ``mps3-an547``), checks every
+result against golden, and prints one flash / RAM / instructions-per-inference table.
 
 ``--opt`` builds the edgesnn firmware *and* the dense reference with that optimisation level
 (default -Os, the firmware's own); the footprint is given for the whole runtime and for its
@@ -67,6 +72,8 @@ M3_FLAGS = ["-mcpu=cortex-m3", "-mthumb", "-ffunction-sections", "-fdata-section
 CORE = ("esnn_model.c", "esnn_infer.c", "esnn_crc.c")  # validation + inference + CRC-32
 STACK_BYTES = 8192  # reserved by firmware/ports/cortexm_common/cortexm_sections.ld
 SCALES = (1.0, 0.5, 0.25)  # input intensity multipliers that spread the spike rate
+#: every emulated MCU profile, smallest core first (``--boards all``)
+BOARDS = ("microbit", "lm3s6965evb", "mps2-an386", "mps2-an505", "mps3-an547")
 
 
 # ------------------------------------------------------------------------------------------
@@ -186,7 +193,7 @@ class SnnRun:
 
 
 def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path,
-            opt: str = "-Os") -> SnnRun:
+            opt: str = "-Os", device: str = DEVICE) -> SnnRun:
     from edgesnn.export.c import TARGET
 
     run_dir = work / f"{name}-run"
@@ -194,11 +201,11 @@ def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path,
     blob = esg.encode(graph)
     (run_dir / "model.esg").write_bytes(blob)
     project = work / f"{name}-project"
-    TARGET.export(run_dir, project, device=DEVICE)
+    TARGET.export(run_dir, project, device=device)
     built = build_project(project, make_args=(f"EXTRA_CFLAGS={opt}",))
     gold = simulate(graph, pixels)
     cycles = []
-    with launch(DEVICE, built.elf) as session:
+    with launch(device, built.elf) as session:
         link = Link(session.url)
         try:
             hello = link.hello()
@@ -350,6 +357,50 @@ def summarize(run: SnnRun, ref: dict[str, Any], at_scale1: np.ndarray) -> dict[s
     }
 
 
+def run_boards(graph: SpikeGraph, pixels: np.ndarray, work: Path, opt: str,
+               boards: list[str]) -> dict[str, Any]:
+    """The same model on every board: bit-exact on every sample, flash / RAM of the image
+    (``size``), instructions per inference and evaluation speed over the emulated link."""
+    out: dict[str, Any] = {}
+    for board in boards:
+        log.info("%s: %d inferences in QEMU ...", board, len(pixels))
+        t0 = time.monotonic()
+        run = run_snn(board, graph, pixels, work, opt, device=board)
+        wall = time.monotonic() - t0
+        profile = load_device(board)
+        out[board] = {
+            "core": profile.core.arch, "clock_hz": profile.core.clock_hz,
+            "flash_bytes": run.text_bytes + run.data_bytes,
+            "flash_available": profile.memory.flash_bytes,
+            "ram_bytes": run.data_bytes + run.bss_bytes,
+            "ram_available": profile.memory.ram_bytes,
+            "stack_bytes": profile.memory.stack_bytes, "esg_bytes": run.esg_bytes,
+            "arena_bytes": run.arena_bytes,
+            "instructions_median": float(np.median(run.cycles)),
+            "instructions_mean": float(run.cycles.mean()),
+            "instructions_min": int(run.cycles.min()), "instructions_max": int(run.cycles.max()),
+            "instructions_per_synaptic_op": float(run.cycles.sum() / max(1, run.ops.sum())),
+            "samples": len(pixels), "bit_exact": True,
+            "samples_per_s_incl_build": len(pixels) / wall,
+        }
+    return out
+
+
+def print_boards(r: dict[str, Any]) -> None:
+    print(f"one model on every board: {r['network']} T={r['steps']}, {r['source']}, "
+          f"{r['keep']:.0%} of weights kept, sparse int8; {r['samples']} MNIST test digits, "
+          f"every counter bit-exact with golden; instructions = QEMU -icount, {r['opt']}")
+    print(f"{'board':13}{'core':11}{'flash B':>10}{'RAM B':>9}{'stack':>7}{'instr median':>14}"
+          f"{'min':>11}{'max':>11}{'instr/SOP':>10}{'samples/s':>10}")
+    for name, b in r["boards"].items():
+        print(f"{name:13}{b['core']:11}{b['flash_bytes']:>10,}{b['ram_bytes']:>9,}"
+              f"{b['stack_bytes']:>7,}{b['instructions_median']:>14,.0f}"
+              f"{b['instructions_min']:>11,}{b['instructions_max']:>11,}"
+              f"{b['instructions_per_synaptic_op']:>10.2f}{b['samples_per_s_incl_build']:>10.1f}")
+    print(f"(RAM = .data + .bss incl. the stack reserve; model {r['esg_bytes']:,} B, arena "
+          f"{r['arena_bytes']:,} B; wall {r['wall_s']} s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", type=Path, help="RUN_DIR with a trained 784-H-10 model.esg")
@@ -363,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--opt", default="Os", choices=("Os", "O2"),
                     help="gcc optimisation level of the firmware and the dense reference "
                     "(default Os)")
+    ap.add_argument("--boards", metavar="NAME,...",
+                    help="instead: run the sparse model on these emulated boards ('all': "
+                    f"{','.join(BOARDS)}) and print one flash / RAM / instructions table")
+    ap.add_argument("--board-samples", type=int, default=1000,
+                    help="MNIST test digits per board with --boards (default 1000)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     args.opt = "-" + args.opt
@@ -387,6 +443,23 @@ def main(argv: list[str] | None = None) -> int:
         sparse = prune(dense, args.keep)
         rescale_thresholds(sparse, dense, digits)
     t0 = time.monotonic()
+    if args.boards:
+        boards = list(BOARDS) if args.boards == "all" else args.boards.split(",")
+        images = load_dataset("mnist", "test", limit=args.board_samples).images
+        with tempfile.TemporaryDirectory(prefix="edgesnn-bench-") as tmp:
+            per_board = run_boards(sparse, images, Path(tmp), args.opt, boards)
+        result = {"network": [sparse.input_size] + [la.n_out for la in sparse.layers],
+                  "steps": sparse.steps, "keep": args.keep, "opt": args.opt,
+                  "source": str(args.sparse_run_dir or args.run_dir or
+                                f"random_graph(seed={args.seed}) pruned"),
+                  "samples": len(images), "esg_bytes": len(esg.encode(sparse)),
+                  "arena_bytes": sparse.arena_bytes(), "boards": per_board,
+                  "wall_s": round(time.monotonic() - t0, 1)}
+        if args.json:
+            print(json.dumps(result, sort_keys=True))
+        else:
+            print_boards(result)
+        return 0
     with tempfile.TemporaryDirectory(prefix="edgesnn-bench-") as tmp:
         work = Path(tmp)
         log.info("dense int8 reference kernel ...")
