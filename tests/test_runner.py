@@ -139,16 +139,20 @@ def test_pty_transport_with_real_pyserial(run_dir, data) -> None:
             link = DeviceLink(t)
             hello = link.handshake(timeout_s=1.0)
             assert hello.model_hash == model_hash_of((run_dir / "model.esg").read_bytes())
-            out = []
+            out: list = []
             stream_samples(link, ((i, px[i].tobytes()) for i in range(20)), out.append,
+                           window=4, timeout_s=1.0, chunked=False)
+            raw_tx = (link.stats.payload_bytes_tx, link.stats.wire_bytes_tx)
+            stream_samples(link, ((i, px[i].tobytes()) for i in range(20, 40)), out.append,
                            window=4, timeout_s=1.0)
         finally:
             t.close()
-    assert sorted(o.index for o in out) == list(range(20))
+    assert sorted(o.index for o in out) == list(range(40))
     assert all(o.status == "ok" for o in out)
     # PING (empty) + 20 INFERs of 49 bytes: 10 bytes header/CRC, 1 COBS code, 1 delimiter
-    assert link.stats.payload_bytes_tx == 20 * 49
-    assert link.stats.wire_bytes_tx == 12 + 20 * (49 + 12)
+    assert raw_tx == (20 * 49, 12 + 20 * (49 + 12))
+    # the same samples as DATA chunks in the smaller encoding: never more on the wire
+    assert link.stats.wire_bytes_tx - raw_tx[1] <= 20 * (49 + 12 + 5) + 12 * link.stats.polls
 
 
 def test_eval_cli_json_and_hash_refusal(tmp_path: Path, mnist_data_dir: Path, capsys) -> None:

@@ -16,10 +16,17 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="continue after the last complete line of each samples.jsonl")
     p.add_argument("--window", type=int, default=8,
                    help="requests in flight per device (default 8)")
-    p.add_argument("--timeout", type=float, default=5.0,
-                   help="seconds to wait for a reply before re-sending (default 5)")
-    p.add_argument("--retries", type=int, default=6,
-                   help="attempts per sample before it is recorded as failed (default 6)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                   help="longest wait for a reply before asking again; the wait in force "
+                   "adapts to the measured round trip (default 5)")
+    p.add_argument("--budget", type=float, default=60.0, metavar="S",
+                   help="seconds a sample may take from its first send before it is recorded "
+                   "as failed (default 60)")
+    p.add_argument("--retries", type=int, default=None, metavar="N",
+                   help="also fail a sample after N whole sends (default: no cap, the budget "
+                   "decides)")
+    p.add_argument("--no-chunks", action="store_true",
+                   help="send each input as one INFER frame instead of compact DATA chunks")
     p.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist/")
 
 
@@ -53,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = evaluate(args.run_dir, args.device, samples=args.samples, resume=args.resume,
                        window=args.window, timeout=args.timeout, retries=args.retries,
-                       data_dir=args.data_dir, report=not args.no_report,
-                       progress=not args.json)
+                       budget=args.budget, chunks=not args.no_chunks, data_dir=args.data_dir,
+                       report=not args.no_report, progress=not args.json)
     except (EvalError, LinkError, FileNotFoundError, OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:

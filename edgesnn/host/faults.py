@@ -67,9 +67,11 @@ class FaultyTransport:
     """Wraps ``inner`` and injects the faults of ``config`` (see the module docstring)."""
 
     def __init__(self, inner: Transport, config: FaultConfig,
-                 reset_hook: Callable[[], None] | None = None) -> None:
+                 reset_hook: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.inner = inner
         self.config = config
+        self._clock = clock  # when delayed frames are due (a test may pass a virtual clock)
         self.stats = FaultStats()
         self._rng = random.Random(config.seed)
         self._tx_buf = bytearray()
@@ -132,7 +134,7 @@ class FaultyTransport:
 
     # -- transport interface -----------------------------------------------------------
     def write(self, data: bytes) -> int:
-        now = time.monotonic()
+        now = self._clock()
         out = bytearray(self._release(self._tx_delayed, now))
         self._tx_buf += data
         faulty = self.config.directions in ("both", "tx")
@@ -153,12 +155,12 @@ class FaultyTransport:
         return len(data)
 
     def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
-        now = time.monotonic()
+        now = self._clock()
         pending_tx = self._release(self._tx_delayed, now)
         if pending_tx:
             self.inner.write(pending_tx)
         data = self.inner.read(size, timeout)
-        now = time.monotonic()
+        now = self._clock()
         out = bytearray(self._release(self._rx_delayed, now))
         if data:
             self._rx_buf += data

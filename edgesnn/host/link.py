@@ -3,11 +3,27 @@
 :class:`DeviceLink` is a transport plus the frame decoder and the sequence-number allocator of
 one device; :meth:`DeviceLink.handshake` PINGs until the device announces itself (HELLO).
 :func:`stream_samples` drives the link: a bounded window of requests in flight, replies matched
-by seq, a timeout on every read, retries of corrupted or lost requests, device resets (an
-unexpected HELLO) answered by re-sending everything in flight. Each sample ends in exactly one
-``on_result`` call, ``ok`` or ``failed`` with a reason; never dropped, never attributed to
-another sample (every seq ever issued for a sample maps back to that sample until it completes;
-replies to unknown seqs are counted as stale and ignored).
+by seq, device resets (an unexpected HELLO) answered by re-sending everything in flight. Each
+sample ends in exactly one ``on_result`` call, ``ok`` or ``failed`` with the reason; never
+dropped, never attributed to another sample (every seq ever issued for a sample maps back to
+that sample until it completes; replies to unknown seqs are counted as stale and ignored).
+
+Requests (PROTOCOL.md). A version-2 device that offers ``chunk_max`` in HELLO gets each input
+as DATA chunks in the encoding it decodes that is smallest on the wire, each chunk its own
+CRC-checked frame; a NAK names the chunks still missing and only those are sent again (while
+the device still holds the request), a POLL asks again for a RESULT that may have been lost.
+With ``chunked=False`` (or a device without DATA) an input is one INFER frame.
+
+Retries adapt. The reply timeout is the measured round trip (smoothed mean plus four mean
+deviations, Jacobson/Karels; only first answers count, Karn) between ``timeout_s / 20`` and
+``timeout_s``, doubled for each timeout in a row of that sample; a request times out only when
+it is that old AND the device has said nothing for that long, so a busy device working through
+a deep queue is not retried. The chunk size follows the measured share of damaged chunks
+(``1 / p`` data bytes for a per-byte error rate ``p``, within the device's ``chunk_max``). A
+sample fails only when its time budget (``budget_s`` from its first send) is spent, or after
+``max_attempts`` whole sends when that is given, or on an error the status table marks as
+final (only ``ESNN_TRANSIENT`` statuses in ``esnn_status.def`` are retried); the reason says
+which, and what went wrong last.
 
 This module only talks to a device: it builds, trains and loads nothing; what the answers are
 compared with, and where they are written, is :mod:`edgesnn.pipeline`'s business.
@@ -16,6 +32,7 @@ compared with, and where they are written, is :mod:`edgesnn.pipeline`'s business
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +40,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgesnn.host.protocol import (
+    CHUNK_HEADER,
+    CHUNK_OVERHEAD,
     SEQ_UNKNOWN,
+    ChunkedRequest,
     DeviceError,
     Frame,
     FrameDecoder,
@@ -31,18 +51,17 @@ from edgesnn.host.protocol import (
     Hello,
     InferResult,
     MsgType,
+    Nak,
     ProtocolError,
     infer,
+    is_transient,
     ping,
-    status_name,
 )
 from edgesnn.host.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
 
-# Device statuses after which re-sending the same request can succeed.
-_TRANSIENT = ("CRC", "FRAME", "BUSY", "OVERFLOW", "TIMEOUT")
-
+Clock = Callable[[], float]
 
 class LinkError(RuntimeError):
     """The device stopped answering or the link broke; the message names the device."""
@@ -54,10 +73,13 @@ class ModelMismatch(LinkError):
 
 @dataclass
 class LinkStats:
-    requests: int = 0
-    resent: int = 0
+    requests: int = 0  # whole requests sent (first sends and full re-sends)
+    resent: int = 0  # of those, re-sends
+    chunks_resent: int = 0  # DATA chunks sent again after a NAK
+    polls: int = 0
+    naks: int = 0
     timeouts: int = 0
-    device_crc_errors: int = 0
+    device_crc_errors: int = 0  # ERRORs the device marks transient (link faults)
     bad_frames_rx: int = 0
     stale_replies: int = 0
     duplicate_replies: int = 0
@@ -76,7 +98,12 @@ class LinkStats:
         total_p = self.payload_bytes_tx + self.payload_bytes_rx
         total_w = self.wire_bytes_tx + self.wire_bytes_rx
         d["link_efficiency"] = total_p / total_w if total_w else None
+        d["rto_s"] = self.rto_s
+        d["chunk_data_bytes"] = self.chunk_data_bytes
         return d
+
+    rto_s: float | None = None  # the reply timeout in force at the end
+    chunk_data_bytes: int | None = None  # the chunk size in force at the end
 
 
 @dataclass
@@ -103,16 +130,23 @@ class SampleOutcome:
 class _InFlight:
     index: int
     pixels: bytes
-    attempts: int = 0
+    first_sent: float = 0.0
+    attempts: int = 0  # whole sends
     seqs: list[int] = field(default_factory=list)
+    request: ChunkedRequest | None = None  # the chunks of the newest seq (chunked mode)
+    timeouts_in_row: int = 0
+    retried: bool = False  # a re-send happened: its round trip does not feed the estimator
+    polled: bool = False  # the last thing sent for it was a POLL that got no answer yet
+    last_problem: str = ""
 
 
 class DeviceLink:
     """A transport plus the frame decoder and seq allocator of one device."""
 
     def __init__(self, transport: Transport, *, name: str | None = None,
-                 poll_s: float = 0.02) -> None:
+                 poll_s: float = 0.02, clock: Clock = time.monotonic) -> None:
         self.transport = transport
+        self.clock = clock
         self.name = name or getattr(transport, "url", "device")
         self.decoder = FrameDecoder()
         self.poll_s = poll_s
@@ -127,10 +161,11 @@ class DeviceLink:
                 return self._seq
         raise LinkError(f"{self.name}: no free sequence number")
 
-    def send(self, frame: Frame) -> None:
-        wire = frame.encode()
+    def send(self, *frames: Frame) -> None:
+        """Write ``frames`` in one transport write (a request's chunks stay together)."""
+        wire = b"".join(f.encode() for f in frames)
         self.transport.write(wire)
-        self.stats.payload_bytes_tx += len(frame.payload)
+        self.stats.payload_bytes_tx += sum(len(f.payload) for f in frames)
         self.stats.wire_bytes_tx += len(wire)
 
     def poll(self, timeout: float | None = None) -> list[Frame | FrameError]:
@@ -152,8 +187,8 @@ class DeviceLink:
         for _ in range(attempts):
             seq = self.next_seq()
             self.send(ping(seq))
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
+            deadline = self.clock() + timeout_s
+            while self.clock() < deadline:
                 for item in self.poll():
                     if isinstance(item, FrameError):
                         last = f"bad frame ({item.reason})"
@@ -179,14 +214,308 @@ def check_model(hello: Hello, expected_hash: bytes, device: str) -> None:
             f"and launches the current model)")
 
 
+
+
+class RttEstimator:
+    """Reply timeout from measured round trips (Jacobson/Karels, as TCP's RTO)."""
+
+    def __init__(self, ceiling: float, floor: float | None = None) -> None:
+        self.ceiling = ceiling
+        self.floor = ceiling / 20 if floor is None else min(floor, ceiling)
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+
+    def rto(self, backoff: int = 0) -> float:
+        """The timeout for a request after ``backoff`` timeouts in a row (before any
+        measurement: the ceiling)."""
+        if self.srtt is None:
+            return self.ceiling
+        base = max(self.floor, self.srtt + 4 * self.rttvar)
+        return min(self.ceiling, base * 2 ** min(backoff, 16))
+
+
+class ChunkSizer:
+    """Chunk data bytes from the measured share of damaged chunks: with a per-byte error rate
+    ``p`` and ``h`` bytes of overhead per chunk, ``d`` data bytes arrive whole ``(1 - p)^(d +
+    h)`` of the time, and ``d = (sqrt(h^2 + 4h / -ln(1 - p)) - h) / 2`` maximises the data
+    delivered per byte sent, ``d / (d + h) * (1 - p)^(d + h)``. Starts at the device's
+    ``chunk_max``."""
+
+    MIN_DATA = 16
+
+    def __init__(self, chunk_max: int) -> None:
+        self.max_data = chunk_max - CHUNK_HEADER
+        self.data = self.max_data
+        self.sent = 0.0  # decayed counts of chunks sent and of chunks reported missing
+        self.lost = 0.0
+        self.bytes = 0.0
+
+    def on_sent(self, chunks: int, wire_bytes: int) -> None:
+        self.sent += chunks
+        self.bytes += wire_bytes
+
+    def on_missing(self, chunks: int) -> None:
+        self.lost += chunks
+        self._update()
+
+    def _update(self) -> None:
+        if self.sent < 20:
+            return
+        frame = self.bytes / self.sent  # mean wire bytes per chunk frame
+        share = min(self.lost / self.sent, 0.99)
+        p = 1 - (1 - share) ** (1 / frame) if share > 0 else 0.0
+        h = CHUNK_OVERHEAD
+        target = self.max_data if p <= 0 else int(
+            (math.sqrt(h * h + 4 * h / -math.log1p(-p)) - h) / 2)
+        self.data = max(self.MIN_DATA, min(self.max_data, target))
+        if self.sent > 2000:  # forget slowly: the link may get better or worse
+            self.sent, self.lost, self.bytes = self.sent / 2, self.lost / 2, self.bytes / 2
+
+
+class _Stream:
+    """The state of one :func:`stream_samples` call."""
+
+    def __init__(self, link: DeviceLink, on_result: Callable[[SampleOutcome], None], *,
+                 window: int, timeout_s: float, max_attempts: int | None, budget_s: float,
+                 expected_hash: bytes | None, n_classes: int | None, n_layers: int | None,
+                 chunked: bool) -> None:
+        self.link, self.on_result, self.window = link, on_result, window
+        self.max_attempts, self.budget_s = max_attempts, budget_s
+        self.expected_hash, self.n_classes, self.n_layers = expected_hash, n_classes, n_layers
+        self.stats = link.stats
+        self.clock = link.clock
+        self.rtt = RttEstimator(timeout_s)
+        hello = link.hello
+        self.chunked = bool(chunked and hello is not None and hello.chunk_max > CHUNK_HEADER + 2)
+        self.sizer = ChunkSizer(hello.chunk_max) if self.chunked and hello else None
+        self.inflight: dict[int, _InFlight] = {}  # index -> entry
+        self.owner: dict[int, int] = {}  # seq -> index, every seq of an unfinished sample
+        self.sent_at: dict[int, float] = {}  # seq -> time of the latest send under it
+        self.order: dict[int, int] = {}  # seq -> position of the latest send under it
+        self.counter = 0
+        self.last_rx = self.clock()
+        self.finished = 0.0  # decayed counts of finished samples and of those that needed
+        self.second_round = 0.0  # more than one round (chunked mode: the window adapts)
+
+    def window_now(self) -> int:
+        """The device keeps one chunked request at a time, so a re-send of only the missing
+        chunks works while nothing newer went out: pipeline while under 5 % of the samples
+        need a second round, else one request at a time."""
+        if self.chunked and self.finished >= 20 and self.second_round > 0.05 * self.finished:
+            return 1
+        return self.window
+
+    # -- sending -------------------------------------------------------------------------
+    def _write(self, entry: _InFlight, seq: int, frames: list[Frame]) -> None:
+        self.counter += 1
+        self.order[seq] = self.counter
+        self.sent_at[seq] = self.clock()
+        self.link.send(*frames)
+        if self.sizer is not None and frames and frames[0].type == MsgType.DATA:
+            self.sizer.on_sent(len(frames), sum(len(f.payload) + CHUNK_OVERHEAD - CHUNK_HEADER
+                                                for f in frames))
+
+    def send_full(self, entry: _InFlight) -> None:
+        """The whole request again, under a new seq."""
+        seq = self.link.next_seq(self.owner)
+        entry.attempts += 1
+        entry.polled = False
+        entry.seqs.append(seq)
+        self.owner[seq] = entry.index
+        self.stats.requests += 1
+        if self.chunked:
+            hello = self.link.hello
+            assert hello is not None and self.sizer is not None
+            entry.request = ChunkedRequest(seq, entry.pixels,
+                                           chunk_max=self.sizer.data + CHUNK_HEADER,
+                                           encodings=hello.encodings)
+            self._write(entry, seq, entry.request.frames())
+        else:
+            self._write(entry, seq, [infer(seq, entry.pixels)])
+
+    def is_newest(self, entry: _InFlight) -> bool:
+        """Nothing was written after this sample's latest send: the device still holds its
+        chunks (it keeps one request at a time)."""
+        return self.order.get(entry.seqs[-1]) == self.counter
+
+    def ask_again(self, entry: _InFlight, problem: str) -> None:
+        """Something of this request went missing: POLL while the device still holds it
+        (the answer is the RESULT or a NAK naming the missing chunks), else (or when the last
+        POLL went unanswered too) send it whole."""
+        entry.last_problem = problem
+        entry.retried = True
+        if (self.chunked and entry.request is not None and not entry.polled
+                and self.is_newest(entry)):
+            self.stats.polls += 1
+            entry.polled = True
+            self._write(entry, entry.seqs[-1], [entry.request.poll()])
+            return
+        self.resend(entry, problem)
+
+    def resend(self, entry: _InFlight, problem: str) -> None:
+        entry.last_problem = problem
+        entry.retried = True
+        if self.max_attempts is not None and entry.attempts >= self.max_attempts:
+            self.finish(entry, SampleOutcome(
+                entry.index, "failed", f"{problem}; gave up after {entry.attempts} attempts"))
+            return
+        self.stats.resent += 1
+        self.send_full(entry)
+
+    def on_nak(self, entry: _InFlight, nak: Nak) -> None:
+        self.stats.naks += 1
+        req = entry.request
+        if req is None or nak.total == 0 or nak.total != len(req.chunks) \
+                or not self.is_newest(entry):
+            self.resend(entry, "the device lost the request's chunks")
+            return
+        missing = nak.indices()
+        if self.sizer is not None:
+            self.sizer.on_missing(len(missing))
+        entry.last_problem = f"{len(missing)} of {nak.total} chunks damaged"
+        entry.retried = True
+        self.stats.chunks_resent += len(missing)
+        self._write(entry, entry.seqs[-1], req.on_nak(nak))
+
+    # -- results -------------------------------------------------------------------------
+    def finish(self, entry: _InFlight, outcome: SampleOutcome) -> None:
+        del self.inflight[entry.index]
+        for s in entry.seqs:
+            self.owner.pop(s, None)
+            self.sent_at.pop(s, None)
+            self.order.pop(s, None)
+        outcome.attempts = entry.attempts
+        self.finished = self.finished * 0.98 + 1
+        self.second_round = self.second_round * 0.98 + entry.retried
+        if outcome.status == "ok":
+            self.stats.ok += 1
+        else:
+            self.stats.failed += 1
+        self.on_result(outcome)
+
+    def on_result_frame(self, entry: _InFlight, seq: int, payload: bytes) -> None:
+        try:
+            res = InferResult.decode(payload)
+        except ProtocolError:
+            return
+        if (self.n_classes is not None and len(res.counts) != self.n_classes) or (
+                self.n_layers is not None and len(res.ops) != self.n_layers):
+            self.finish(entry, SampleOutcome(
+                entry.index, "failed", f"RESULT shape {len(res.counts)} classes / "
+                f"{len(res.ops)} layers does not match the model"))
+            return
+        rtt = self.clock() - self.sent_at[seq]
+        if not entry.retried:
+            self.rtt.sample(rtt)
+        self.finish(entry, SampleOutcome(
+            entry.index, "ok", prediction=res.prediction, counts=list(res.counts),
+            ops=list(res.ops), spikes=list(res.spikes), input_spikes=res.input_spikes,
+            cycles=res.cycles, rtt_s=rtt))
+
+    def on_hello(self, frame: Frame) -> None:
+        if frame.seq != 0 and frame.seq not in self.owner:
+            return  # a late answer to our own PING
+        try:
+            hello = Hello.decode(frame.payload)
+        except ProtocolError:
+            return
+        self.stats.resets += 1
+        log.info("%s: device reset (unsolicited HELLO); re-sending %d in flight",
+                 self.link.name, len(self.inflight))
+        if self.expected_hash is not None:
+            check_model(hello, self.expected_hash, self.link.name)
+        self.link.hello = hello
+        for entry in sorted(self.inflight.values(), key=lambda e: self.order[e.seqs[-1]]):
+            self.resend(entry, "device reset")
+
+    def on_frame(self, frame: Frame) -> None:
+        if not frame.from_device:
+            return  # an echo (loop://) or noise that happened to decode
+        if frame.type == MsgType.HELLO:
+            self.on_hello(frame)
+            return
+        idx = self.owner.get(frame.seq)
+        if idx is None:
+            if frame.seq != SEQ_UNKNOWN:
+                self.stats.stale_replies += 1
+            return
+        entry = self.inflight[idx]
+        answered = self.order[frame.seq]
+        current = frame.seq == entry.seqs[-1]
+        if frame.type == MsgType.RESULT:
+            self.on_result_frame(entry, frame.seq, frame.payload)
+        elif not current:
+            # an ERROR or NAK about a request this sample has since sent again: the newer
+            # send is answered on its own, so this costs no attempt
+            self.stats.stale_replies += 1
+            return
+        elif frame.type == MsgType.NAK:
+            try:
+                nak = Nak.decode(frame.payload)
+            except ProtocolError:
+                return
+            entry.timeouts_in_row = 0
+            entry.polled = False
+            self.on_nak(entry, nak)
+        elif frame.type == MsgType.ERROR:
+            try:
+                err = DeviceError.decode(frame.payload)
+            except ProtocolError:
+                return
+            if is_transient(err.status):
+                self.stats.device_crc_errors += 1
+                self.ask_again(entry, f"device reported {err.name}")
+            else:
+                self.finish(entry, SampleOutcome(
+                    entry.index, "failed", f"device error {err.name}"
+                    + (f" ({err.text})" if err.text else "")))
+        else:
+            return
+        # The device answers one request at a time, in order: anything sent before the
+        # answered request and still unanswered was lost on the way (or its reply was).
+        for other in list(self.inflight.values()):
+            if self.order[other.seqs[-1]] < answered:
+                self.ask_again(other, "request or reply lost")
+
+    # -- time ----------------------------------------------------------------------------
+    def check_time(self) -> None:
+        now = self.clock()
+        for entry in list(self.inflight.values()):
+            if now - entry.first_sent > self.budget_s:
+                why = entry.last_problem or "no answer"
+                self.finish(entry, SampleOutcome(
+                    entry.index, "failed", f"time budget of {self.budget_s:g} s spent "
+                    f"({entry.attempts} attempts; last: {why})"))
+                continue
+            rto = self.rtt.rto(entry.timeouts_in_row)
+            # old enough AND the device silent that long: a busy device is not dead
+            if now - max(self.sent_at[entry.seqs[-1]], self.last_rx) > rto:
+                self.stats.timeouts += 1
+                entry.timeouts_in_row += 1
+                self.ask_again(entry, f"no reply within {rto:.3g} s")
+
+    def unfinished(self) -> list[tuple[int, bytes]]:
+        return [(e.index, e.pixels) for e in self.inflight.values()]
+
+
 def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
                    on_result: Callable[[SampleOutcome], None], *, window: int = 8,
-                   timeout_s: float = 3.0, max_attempts: int = 6,
-                   expected_hash: bytes | None = None,
+                   timeout_s: float = 5.0, max_attempts: int | None = None,
+                   budget_s: float = 60.0, expected_hash: bytes | None = None,
                    n_classes: int | None = None, n_layers: int | None = None,
-                   abort: threading.Event | None = None) -> LinkStats:
+                   abort: threading.Event | None = None, chunked: bool = True) -> LinkStats:
     """Send every ``(index, pixels)`` of ``samples``; call ``on_result`` once per sample.
 
+    ``timeout_s`` caps the adaptive reply timeout; ``budget_s`` is each sample's time budget
+    from its first send; ``max_attempts`` (None: only the budget) caps whole sends;
+    ``chunked`` sends DATA chunks when the device offers them (see the module docstring).
     ``abort`` (set from another thread) ends the stream at once: the samples still in flight
     get no ``on_result`` call (a resumed evaluation sends them again).
 
@@ -196,151 +525,49 @@ def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
     """
     if window < 1:
         raise ValueError(f"window={window}; must be >= 1")
+    if not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise ValueError(f"timeout_s={timeout_s}; must be a positive number of seconds")
+    if not budget_s > 0:
+        raise ValueError(f"budget_s={budget_s}; must be > 0")
+    if max_attempts is not None and max_attempts < 1:
+        raise ValueError(f"max_attempts={max_attempts}; must be >= 1")
+    st = _Stream(link, on_result, window=window, timeout_s=timeout_s,
+                 max_attempts=max_attempts, budget_s=budget_s, expected_hash=expected_hash,
+                 n_classes=n_classes, n_layers=n_layers, chunked=chunked)
     stats = link.stats
-    t0 = time.monotonic()
-    inflight: dict[int, _InFlight] = {}  # index -> entry
-    owner: dict[int, int] = {}  # seq -> index, for every seq of an unfinished sample
-    sent_at: dict[int, float] = {}  # seq -> send time
-    order: dict[int, int] = {}  # seq -> send order
-    counter = 0
+    t0 = link.clock()
     exhausted = False
-    last_rx = time.monotonic()
-
-    def send(entry: _InFlight) -> None:
-        nonlocal counter
-        seq = link.next_seq(owner)
-        entry.attempts += 1
-        entry.seqs.append(seq)
-        owner[seq] = entry.index
-        counter += 1
-        order[seq] = counter
-        sent_at[seq] = time.monotonic()
-        stats.requests += 1
-        link.send(infer(seq, entry.pixels))
-
-    def finish(entry: _InFlight, outcome: SampleOutcome) -> None:
-        del inflight[entry.index]
-        for s in entry.seqs:
-            owner.pop(s, None)
-            sent_at.pop(s, None)
-            order.pop(s, None)
-        outcome.attempts = entry.attempts
-        if outcome.status == "ok":
-            stats.ok += 1
-        else:
-            stats.failed += 1
-        on_result(outcome)
-
-    def retry(entry: _InFlight, reason: str) -> None:
-        if entry.attempts >= max_attempts:
-            finish(entry, SampleOutcome(entry.index, "failed",
-                                        f"{reason}; gave up after {entry.attempts} attempts"))
-            return
-        stats.resent += 1
-        send(entry)
-
-    def last_seq(entry: _InFlight) -> int:
-        return entry.seqs[-1]
-
     try:
         while abort is None or not abort.is_set():
-            while len(inflight) < window and not exhausted:
+            while len(st.inflight) < st.window_now() and not exhausted:
                 try:
                     index, pixels = next(samples)
                 except StopIteration:
                     exhausted = True
                     break
-                entry = _InFlight(index, bytes(pixels))
-                inflight[index] = entry
-                send(entry)
-            if not inflight and exhausted:
+                entry = _InFlight(index, bytes(pixels), first_sent=link.clock())
+                st.inflight[index] = entry
+                st.send_full(entry)
+            if not st.inflight and exhausted:
                 break
-
             items = link.poll()
             if items:
-                last_rx = time.monotonic()
+                st.last_rx = link.clock()
             for item in items:
-                if isinstance(item, FrameError):
-                    continue  # the request's timeout or a later reply's order recovers it
-                if not item.from_device:
-                    continue  # an echo (loop://) or noise that happened to decode
-                if item.type == MsgType.HELLO:
-                    if item.seq != 0 and item.seq not in owner:
-                        continue  # a late answer to our own PING
-                    try:
-                        hello = Hello.decode(item.payload)
-                    except ProtocolError:
-                        continue
-                    stats.resets += 1
-                    log.info("%s: device reset (unsolicited HELLO); re-sending %d in flight",
-                             link.name, len(inflight))
-                    if expected_hash is not None:
-                        check_model(hello, expected_hash, link.name)
-                    link.hello = hello
-                    for entry in list(inflight.values()):
-                        retry(entry, "device reset")
-                    continue
-                idx = owner.get(item.seq)
-                if idx is None:
-                    if item.seq != SEQ_UNKNOWN:
-                        stats.stale_replies += 1
-                    continue
-                entry = inflight[idx]
-                if item.type == MsgType.ERROR:
-                    try:
-                        err = DeviceError.decode(item.payload)
-                    except ProtocolError:
-                        continue
-                    name = status_name(err.status)
-                    if any(k in name for k in _TRANSIENT):
-                        stats.device_crc_errors += 1
-                        if item.seq == last_seq(entry):
-                            retry(entry, f"device reported {name}")
-                    else:
-                        finish(entry, SampleOutcome(idx, "failed", f"device error {name}"))
-                    continue
-                if item.type != MsgType.RESULT:
-                    continue
-                try:
-                    res = InferResult.decode(item.payload)
-                except ProtocolError:
-                    continue
-                if (n_classes is not None and len(res.counts) != n_classes) or (
-                        n_layers is not None and len(res.ops) != n_layers):
-                    finish(entry, SampleOutcome(idx, "failed",
-                                                f"RESULT shape {len(res.counts)} classes / "
-                                                f"{len(res.ops)} layers does not match the "
-                                                "model"))
-                    continue
-                answered = order[item.seq]
-                rtt = time.monotonic() - sent_at[item.seq]
-                finish(entry, SampleOutcome(
-                    idx, "ok", prediction=res.prediction, counts=list(res.counts),
-                    ops=list(res.ops), spikes=list(res.spikes), input_spikes=res.input_spikes,
-                    cycles=res.cycles, rtt_s=rtt))
-                # One request at a time, in order: anything sent before the answered request
-                # and still unanswered was lost on the way (or its reply was).
-                for other in list(inflight.values()):
-                    if order[last_seq(other)] < answered:
-                        retry(other, "request or reply lost")
-
-            # A request times out when it is older than timeout_s AND the device has said
-            # nothing for timeout_s: a busy device working through a deep queue is not dead.
-            now = time.monotonic()
-            for entry in list(inflight.values()):
-                if now - max(sent_at[last_seq(entry)], last_rx) > timeout_s:
-                    stats.timeouts += 1
-                    retry(entry, f"no reply within {timeout_s:g} s")
+                if isinstance(item, Frame):
+                    st.on_frame(item)
+                # a bad frame: the request's timeout or a later reply's order recovers it
+            st.check_time()
     except (TransportError, OSError) as exc:
         err = LinkError(f"{link.name}: link broke: {exc}")
-        err.unfinished = [(e.index, e.pixels) for e in inflight.values()]  # type: ignore[attr-defined]
+        err.unfinished = st.unfinished()  # type: ignore[attr-defined]
         raise err from exc
     except Exception as exc:
         # whatever went wrong, the caller learns which samples are still open
-        exc.unfinished = [(e.index, e.pixels) for e in inflight.values()]  # type: ignore[attr-defined]
+        exc.unfinished = st.unfinished()  # type: ignore[attr-defined]
         raise
     finally:
-        stats.elapsed_s += time.monotonic() - t0
+        stats.elapsed_s += link.clock() - t0
+        stats.rto_s = st.rtt.rto()
+        stats.chunk_data_bytes = st.sizer.data if st.sizer is not None else None
     return stats
-
-

@@ -113,7 +113,8 @@ def launch(device: str, firmware: Path | str) -> Any:
 
 
 def eval(run_dir: Path | str, devices: Sequence[str] | str, *, samples: int | None = None,  # noqa: A001
-         resume: bool = False, window: int = 8, timeout: float = 5.0, retries: int = 6,
+         resume: bool = False, window: int = 8, timeout: float = 5.0,
+         retries: int | None = None, budget: float = 60.0, chunks: bool = True,
          data_dir: Path | str | None = None, report: bool = True, html: bool = True,
          progress: bool = False) -> dict[str, Any]:
     """``edgesnn eval``: stream test samples to ``devices`` (profile names, URLs,
@@ -125,8 +126,8 @@ def eval(run_dir: Path | str, devices: Sequence[str] | str, *, samples: int | No
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
     opts = EvalOptions(samples=samples, resume=resume, window=window, timeout=timeout,
-                       retries=retries, data_dir=None if data_dir is None else Path(data_dir),
-                       progress=progress)
+                       retries=retries, budget=budget, chunks=chunks,
+                       data_dir=None if data_dir is None else Path(data_dir), progress=progress)
     opts.check()
     summary = evaluate_devices(run_dir, [devices] if isinstance(devices, str) else devices,
                                opts)

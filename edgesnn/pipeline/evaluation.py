@@ -53,8 +53,10 @@ class EvalOptions:
     samples: int | None = None
     resume: bool = False
     window: int = 8
-    timeout: float = 5.0
-    retries: int = 6
+    timeout: float = 5.0  # ceiling of the adaptive reply timeout
+    retries: int | None = None  # whole sends per sample at most; None: the budget decides
+    budget: float = 60.0  # seconds a sample may take from its first send
+    chunks: bool = True  # DATA chunks when the device offers them (else one INFER frame)
     data_dir: Path | None = None
     progress: bool = True
     fsync_every: int = 64
@@ -69,8 +71,12 @@ class EvalOptions:
         if not (math.isfinite(self.timeout) and self.timeout > 0):
             raise ValueError(f"--timeout {self.timeout:g}: must be a positive number of "
                              "seconds")
-        if self.retries < 1:
-            raise ValueError(f"--retries {self.retries}: must be >= 1 (attempts per sample)")
+        if not (math.isfinite(self.budget) and self.budget >= self.timeout):
+            raise ValueError(f"--budget {self.budget:g}: must be a number of seconds >= "
+                             f"--timeout ({self.timeout:g})")
+        if self.retries is not None and self.retries < 1:
+            raise ValueError(f"--retries {self.retries}: must be >= 1 (whole sends per "
+                             "sample)")
 
 
 @dataclass
@@ -280,6 +286,7 @@ class _Fleet:
         try:
             stream_samples(link, self._pull(), on_result, window=self.opts.window,
                            timeout_s=self.opts.timeout, max_attempts=self.opts.retries,
+                           budget_s=self.opts.budget, chunked=self.opts.chunks,
                            expected_hash=self.expected_hash,
                            n_classes=int(golden.counts.shape[1]),
                            n_layers=int(golden.ops.shape[1]), abort=self.abort)
