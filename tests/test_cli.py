@@ -128,3 +128,11 @@ def test_api_takes_what_the_cli_takes(tmp_path) -> None:
         api.train(a_file, hidden=64, data_dir=tmp_path / "no-data")
     with pytest.raises(ValueError, match="hidden"):
         api.train(tmp_path / "new", hidden=0, data_dir=tmp_path / "no-data")
+
+
+def test_api_export_refuses_the_wrong_kind_of_out_before_work(tmp_path) -> None:
+    from edgesnn import api
+    from edgesnn.export.base import ExportError
+
+    with pytest.raises(ExportError, match="is a folder; --target onnx writes one file"):
+        api.export(tmp_path / "no-run", "onnx", tmp_path)

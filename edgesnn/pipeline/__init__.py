@@ -79,7 +79,9 @@ def export(run_dir: Path | str, target: str, out: Path | str, *, device: str | N
     """``edgesnn export``: ``target`` is one of :func:`edgesnn.export.available_targets`."""
     from edgesnn.export import get_target
 
-    return get_target(target).export(Path(run_dir), Path(out), device=device, **options)
+    chosen = get_target(target)
+    chosen.check_out(Path(out))  # a folder for a file target, or the reverse: before any work
+    return chosen.export(Path(run_dir), Path(out), device=device, **options)
 
 
 def inspect(path: Path | str) -> dict:
