@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from edgesnn.build import build_project  # noqa: E402
 from edgesnn.devices import load_device, write_board_files  # noqa: E402
+from edgesnn.export.c import RUNTIME_SRCS  # noqa: E402
 from edgesnn.graph import esg  # noqa: E402
 from edgesnn.graph.golden import simulate  # noqa: E402
 from edgesnn.graph.ir import SpikeGraph, Storage  # noqa: E402
@@ -67,10 +68,12 @@ log = logging.getLogger("device_cost")
 DEVICE = "lm3s6965evb"
 BENCH_DIR = ROOT / "firmware" / "ports" / DEVICE / "bench"
 RUNTIME_DIR = ROOT / "firmware" / "runtime"
-M3_FLAGS = ["-mcpu=cortex-m3", "-mthumb", "-ffunction-sections", "-fdata-sections",
-            "-ffreestanding", "-std=c99"]
+PROFILE = load_device(DEVICE)
+# the profile's core flags (its -O level comes from --opt) for the per-object footprint
+M3_FLAGS = [f for f in PROFILE.build.cflags if not f.startswith("-O")] + [
+    "-ffreestanding", "-std=c99"]
 CORE = ("esnn_model.c", "esnn_infer.c", "esnn_crc.c")  # validation + inference + CRC-32
-STACK_BYTES = 8192  # reserved by firmware/ports/cortexm_common/cortexm_sections.ld
+STACK_BYTES = PROFILE.memory.stack_bytes  # reserved at the top of RAM by the linker script
 SCALES = (1.0, 0.5, 0.25)  # input intensity multipliers that spread the spike rate
 #: every emulated MCU profile, smallest core first (``--boards all``)
 BOARDS = ("microbit", "lm3s6965evb", "mps2-an386", "mps2-an505", "mps3-an547")
@@ -273,7 +276,7 @@ def run_ref(graph: SpikeGraph, pixels: np.ndarray, work: Path, opt: str = "-Os")
     out.mkdir()
     shift = ref_shift(graph, pixels)
     write_ref_header(graph, shift, out / "ref_weights.h")
-    write_board_files(load_device(DEVICE), out)
+    write_board_files(PROFILE, out)
     subprocess.run(["make", "-s", "-C", str(BENCH_DIR), f"OUT={out}", f"OPT={opt}"], check=True,
                    capture_output=True, timeout=300)
     elf = out / "dense_ref.elf"
@@ -311,7 +314,7 @@ def runtime_footprint(work: Path, opt: str = "-Os") -> dict[str, Any]:
     out = work / f"objs{opt}"
     out.mkdir()
     objs = {}
-    for src in sorted(RUNTIME_DIR.glob("*.c")):
+    for src in sorted(RUNTIME_DIR / name for name in RUNTIME_SRCS):  # what the firmware links
         obj = out / (src.stem + ".o")
         subprocess.run(["arm-none-eabi-gcc", *M3_FLAGS, opt, f"-I{RUNTIME_DIR}",
                         "-DESNN_MAX_LAYERS=2", "-DESNN_MAX_CLASSES=10", "-c", str(src),
