@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shutil
 import sys
 import tempfile
@@ -95,8 +96,9 @@ def fit_rate(cycles: np.ndarray, rate: np.ndarray) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--snn-run", type=Path, help="compressed SNN RUN_DIR (model.esg, 784-H-10)")
-    ap.add_argument("--ann-dir", type=Path, help="folder with ann-dense/ and ann-pruned/ "
-                    "(edgesnn.compress.ann.make_baseline outputs); else they are trained")
+    ap.add_argument("--ann-dir", type=Path, help="folder with ann-dense/, ann-pruned/ and "
+                    "optionally more ann-pruned-*/ (edgesnn.compress.ann.make_baseline "
+                    "outputs); else ann-dense and ann-pruned are trained")
     ap.add_argument("--work", type=Path, help="where to keep trained ANNs and builds")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--keep", type=float, default=0.10, help="pruned ANN: fraction kept")
@@ -128,9 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp.name)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        dirs = ({"dense": args.ann_dir / "ann-dense", "pruned": args.ann_dir / "ann-pruned"}
-                if args.ann_dir else train_anns(work, args.hidden, args.keep, args.epochs,
-                                                args.qat_epochs, args.seed))
+        if args.ann_dir:
+            dirs = {"dense": args.ann_dir / "ann-dense", "pruned": args.ann_dir / "ann-pruned"}
+            for extra in sorted(args.ann_dir.glob("ann-pruned-*")):
+                dirs[extra.name.removeprefix("ann-")] = extra
+        else:
+            dirs = train_anns(work, args.hidden, args.keep, args.epochs, args.qat_epochs,
+                              args.seed)
         result = measure(dirs, args, ports, steps, test, pixels, work)
     finally:
         if tmp is not None:
@@ -154,6 +160,10 @@ def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
         "ann_zero_skip": (with_storage(dense_graph, "sparse"), dense_stats),
         "ann_pruned_sparse": (with_storage(pruned_graph, "sparse"), pruned_stats),
     }
+    for name, folder in dirs.items():
+        if name.startswith("pruned-"):
+            graph, st = load_baseline(folder)
+            anns["ann_" + name.replace("-", "_")] = (with_storage(graph, "sparse"), st)
     rows: dict[str, Any] = {}
     for name, (graph, st) in anns.items():
         twin = gann.infer(graph, test.images)
@@ -163,7 +173,16 @@ def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
                                "macs_mean": float(twin.macs.sum(axis=1).mean()),
                                "blob_bytes": len(gann.encode(graph)), "ports": {}}
         for port in ports:
-            elf = ann_device.build(graph, work / f"{name}-{port}", port, args.opt)
+            try:
+                elf = ann_device.build(graph, work / f"{name}-{port}", port, args.opt)
+            except RuntimeError as exc:  # the model does not fit the board's flash
+                over = re.search(r"overflowed by (\d+) bytes", str(exc))
+                if over is None:
+                    raise
+                row["ports"][port] = {"fits": False, "flash_overflow_bytes": int(over[1])}
+                log.info("%s does not fit %s (flash overflowed by %s bytes)", name, port,
+                         over[1])
+                continue
             run = ann_device.run(graph, elf, port, pixels)
             s = stats(run.cycles)
             row["ports"][port] = {**s, "instr_per_dense_mac": s["mean"] / graph.macs_dense(),
@@ -177,6 +196,8 @@ def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
         rows.update(measure_snn(args.snn_run, ports, steps, test, pixels, work, args.opt))
     for row in rows.values():
         for port, p in row["ports"].items():
+            if p.get("fits") is False:
+                continue
             base = rows["ann_dense"]["ports"][port]["mean"]
             p["x_ann_dense"] = p["mean"] / base
             p["x_ann_pruned_sparse"] = p["mean"] / rows["ann_pruned_sparse"]["ports"][port]["mean"]
@@ -240,6 +261,10 @@ def print_table(r: dict[str, Any]) -> None:
               f"{'b-e pruned':>11}")
         for name, row in r["rows"].items():
             p = row["ports"][port]
+            if p.get("fits") is False:
+                print(f"{name:26}{row['golden_accuracy']:>8.2%}  does not fit the flash "
+                      f"(overflowed by {p['flash_overflow_bytes']:,} B)")
+                continue
             fit = p.get("fit", {})
             be_d = fit.get("break_even_rate_vs_ann_dense")
             be_p = fit.get("break_even_rate_vs_ann_pruned_sparse")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesnn.build import SANITIZE_FLAGS, STRICT_CFLAGS, firmware_dir
+from edgesnn.build import SANITIZE_FLAGS, STRICT_CFLAGS, firmware_dir, runtime_sources
 from edgesnn.graph import ann
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
@@ -24,9 +24,10 @@ FIELDS = ("pred", "logits", "macs", "active")
 def build_tool(out: Path, sanitize: bool) -> Path:
     rt = firmware_dir() / "runtime"
     exe = out / ("ann_check_asan" if sanitize else "ann_check")
+    srcs = sorted(map(str, {*runtime_sources(), rt / "esnn_ann.c"}))  # .esg reader too
     cmd = ["gcc", *STRICT_CFLAGS, "-O2", f"-I{rt}", "-DESNN_MAX_CLASSES=255",
-           "-DESNN_ANN_MAX_LAYERS=8", *(SANITIZE_FLAGS if sanitize else ()),
-           str(rt / "esnn_ann.c"), str(rt / "esnn_crc.c"), str(rt / "esnn_status.c"),
+           "-DESNN_MAX_LAYERS=8", "-DESNN_ANN_MAX_LAYERS=8",
+           *(SANITIZE_FLAGS if sanitize else ()), *srcs,
            str(firmware_dir() / "ports" / "host" / "bench" / "ann_check.c"), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     return exe

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgesnn import atomic
+from edgesnn.graph import ann as ann_mod
 from edgesnn.graph.ir import (
     BIAS_MAX,
     Q16_ONE,
@@ -36,7 +37,7 @@ from edgesnn.graph.ir import (
 
 MAGIC = b"ESNG"
 VERSION_MAJOR = 1
-VERSION_MINOR = 1  # 1.1 added layer biases; a file without one is written as 1.0
+VERSION_MINOR = 2  # 1.1 added layer biases, 1.2 the ANN section; older files keep theirs
 MAX_SECTIONS = 1 + 255 + 1
 MAX_DENSE_ELEMENTS = 1 << 26  # a sparse layer the Python IR would expand beyond 64 Mi weights
 LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
@@ -99,6 +100,7 @@ class SectionKind(IntEnum):
     GRAPH = 1
     LAYER = 2
     META = 3
+    ANN = 4  # the int8 ANN baseline: an EANN blob (SPEC.md 5.6, firmware/runtime/esnn_ann.h)
 
 
 class Readout(IntEnum):
@@ -114,7 +116,7 @@ HEADER_SIZE = HEADER.size
 ENTRY_SIZE = ENTRY.size
 GRAPH_SIZE = GRAPH.size
 LAYER_HEADER_SIZE = LAYER.size
-KIND_GRAPH, KIND_LAYER, KIND_META = (int(k) for k in SectionKind)
+KIND_GRAPH, KIND_LAYER, KIND_META, KIND_ANN = (int(k) for k in SectionKind)
 KIND_NAMES = {int(k): k.name for k in SectionKind}
 _HASH = slice(HEADER.offset("model_hash"), HEADER.offset("model_hash") + 16)
 _HEADER_CRC = HEADER.offset("header_crc")
@@ -269,6 +271,8 @@ def encode(graph: SpikeGraph) -> bytes:
                                 int(graph.encoder.seed), graph.arena_bytes(), b"\0" * 12)
     payloads = [(KIND_GRAPH, graph_payload)]
     payloads += [(KIND_LAYER, _layer_payload(layer)) for layer in graph.layers]
+    if graph.ann is not None:
+        payloads.append((KIND_ANN, ann_mod.encode(graph.ann)))
     meta = _meta_payload(graph)
     if meta is not None:
         payloads.append((KIND_META, meta))
@@ -282,7 +286,8 @@ def encode(graph: SpikeGraph) -> bytes:
     gap = _a8(HEADER_SIZE + len(table)) - HEADER_SIZE - len(table)
     after_header = bytes(table) + b"\0" * gap + bytes(body)
     file_size = HEADER_SIZE + len(after_header)
-    minor = VERSION_MINOR if any(layer.bias is not None for layer in graph.layers) else 0
+    minor = (2 if graph.ann is not None else
+             1 if any(layer.bias is not None for layer in graph.layers) else 0)
     return _finish_header(file_size, len(payloads), crc32(bytes(table)), after_header, minor)
 
 
@@ -396,11 +401,14 @@ class _Reader:
             where = f"section {k}"
             self.enum(f"{where}.kind", SectionKind, kind)
             where += f" ({KIND_NAMES[kind]})"
-            want = (KIND_GRAPH if k == 0 else KIND_META if kind == KIND_META and k == count - 1
-                    and k >= 2 else KIND_LAYER)
-            if kind != want:
+            prev = out[-1][0] if out else None
+            if not (kind == KIND_GRAPH if k == 0 else
+                    (kind == KIND_LAYER and prev in (KIND_GRAPH, KIND_LAYER))
+                    or (kind == KIND_ANN and prev == KIND_LAYER)
+                    or (kind == KIND_META and k == count - 1 and prev in (KIND_LAYER, KIND_ANN))):
                 raise self.fail(f"{where}.kind", "out of order; expected GRAPH first, then "
-                                "LAYER sections, then at most one META last", "shape")
+                                "LAYER sections, then at most one ANN, then at most one META "
+                                "last", "shape")
             if off % 8:
                 raise self.fail(f"{where}.offset", f"{off} is not a multiple of 8", "bounds")
             if off != expect:
@@ -612,6 +620,17 @@ def decode(data: bytes, *, check_hash: bool = True) -> SpikeGraph:
     if g["n_classes"] != prev:
         raise EsgError(f"GRAPH.n_classes: {g['n_classes']} but the last layer has {prev} "
                        "outputs", "shape")
+    baseline = None
+    for kind, o, s in sections:
+        if kind == KIND_ANN:
+            try:
+                baseline = ann_mod.decode(bytes(data[o:o + s]))
+            except ann_mod.AnnError as exc:
+                raise EsgError(f"ANN: {exc}", "value") from exc
+            if (baseline.input_size, baseline.n_classes) != (g["input_size"], g["n_classes"]):
+                raise EsgError(f"ANN: {baseline.input_size} inputs / {baseline.n_classes} "
+                               f"classes; the graph has {g['input_size']} / "
+                               f"{g['n_classes']}", "shape")
     meta: dict[str, Any] = {}
     if sections[-1][0] == KIND_META:
         meta = r.meta(sections[-1][1], sections[-1][2])
@@ -625,7 +644,7 @@ def decode(data: bytes, *, check_hash: bool = True) -> SpikeGraph:
             layer.name = name
     graph = SpikeGraph(input_size=g["input_size"], steps=g["steps"], layers=layers,
                        encoder=Encoder(kind=EncoderKind(g["encoder"]), seed=g["seed"]),
-                       metadata=meta)
+                       metadata=meta, ann=baseline)
     try:
         graph.validate()
     except GraphError as exc:  # every rule is checked above; this is a second line of defence

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from edgesnn.graph.ann import AnnGraph
+from edgesnn.graph.ann import encode as ann_encode
+
 Q16_ONE = 1 << 16  # leak multiplier meaning "no leak" (IF neuron)
 INT32_MIN = -(1 << 31)  # membranes, thresholds and currents are int32 (SPEC.md 2)
 INT32_MAX = (1 << 31) - 1
@@ -172,6 +175,8 @@ class SpikeGraph:
     layers: list[Layer]
     encoder: Encoder = field(default_factory=Encoder)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: optional int8 ANN baseline stored with the SNN (.esg ANN section, SPEC.md 5.6)
+    ann: AnnGraph | None = None
 
     @property
     def n_classes(self) -> int:
@@ -183,7 +188,10 @@ class SpikeGraph:
         return (self.input_size == other.input_size and self.steps == other.steps
                 and int(self.encoder.kind) == int(other.encoder.kind)
                 and int(self.encoder.seed) == int(other.encoder.seed)
-                and self.metadata == other.metadata and self.layers == other.layers)
+                and self.metadata == other.metadata and self.layers == other.layers
+                and (self.ann is None) == (other.ann is None)
+                and (self.ann is None or other.ann is None
+                     or ann_encode(self.ann) == ann_encode(other.ann)))
 
     def validate(self) -> SpikeGraph:
         self.encoder.validate()
@@ -202,6 +210,12 @@ class SpikeGraph:
             prev = layer.n_out
         if self.n_classes > 255:
             raise GraphError(f"{self.n_classes} classes; the readout supports at most 255")
+        if self.ann is not None:
+            self.ann.validate()
+            if (self.ann.input_size, self.ann.n_classes) != (self.input_size, self.n_classes):
+                raise GraphError(f"ANN baseline {self.ann.input_size} inputs / "
+                                 f"{self.ann.n_classes} classes; the SNN has "
+                                 f"{self.input_size} / {self.n_classes}")
         return self
 
     def arena_bytes(self) -> int:

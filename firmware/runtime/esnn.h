@@ -64,6 +64,8 @@ typedef struct {
 typedef struct {
     const uint8_t *esg;  /* the blob, validated; NULL until esnn_model_init succeeds */
     const uint8_t *hash; /* 16 bytes: header bytes 32..47 */
+    const uint8_t *ann;  /* ANN section payload (an EANN blob for esnn_ann_init), or NULL */
+    uint32_t ann_len;
     uint32_t len, input_size, seed, arena_bytes;
     uint16_t n_layers, steps, n_classes;
     uint8_t encoder, readout;

@@ -7,7 +7,7 @@
 
 #define ESNN_ESG_MAGIC 0x474E5345u /* ESNG as a little-endian u32 */
 #define ESNN_ESG_VERSION_MAJOR 1u
-#define ESNN_ESG_VERSION_MINOR 1u
+#define ESNN_ESG_VERSION_MINOR 2u
 #define ESNN_ESG_MAX_SECTIONS 257u
 #define ESNN_ESG_SECTION_ALIGN 8u /* payload offsets */
 #define ESNN_ESG_ARRAY_ALIGN 4u /* layer array offsets, and the blob itself */
@@ -70,8 +70,8 @@
 #define ESNN_LAYER_WEIGHTS_BYTES 40u
 #define ESNN_LAYER_OFF_BIAS 44u
 
-enum { ESNN_SECTION_GRAPH = 1, ESNN_SECTION_LAYER = 2, ESNN_SECTION_META = 3 };
-#define ESNN_SECTION_MAX 3u
+enum { ESNN_SECTION_GRAPH = 1, ESNN_SECTION_LAYER = 2, ESNN_SECTION_META = 3, ESNN_SECTION_ANN = 4 };
+#define ESNN_SECTION_MAX 4u
 
 enum { ESNN_ENC_RATE = 0, ESNN_ENC_LATENCY = 1, ESNN_ENC_DIRECT = 2 };
 #define ESNN_ENC_MAX 2u

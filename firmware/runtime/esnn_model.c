@@ -178,9 +178,12 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
     if (esnn_crc32(0, b + HDR, ESNN_SEC_BYTES * count) != esnn_ld32(b + ESNN_HDR_TABLE_CRC))
         return ESNN_ERR_TABLE_CRC;
 
-    /* Section table: GRAPH, LAYER..., optional META; payloads packed in order, 8-aligned. */
+    /* Section table: GRAPH, LAYER..., optional ANN, optional META; payloads packed in order,
+     * 8-aligned. The ANN payload is validated by esnn_ann_init when it is used. */
     end = HDR + ESNN_SEC_BYTES * count;
     n_layer_sec = 0;
+    m->ann = NULL;
+    m->ann_len = 0;
     for (s = 0; s < count; s++) {
         e = SEC(b, s);
         kind = esnn_ld32(e + ESNN_SEC_KIND);
@@ -188,10 +191,15 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
         size = esnn_ld32(e + ESNN_SEC_SIZE);
         if (kind < ESNN_SECTION_GRAPH || kind > ESNN_SECTION_MAX) return ESNN_ERR_SECTION_KIND;
         if (s == 0 ? kind != ESNN_SECTION_GRAPH
-                   : !(kind == ESNN_SECTION_LAYER ||
+                   : !((kind == ESNN_SECTION_LAYER && m->ann == NULL) ||
+                       (kind == ESNN_SECTION_ANN && m->ann == NULL && s >= 2u) ||
                        (kind == ESNN_SECTION_META && s == count - 1u && s >= 2u)))
             return ESNN_ERR_SECTION_ORDER;
         if (kind == ESNN_SECTION_LAYER) n_layer_sec++;
+        if (kind == ESNN_SECTION_ANN) {
+            m->ann = b + off;
+            m->ann_len = size;
+        }
         if (off & (ESNN_ESG_SECTION_ALIGN - 1u)) return ESNN_ERR_ALIGN;
         if (!in_bounds(off, size, len)) return ESNN_ERR_SECTION_BOUNDS;
         expect = A8(end);

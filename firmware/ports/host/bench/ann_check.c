@@ -4,11 +4,14 @@
  *   ann_check init BLOB           prints the esnn_ann_init status NAME (exit 0 if OK)
  *   ann_check infer BLOB PIXELS   PIXELS = input_size bytes per sample; one JSON line per
  *                                 sample: pred, logits, macs, active
+ *   ann_check esg FILE.esg PIXELS the same for the ANN section of a .esg (esnn_model_init,
+ *                                 then esnn_ann_init on esnn_model_t.ann)
  * The arena is exactly arena_bytes (a sanitizer build catches any access past it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "esnn.h"
 #include "esnn_ann.h"
 
 #define MAX_BLOB (64u * 1024u * 1024u)
@@ -41,6 +44,8 @@ int main(int argc, char **argv)
 {
     esnn_ann_model_t m;
     esnn_ann_result_t r;
+    esnn_model_t snn;
+    const uint8_t *ann;
     uint8_t *blob;
     uint8_t *px;
     uint8_t *arena;
@@ -50,9 +55,11 @@ int main(int argc, char **argv)
     uint32_t k;
     esnn_status_t st;
 
-    if (argc < 3 || (strcmp(argv[1], "init") != 0 && strcmp(argv[1], "infer") != 0) ||
-        (strcmp(argv[1], "infer") == 0 && argc != 4)) {
-        fprintf(stderr, "usage: ann_check init BLOB | ann_check infer BLOB PIXELS\n");
+    if (argc < 3 || (strcmp(argv[1], "init") != 0 && strcmp(argv[1], "infer") != 0 &&
+                     strcmp(argv[1], "esg") != 0) ||
+        (strcmp(argv[1], "init") != 0 && argc != 4)) {
+        fprintf(stderr, "usage: ann_check init BLOB | ann_check infer BLOB PIXELS | "
+                        "ann_check esg FILE.esg PIXELS\n");
         return 2;
     }
     blob = read_file(argv[2], &len);
@@ -60,7 +67,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot read %s\n", argv[2]);
         return 2;
     }
-    st = esnn_ann_init(&m, blob, len);
+    ann = blob;
+    if (strcmp(argv[1], "esg") == 0) {
+        st = esnn_model_init(&snn, blob, len);
+        if (st != ESNN_OK || snn.ann == NULL) {
+            fprintf(stderr, "esnn_model_init: %s%s\n", esnn_status_str((int)st),
+                    st == ESNN_OK ? " (no ANN section)" : "");
+            free(blob);
+            return 1;
+        }
+        ann = snn.ann;
+        len = snn.ann_len;
+    }
+    st = esnn_ann_init(&m, ann, len);
     if (strcmp(argv[1], "init") == 0) {
         printf("%s\n", esnn_status_name((int)st));
         free(blob);
