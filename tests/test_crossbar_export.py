@@ -22,7 +22,7 @@ from edgesnn.graph.synth import random_graph
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("xbar") / "run"
     d.mkdir()
-    write_esg(random_graph(5, input_size=784, hidden=(24,), n_classes=10, steps=6),
+    write_esg(random_graph(5, input_size=784, hidden=(24,), n_classes=10, steps=6, bias=True),
               d / "model.esg")
     return d
 
@@ -47,6 +47,10 @@ def test_description_validates_both_ways(exported: Path) -> None:
     assert model.mapping.arrays_used == 15
     lm = model.mapping.layers[0]
     np.testing.assert_array_equal(lm.logical_levels(), model.graph.layers[0].weights)
+    # biases: stated in the description and realised as the periphery's digital add
+    neuron = doc["layers"][0]["neuron"]
+    assert neuron["bias"] == model.graph.layers[0].bias.tolist() == lm.bias.tolist()
+    assert neuron["bias_realisation"].startswith("digital add")
     assert lm.adc_range.max() <= lm.rows * 255  # calibrated, never above full scale
 
 

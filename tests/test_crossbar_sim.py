@@ -31,17 +31,19 @@ def _prof(**kw: object):
     return load_profile("rram-1t1r", **base)
 
 
-@pytest.mark.parametrize("seed,encoder,reset,neuron,bits", [
-    (0, "rate", "subtract", "lif", 8),
-    (1, "latency", "zero", "if", 8),
-    (2, "rate", "zero", "lif", 4),
-    (3, "rate", "subtract", "if", 8),
+@pytest.mark.parametrize("seed,encoder,reset,neuron,bits,bias", [
+    (0, "rate", "subtract", "lif", 8, False),
+    (1, "latency", "zero", "if", 8, False),
+    (2, "rate", "zero", "lif", 4, False),
+    (3, "rate", "subtract", "if", 8, False),
+    (4, "rate", "subtract", "lif", 8, True),  # biases: a digital add after the ADC
+    (5, "latency", "zero", "if", 4, True),
 ])
 def test_ideal_crossbar_equals_golden(seed: int, encoder: str, reset: str, neuron: str,
-                                      bits: int) -> None:
+                                      bits: int, bias: bool) -> None:
     g = random_graph(seed, input_size=40, hidden=(24, 12), n_classes=5, steps=9,
                      encoder=encoder, reset=reset, neuron=neuron, weight_bits=bits,
-                     per_neuron=seed % 2 == 1)
+                     per_neuron=seed % 2 == 1, bias=bias)
     prof = _prof()
     m = map_graph(g, prof)
     assert all(lm.row_tiles > 1 or lm.col_tiles > 1 for lm in m.layers[:2])  # really tiled

@@ -82,7 +82,7 @@ def test_integer_source_carries_scales(tiny_esg_run: Path, tmp_path: Path) -> No
     np.testing.assert_array_equal(graph.nodes["fc0"].weight, esg.layers[0].weights.T)
 
 
-def _snntorch_net(reset: str, hidden: int):  # noqa: ANN202
+def _snntorch_net(reset: str, hidden: int, bias: bool = False):  # noqa: ANN202
     snn = pytest.importorskip("snntorch", reason="snntorch not installed "
                               "(pip install --no-deps snntorch nirtorch)")
     pytest.importorskip("nirtorch", reason="nirtorch (snntorch's NIR export) not installed")
@@ -94,17 +94,18 @@ def _snntorch_net(reset: str, hidden: int):  # noqa: ANN202
     # per-neuron beta/threshold: snnTorch's exporter writes scalar-shaped LIF nodes otherwise,
     # which nir's type inference rejects
     return torch.nn.Sequential(
-        torch.nn.Linear(784, hidden, bias=False),
+        torch.nn.Linear(784, hidden, bias=bias),
         snn.Leaky(beta=torch.full((hidden,), 0.9), threshold=torch.ones(hidden), **kw),
-        torch.nn.Linear(hidden, 10, bias=False),
+        torch.nn.Linear(hidden, 10, bias=bias),
         snn.Leaky(beta=torch.full((10,), 0.8), threshold=torch.ones(10), output=True, **kw))
 
 
-@pytest.mark.parametrize("reset", ["zero", "subtract"])
-def test_snntorch_parity(reset: str, mnist_data_dir: Path, samples, tmp_path: Path,
+@pytest.mark.parametrize(("reset", "bias"), [("zero", False), ("subtract", False),
+                                             ("zero", True)])
+def test_snntorch_parity(reset: str, bias: bool, mnist_data_dir: Path, samples, tmp_path: Path,
                          record_property) -> None:
     torch.manual_seed(0)
-    net = _snntorch_net(reset, 48)
+    net = _snntorch_net(reset, 48, bias)
     from snntorch import utils as sutils
     from snntorch.export_nir import export_to_nir
 
@@ -145,6 +146,7 @@ def test_snntorch_parity(reset: str, mnist_data_dir: Path, samples, tmp_path: Pa
     assert main(["import", str(f), "--out", str(out), "--reset", reset,
                  "--steps", str(steps), "--encoder", "rate", "--encoder-seed", str(seed)]) == 0
     model, _ = load(out)
+    assert model.config.bias == bias  # nn.Linear's bias arrives as an Affine node's bias
     with torch.no_grad():
         res = model(x)
     pred_e = res.prediction().numpy()
@@ -175,6 +177,16 @@ def _graph(**override) -> nir.NIRGraph:  # noqa: ANN003
                         type_check=False)
 
 
+def test_affine_bias_is_scaled_with_the_input() -> None:
+    """An Affine's bias is part of the input current: the LIF's R*dt/tau scales it too."""
+    w = np.arange(24, dtype=np.float32).reshape(4, 6) / 10
+    bias = np.array([0.5, -0.25, 0.0, 1.0], np.float32)
+    snn, _ = nir_graph.from_nir(_graph(fc=nir.Affine(weight=w, bias=bias)), dt=1e-4)
+    scale = 10.0 * 1e-4 / 1e-3  # r * dt / tau of _graph's LIF
+    np.testing.assert_allclose(snn.layers[0].weight, w * scale, rtol=1e-6)
+    np.testing.assert_allclose(snn.layers[0].bias, bias * scale, rtol=1e-6)
+
+
 def test_hand_built_graphs(tmp_path: Path) -> None:
     snn, summary = nir_graph.from_nir(_graph())
     assert summary["reset"] == "zero"  # NIR's own semantics when nothing says otherwise
@@ -203,7 +215,10 @@ def test_hand_built_graphs(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("override", "match"), [
     ({"fc": nir.Linear(weight=np.full((4, 6), np.nan, np.float32))}, "'fc'.*NaN"),
     ({"fc": nir.Linear(weight=np.ones((4, 5), np.float32))}, "'fc'.*5 inputs"),
-    ({"fc": nir.Affine(weight=np.ones((4, 6), np.float32), bias=np.ones(4))}, "'fc'.*bias"),
+    ({"fc": nir.Affine(weight=np.ones((4, 6), np.float32), bias=np.ones(3))},
+     "'fc'.*bias has 3 values"),
+    ({"fc": nir.Affine(weight=np.ones((4, 6), np.float32), bias=np.full(4, np.nan))},
+     "'fc'.*bias contains NaN"),
     ({"lif": nir.LIF(tau=np.full(3, 1e-3), r=np.ones(3), v_leak=np.zeros(3),
                      v_threshold=np.ones(3))}, "'lif'.*3 values"),
     ({"lif": nir.LIF(tau=np.full(4, 1e-3), r=np.ones(4), v_leak=np.ones(4),
@@ -237,22 +252,26 @@ def test_missing_parameter_and_junk(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(("neuron", "reset", "encoder", "per_neuron"),
-                         [("lif", "zero", "latency", True), ("if", "subtract", "direct", False),
-                          ("if", "zero", "rate", True)])
-def test_round_trip_variants(neuron: str, reset: str, encoder: str, per_neuron: bool, samples,
-                             tmp_path: Path) -> None:
+@pytest.mark.parametrize(("neuron", "reset", "encoder", "per_neuron", "bias"),
+                         [("lif", "zero", "latency", True, False),
+                          ("if", "subtract", "direct", False, False),
+                          ("if", "zero", "rate", True, False),
+                          ("lif", "subtract", "rate", False, True),
+                          ("if", "zero", "direct", True, True)])
+def test_round_trip_variants(neuron: str, reset: str, encoder: str, per_neuron: bool,
+                             bias: bool, samples, tmp_path: Path) -> None:
     from edgesnn.interop.params import save_run
     from edgesnn.interop.synth import random_float_snn
 
     snn = random_float_snn(9, hidden=(20,), neuron=neuron, reset=reset, encoder=encoder,
-                           per_neuron=per_neuron)
+                           per_neuron=per_neuron, bias=bias)
     run = tmp_path / "run"
     save_run(snn, run, {})
     f = tmp_path / "m.nir"
     assert main(["export", str(run), "--target", "nir", "--out", str(f)]) == 0
     kinds = {type(n).__name__ for n in nir.read(str(f)).nodes.values()}
     assert ("IF" if neuron == "if" else "LIF") in kinds
+    assert ("Affine" in kinds) == bias and ("Linear" in kinds) != bias
     back = tmp_path / "back"
     assert main(["import", str(f), "--out", str(back)]) == 0
     a, b = from_model(load(run)[0]), from_model(load(back)[0])
@@ -261,5 +280,8 @@ def test_round_trip_variants(neuron: str, reset: str, encoder: str, per_neuron: 
         np.testing.assert_array_equal(la.weight, lb.weight)
         np.testing.assert_array_equal(la.beta_full(), lb.beta_full())
         np.testing.assert_array_equal(la.threshold_full(), lb.threshold_full())
+        assert (la.bias is None) == (lb.bias is None)
+        if la.bias is not None:
+            np.testing.assert_array_equal(la.bias, lb.bias)
     pixels, _ = samples
     np.testing.assert_array_equal(_predict(back, pixels), _predict(run, pixels))

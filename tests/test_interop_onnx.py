@@ -85,12 +85,14 @@ def test_float_step_and_unrolled_match_torch(float_run: Path, samples, tmp_path:
     assert diff_u < 1e-3 and diff_s < 1e-3
 
 
+@pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("encoder", ["rate", "latency", "direct"])
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_integer_onnx_equals_golden(encoder: str, reset: str, tmp_path: Path) -> None:
+def test_integer_onnx_equals_golden(encoder: str, reset: str, bias: bool,
+                                    tmp_path: Path) -> None:
     graph = synth.random_graph(7, input_size=40, hidden=(24,), n_classes=6, steps=12,
                                encoder=encoder, reset=reset, per_neuron=(reset == "zero"),
-                               density=0.6)
+                               density=0.6, bias=bias)
     pixels = synth.random_pixels(3, 32, 40)
     path = tmp_path / "int.onnx"
     onnx_graph.save(onnx_graph.integer_model(graph), path)
@@ -166,22 +168,24 @@ def test_onnx_export_options_and_bad_files(float_run: Path, tmp_path: Path, caps
     assert not (tmp_path / "r2").exists()
 
 
-VARIANTS = [("lif", "zero", "rate", True), ("if", "subtract", "latency", False),
-            ("lif", "subtract", "direct", True), ("if", "zero", "direct", False)]
+VARIANTS = [("lif", "zero", "rate", True, False), ("if", "subtract", "latency", False, False),
+            ("lif", "subtract", "direct", True, False), ("if", "zero", "direct", False, False),
+            ("lif", "subtract", "rate", False, True), ("lif", "zero", "direct", True, True)]
 
 
-@pytest.mark.parametrize(("neuron", "reset", "encoder", "per_neuron"), VARIANTS)
-def test_float_variants(neuron: str, reset: str, encoder: str, per_neuron: bool, samples,
-                        tmp_path: Path) -> None:
+@pytest.mark.parametrize(("neuron", "reset", "encoder", "per_neuron", "bias"), VARIANTS)
+def test_float_variants(neuron: str, reset: str, encoder: str, per_neuron: bool, bias: bool,
+                        samples, tmp_path: Path) -> None:
     from edgesnn.interop.params import save_run
     from edgesnn.interop.synth import random_float_snn
 
     snn = random_float_snn(5, hidden=(24, 16), neuron=neuron, reset=reset, encoder=encoder,
-                           per_neuron=per_neuron)
+                           per_neuron=per_neuron, bias=bias)
     run = tmp_path / "run"
     save_run(snn, run, {})
     model, _ = load(run)
     assert model.config.per_neuron == per_neuron and model.config.neuron == neuron
+    assert model.config.bias == bias
     pixels, _ = samples
     with torch.no_grad():
         ref = model.forward_pixels(torch.from_numpy(pixels))

@@ -121,15 +121,18 @@ def test_bad_options(tiny_run: Path, tmp_path: Path, capsys) -> None:
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("neuron", "reset", "encoder", "per_neuron"),
-                         [("lif", "zero", "rate", True), ("if", "subtract", "direct", False)])
-def test_float_variants(neuron: str, reset: str, encoder: str, per_neuron: bool,
+@pytest.mark.parametrize(("neuron", "reset", "encoder", "per_neuron", "bias"),
+                         [("lif", "zero", "rate", True, False),
+                          ("if", "subtract", "direct", False, False),
+                          ("lif", "subtract", "rate", False, True),
+                          ("lif", "zero", "direct", True, True)])
+def test_float_variants(neuron: str, reset: str, encoder: str, per_neuron: bool, bias: bool,
                         mnist_data_dir: Path, tmp_path: Path) -> None:
     from edgesnn.interop.params import save_run
     from edgesnn.interop.synth import random_float_snn
 
     snn = random_float_snn(3, hidden=(24,), neuron=neuron, reset=reset, encoder=encoder,
-                           per_neuron=per_neuron)
+                           per_neuron=per_neuron, bias=bias)
     run = tmp_path / "run"
     save_run(snn, run, {})
     pixels = load_dataset("mnist", "test", mnist_data_dir, limit=48).images

@@ -90,6 +90,10 @@ def _neuron_block(lm: LayerMapping, layer_kind: NeuronKind, profile: CrossbarPro
         "current_unit": "integer weight units after the ADC: round(sum over row tiles of ADC "
                         "output [levels] * weight_scale)",
         "threshold_charge_fc": [t * unit_fc for t in (thr if len(set(thr)) > 1 else thr[:1])],
+        "bias": None if lm.bias is None else [int(x) for x in lm.bias],
+        "bias_realisation": "none" if lm.bias is None else
+        "digital add of the integer bias to each neuron's current after the ADC, every step "
+        "(no bias row in the array)",
     }
 
 
@@ -304,7 +308,8 @@ def read_description(path: str | Path) -> XbarModel:
                 col_slot=npz[f"layer{i}_col_slot"], adc_range=npz[f"layer{i}_adc_range"],
                 threshold=ly.threshold_full().astype(np.int64),
                 leak=ly.leak_full().astype(np.int64), zero_reset=int(ly.reset) == 1,
-                exact=bool(d["exact"]))
+                exact=bool(d["exact"]),
+                bias=None if ly.bias is None else ly.bias.astype(np.int64))
         except KeyError as exc:
             raise DescriptionError(f"{p}: cells file lacks array {exc}") from exc
         if (lm.n_in, lm.n_out) != (ly.n_in, ly.n_out):

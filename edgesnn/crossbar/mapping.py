@@ -59,6 +59,9 @@ class LayerMapping:
     leak: np.ndarray  # int64 [n_out] Q0.16
     zero_reset: bool
     exact: bool  # every weight is an exact multiple of weight_scale levels (scale == 1)
+    # int64 [n_out] or None: the layer's bias, realised as a digital add in the neuron
+    # periphery after the ADC (no bias row: the conductances hold only the weights)
+    bias: np.ndarray | None = None
 
     @property
     def pairs(self) -> int:
@@ -195,7 +198,8 @@ def map_graph(graph: SpikeGraph, profile: CrossbarProfile) -> CrossbarMapping:
             weight_scale=scale, max_level=int(np.abs(signed).max()) if signed.size else 0,
             cells=cells, row_slot=row_slot, col_slot=col_slot,
             adc_range=np.zeros((rt, ct, 1)), threshold=ly.threshold_full().astype(np.int64),
-            leak=ly.leak_full().astype(np.int64), zero_reset=int(ly.reset) == 1, exact=exact)
+            leak=ly.leak_full().astype(np.int64), zero_reset=int(ly.reset) == 1, exact=exact,
+            bias=None if ly.bias is None else ly.bias.astype(np.int64))
         lm.adc_range = full_scale_range(lm, cols_per_adc)
         layers.append(lm)
         first += rt * ct

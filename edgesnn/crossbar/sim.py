@@ -227,6 +227,8 @@ def run_chunk(mapping: CrossbarMapping, spec: InputSpec, phys: list[PhysLayer], 
                 part = code * step
             total = part.sum(axis=0, dtype=np.float64)[:, lm.col_slot]
             current = np.rint(total * (lm.weight_scale * comp)).astype(np.int64)
+            if lm.bias is not None:  # the periphery's digital add (no bias row)
+                current += lm.bias
             active_rows = s.sum(axis=1).astype(np.int64)
             active_tiles = (xt.max(axis=2) > 0).sum(axis=0).astype(np.int64)  # [B]
             cell_reads += 2 * active_rows * lm.n_out

@@ -27,8 +27,11 @@ def integer_as_float(graph: Any) -> tuple[FloatSNN, dict[str, Any]]:
     for layer in graph.layers:
         layers.append(FloatLayer(weight=np.ascontiguousarray(layer.weights.T.astype(np.float32)),
                                  beta=(layer.leak.astype(np.float64) / 65536).astype(np.float32),
-                                 threshold=layer.threshold.astype(np.float32)))
+                                 threshold=layer.threshold.astype(np.float32),
+                                 bias=None if layer.bias is None
+                                 else layer.bias.astype(np.float32)))
         info.append({"weight_bits": layer.weight_bits, "threshold": layer.threshold.tolist(),
+                     "bias": None if layer.bias is None else layer.bias.tolist(),
                      "leak_q16": layer.leak.tolist(), "neuron": layer.neuron.name.lower(),
                      "reset": layer.reset.name.lower(), "storage": layer.storage.name.lower()})
     resets = {layer.reset for layer in graph.layers}

@@ -59,7 +59,8 @@ def read_onnx(path: Path, *, steps: int | None = None, encoder: str | None = Non
     layers = []
     for i, names in enumerate(meta.get("layers", [])):
         arrays = []
-        for key in ("weight", "beta", "threshold"):
+        keys = ["weight", "beta", "threshold"] + (["bias"] if names.get("bias") else [])
+        for key in keys:
             name = names.get(key)
             if name not in inits:
                 raise InteropError(f"{path}: layer {i}: missing initializer {name!r} ({key})")
@@ -67,12 +68,13 @@ def read_onnx(path: Path, *, steps: int | None = None, encoder: str | None = Non
             if not np.all(np.isfinite(arr)):
                 raise InteropError(f"{path}: initializer {name!r} contains NaN or Inf")
             arrays.append(arr)
-        w, beta, theta = arrays
+        w, beta, theta = arrays[:3]
+        bias = arrays[3].reshape(-1) if len(arrays) > 3 else None
         if w.ndim != 2:
             raise InteropError(f"{path}: initializer {names['weight']!r} must be 2-D, got "
                                f"shape {w.shape}")
         layers.append(FloatLayer(weight=np.ascontiguousarray(w.T), beta=beta.reshape(-1),
-                                 threshold=theta.reshape(-1)))
+                                 threshold=theta.reshape(-1), bias=bias))
     if not layers:
         raise InteropError(f"{path}: metadata lists no layers")
     snn = FloatSNN(layers=layers, steps=int(steps or meta["steps"]),

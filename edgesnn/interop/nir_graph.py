@@ -1,6 +1,7 @@
 """edgesnn <-> NIR (Neuromorphic Intermediate Representation), see ``exporters/nir/MAPPING.md``.
 
-Export writes ``Input -> Linear -> LIF|IF -> ... -> Linear -> LIF|IF -> Output`` with
+Export writes ``Input -> Linear|Affine -> LIF|IF -> ... -> LIF|IF -> Output`` (Affine for a
+layer with a bias) with
 ``tau = dt / (1 - beta)``, ``r = tau / dt``, ``v_leak = 0`` (snnTorch's own convention, so its
 importer reads our files the same way) and an ``edgesnn`` metadata block (JSON string) that
 carries dt, reset mode, steps, encoder and, for integer graphs, the integer scales.
@@ -10,7 +11,8 @@ Import inverts NIR's forward-Euler step of ``tau dv/dt = (v_leak - v) + R I``::
     v[t+1] = (1 - dt/tau) v[t] + (R dt / tau) I[t] + (dt / tau) v_leak
 
 so ``beta = 1 - dt/tau`` and the input scale ``R dt / tau`` is folded into the incoming
-weights (IF: ``dv/dt = R I``, scale ``R dt``). ``v_leak`` must be 0 (SpikingMLP has no bias).
+weights and bias (IF: ``dv/dt = R I``, scale ``R dt``); an Affine's bias is the layer's bias.
+``v_leak`` must be 0 (edgesnn membranes rest at 0).
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | N
     for i, layer in enumerate(snn.layers):
         n = layer.n_out
         thr = layer.threshold_full().astype(np.float64)
-        nodes[f"fc{i}"] = nir.Linear(weight=layer.weight.astype(np.float32))
+        if layer.bias is None:
+            nodes[f"fc{i}"] = nir.Linear(weight=layer.weight.astype(np.float32))
+        else:
+            nodes[f"fc{i}"] = nir.Affine(weight=layer.weight.astype(np.float32),
+                                         bias=layer.bias.astype(np.float32))
         beta = layer.beta_full().astype(np.float64)
         if snn.neuron == "if" or np.all(beta == 1.0):
             nodes[f"lif{i}"] = nir.IF(r=np.full(n, 1.0 / dt), v_threshold=thr,
@@ -181,8 +187,8 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str) -> tuple[np.nda
     r = _param(name, node, "r", n)
     v_leak = _param(name, node, "v_leak", n)
     if np.any(v_leak != 0):
-        raise InteropError(f"node {name!r}: v_leak != 0 adds a constant current, which "
-                           "bias-free edgesnn layers cannot express")
+        raise InteropError(f"node {name!r}: v_leak != 0 (a resting potential away from 0) "
+                           "is not expressible: edgesnn membranes start and rest at 0")
     if np.any(tau <= 0):
         raise InteropError(f"node {name!r}: tau must be > 0")
     inf = np.isinf(tau)
@@ -218,7 +224,7 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
     order = _chain(graph)
     nodes = graph.nodes
     layers: list[FloatLayer] = []
-    pending: tuple[str, np.ndarray] | None = None
+    pending: tuple[str, np.ndarray, np.ndarray | None] | None = None
     kinds: list[str] = []
     size: int | None = None
     for name in order:
@@ -242,33 +248,36 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
                                    f"shape {w.shape}")
             if not np.all(np.isfinite(w)):
                 raise InteropError(f"node {name!r}: weight contains NaN or Inf")
+            bias = None
             if isinstance(node, nir.Affine):
-                bias = np.asarray(node.bias)
+                bias = np.asarray(node.bias, dtype=np.float64).reshape(-1)
                 if not np.all(np.isfinite(bias)):
                     raise InteropError(f"node {name!r}: bias contains NaN or Inf")
-                if np.any(bias != 0):
-                    raise InteropError(f"node {name!r}: Affine with a nonzero bias is not "
-                                       "expressible (edgesnn layers are bias-free)")
+                if bias.shape != (w.shape[0],):
+                    raise InteropError(f"node {name!r}: bias has {bias.size} values but the "
+                                       f"weight has {w.shape[0]} outputs")
             expect = layers[-1].n_out if layers else size
             if expect is not None and w.shape[1] != expect:
                 raise InteropError(f"node {name!r}: weight has {w.shape[1]} inputs but the "
                                    f"previous stage produces {expect}")
-            pending = (name, w.astype(np.float64))
+            pending = (name, w.astype(np.float64), bias)
             continue
         # a neuron node
         if pending is None:
             raise InteropError(f"node {name!r}: a neuron node must follow a Linear/Affine")
         n = pending[1].shape[0]
         beta, scale, thr = _neuron(name, node, n, dt, reset)
-        w = pending[1]
-        if np.any(np.abs(scale - 1.0) > _UNIT):
+        w, bias = pending[1], pending[2]
+        if np.any(np.abs(scale - 1.0) > _UNIT):  # the input scale multiplies W x + b
             w = w * scale[:, None]
+            bias = None if bias is None else bias * scale
         if np.any(thr < 0):
             raise InteropError(f"node {name!r}: v_threshold must be >= 0")
         layers.append(FloatLayer(
             weight=w.astype(np.float32),
             beta=(beta[:1] if np.all(beta == beta[0]) else beta).astype(np.float32),
-            threshold=(thr[:1] if np.all(thr == thr[0]) else thr).astype(np.float32)))
+            threshold=(thr[:1] if np.all(thr == thr[0]) else thr).astype(np.float32),
+            bias=None if bias is None else bias.astype(np.float32)))
         kinds.append(type(node).__name__)
         pending = None
     if not layers:

@@ -83,28 +83,33 @@ def _float_meta(snn: FloatSNN, mode: str) -> dict[str, Any]:
             "encoder": snn.encoder, "encoder_seed": snn.encoder_seed, "neuron": snn.neuron,
             "reset": snn.reset, "input_size": snn.input_size, "hidden": snn.hidden,
             "n_classes": snn.n_classes,
-            "layers": [{"weight": f"W{i}", "beta": f"beta{i}", "threshold": f"theta{i}"}
-                       for i in range(len(snn.layers))]}
+            "layers": [{"weight": f"W{i}", "beta": f"beta{i}", "threshold": f"theta{i}",
+                        "bias": None if layer.bias is None else f"b{i}"}
+                       for i, layer in enumerate(snn.layers)]}
 
 
-def _float_params(b: _Builder, snn: FloatSNN) -> list[tuple[str, str, str]]:
+def _float_params(b: _Builder, snn: FloatSNN) -> list[tuple[str, str, str, str]]:
     names = []
     for i, layer in enumerate(snn.layers):
         w = b.const(f"W{i}", np.ascontiguousarray(layer.weight.T.astype(np.float32)))
         beta = b.const(f"beta{i}", layer.beta.astype(np.float32))
         theta = b.const(f"theta{i}", layer.threshold.astype(np.float32))
-        names.append((w, beta, theta))
+        bias = "" if layer.bias is None else b.const(f"b{i}", layer.bias.astype(np.float32))
+        names.append((w, beta, theta, bias))
     return names
 
 
-def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str]], x: str,
+def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, str]], x: str,
                 vs: list[str], outs: list[str] | None = None) -> tuple[str, list[str]]:
     """One step of every layer; returns (output spikes, new membranes)."""
     one = b.const("", np.array([1.0], np.float32))
     s = x
     new_vs = []
-    for i, (w, beta, theta) in enumerate(params):
-        v = b.op("Add", [b.op("Mul", [beta, vs[i]]), b.op("MatMul", [s, w])])
+    for i, (w, beta, theta, bias) in enumerate(params):
+        cur = b.op("MatMul", [s, w])
+        if bias:  # W s + b, in that order (as nn.Linear)
+            cur = b.op("Add", [cur, bias])
+        v = b.op("Add", [b.op("Mul", [beta, vs[i]]), cur])
         fired = b.op("Greater", [v, theta])
         s = b.op("Cast", [fired], to=TensorProto.FLOAT)
         out = outs[i] if outs else ""
@@ -171,8 +176,10 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
                            b.const("", np.array(256, np.int64))])
         nz = b.op("Greater", [px, b.const("", np.array(0, np.int64))])
         t_fire = b.op("Where", [nz, raw, b.const("", np.array(-1, np.int64))])
-    ws, ths, leaks = [], [], []
+    ws, ths, leaks, biases = [], [], [], []
     for i, layer in enumerate(graph.layers):
+        biases.append("" if layer.bias is None
+                      else b.const(f"bias{i}", layer.bias.astype(np.int64)))
         # stored as int8 (int4 values fit too), widened once: [n_in, n_out]
         ws.append(b.op("Cast", [b.const(f"W{i}", layer.weights.astype(np.int8))], to=i64))
         ths.append(b.const(f"theta{i}", layer.threshold.astype(np.int64)))
@@ -180,6 +187,8 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
     vs = [b.zeros("pixels", 0, layer.n_out, i64) for layer in graph.layers]
     if kind == EncoderKind.DIRECT:
         i0 = b.op("MatMul", [px, ws[0]])
+        if biases[0]:
+            i0 = b.op("Add", [i0, biases[0]])
     half = b.const("", np.array(32768, np.int64))
     offset = b.const("", np.array(1 << 48, np.int64))  # > |v * beta_q + 32768| (< 2^47 + 2^15)
     unoffset = b.const("", np.array(1 << 32, np.int64))  # (1 << 48) >> 16
@@ -196,7 +205,12 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
             s = b.op("Cast", [b.op("Equal", [t_fire, b.const("", np.array(t, np.int64))])],
                      to=i64)
         for li, layer in enumerate(graph.layers):
-            cur = i0 if (li == 0 and kind == EncoderKind.DIRECT) else b.op("MatMul", [s, ws[li]])
+            if li == 0 and kind == EncoderKind.DIRECT:
+                cur = i0
+            else:
+                cur = b.op("MatMul", [s, ws[li]])
+                if biases[li]:
+                    cur = b.op("Add", [cur, biases[li]])
             prod = b.op("Add", [b.op("Add", [b.op("Mul", [vs[li], leaks[li]]), half]), offset])
             shifted = b.op("BitShift", [b.op("Cast", [prod], to=TensorProto.UINT64), shift],
                            direction="RIGHT")
@@ -219,7 +233,8 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
             "encoder_seed": int(graph.encoder.seed), "input_size": graph.input_size,
             "n_classes": graph.n_classes,
             "layers": [{"neuron": layer.neuron.name.lower(), "reset": layer.reset.name.lower(),
-                        "weight_bits": layer.weight_bits} for layer in graph.layers]}
+                        "weight_bits": layer.weight_bits, "bias": layer.bias is not None}
+                       for layer in graph.layers]}
     return _finish(b, "edgesnn_snn_integer", inputs, outputs, meta)
 
 

@@ -4,7 +4,7 @@
 :class:`edgesnn.snn.model.SpikingMLP` needs, as numpy arrays, so ONNX / TFLite / NIR code
 imports no torch. Per step ``t`` and layer ``l`` (the float twin of SPEC.md 3.2)::
 
-    v = beta * v + W @ s          # W: [n_out, n_in], s: spikes of the layer below
+    v = beta * v + W @ s + b      # W: [n_out, n_in], s: spikes of the layer below, b: bias
     s = (v > theta)               # strictly greater
     subtract: v = v - theta * s   # zero: v = v * (1 - s)
 
@@ -34,6 +34,7 @@ class FloatLayer:
     weight: np.ndarray  # float32 [n_out, n_in] (torch nn.Linear layout)
     beta: np.ndarray  # float32 [1] or [n_out]; 1.0 for IF
     threshold: np.ndarray  # float32 [1] or [n_out]
+    bias: np.ndarray | None = None  # float32 [n_out]: a current added every step; or None
 
     @property
     def n_in(self) -> int:
@@ -95,8 +96,14 @@ class FloatSNN:
             if layer.n_in != prev:
                 raise InteropError(f"{name}: weight has n_in={layer.n_in} but the previous "
                                    f"stage produces {prev}")
-            for pname, arr in (("weight", layer.weight), ("beta", layer.beta),
-                               ("threshold", layer.threshold)):
+            if layer.bias is not None and layer.bias.shape != (layer.n_out,):
+                raise InteropError(f"{name}: bias must have shape [{layer.n_out}], got "
+                                   f"{layer.bias.shape}")
+            arrays = [("weight", layer.weight), ("beta", layer.beta),
+                      ("threshold", layer.threshold)]
+            if layer.bias is not None:
+                arrays.append(("bias", layer.bias))
+            for pname, arr in arrays:
                 if not np.all(np.isfinite(arr)):
                     raise InteropError(f"{name}: {pname} contains NaN or Inf")
             for pname, arr in (("beta", layer.beta), ("threshold", layer.threshold)):
@@ -125,11 +132,11 @@ def from_model(model: Any) -> FloatSNN:
     cfg_dict = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(vars(cfg))
     layers = []
     for i, fc in enumerate(model.fcs):
-        if getattr(fc, "bias", None) is not None:
-            raise InteropError(f"layer {i}: has a bias; edgesnn SNN layers are bias-free")
+        bias = getattr(fc, "bias", None)
         layers.append(FloatLayer(weight=_arr(fc.weight).reshape(fc.weight.shape),
-                                 beta=_arr(model.beta(i)), threshold=_arr(model.threshold(i))))
-    known = {"steps", "encoder", "encoder_seed", "neuron", "reset"}
+                                 beta=_arr(model.beta(i)), threshold=_arr(model.threshold(i)),
+                                 bias=None if bias is None else _arr(bias)))
+    known = {"steps", "encoder", "encoder_seed", "neuron", "reset", "bias"}
     snn = FloatSNN(layers=layers, steps=int(cfg_dict["steps"]),
                    encoder=str(cfg_dict["encoder"]), encoder_seed=int(cfg_dict["encoder_seed"]),
                    neuron=str(cfg_dict["neuron"]), reset=str(cfg_dict["reset"]),
@@ -177,18 +184,23 @@ def to_model(snn: FloatSNN) -> Any:
         if snn.neuron == "if" and np.any(layer.beta != 1.0):
             raise InteropError(f"layer {i}: neuron 'if' needs beta == 1")
     known = {"input_size", "hidden", "n_classes", "steps", "encoder", "encoder_seed", "neuron",
-             "reset", "beta", "threshold", "per_neuron", "learn_beta", "learn_threshold"}
+             "reset", "beta", "threshold", "per_neuron", "learn_beta", "learn_threshold",
+             "bias"}
+    bias = any(layer.bias is not None for layer in snn.layers)
     kept = {k: v for k, v in snn.extra.items() if k in {"surrogate", "slope", "detach_reset"}}
     config = SNNConfig(input_size=snn.input_size, hidden=snn.hidden, n_classes=snn.n_classes,
                        steps=int(snn.steps), encoder=snn.encoder,
                        encoder_seed=int(snn.encoder_seed), neuron=snn.neuron, reset=snn.reset,
                        beta=float(snn.layers[0].beta[0]),
                        threshold=float(snn.layers[0].threshold[0]), per_neuron=per_neuron,
-                       **{k: v for k, v in kept.items() if k not in known})
+                       bias=bias, **{k: v for k, v in kept.items() if k not in known})
     model = SpikingMLP(config)
     state = model.state_dict()
     for i, layer in enumerate(snn.layers):
         state[f"fcs.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.float32))
+        if bias:  # a layer without one gets zeros: the same float computation
+            b = layer.bias if layer.bias is not None else np.zeros(layer.n_out, np.float32)
+            state[f"fcs.{i}.bias"] = torch.from_numpy(b.astype(np.float32))
         shape = (layer.n_out,) if per_neuron else (1,)
         state[f"beta_{i}"] = torch.from_numpy(np.broadcast_to(layer.beta, shape).copy())
         state[f"threshold_{i}"] = torch.from_numpy(

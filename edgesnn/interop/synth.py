@@ -11,7 +11,8 @@ from edgesnn.interop.params import FloatLayer, FloatSNN
 def random_float_snn(seed: int, *, input_size: int = 784, hidden: tuple[int, ...] = (24,),
                      n_classes: int = 10, steps: int = 8, neuron: str = "lif",
                      reset: str = "subtract", encoder: str = "rate",
-                     per_neuron: bool = False) -> FloatSNN:
+                     per_neuron: bool = False, bias: bool = False) -> FloatSNN:
+    """``bias`` gives every neuron a bias of up to a fifth of its threshold, either sign."""
     rng = np.random.default_rng(seed)
     sizes = [input_size, *hidden, n_classes]
     layers = []
@@ -21,7 +22,9 @@ def random_float_snn(seed: int, *, input_size: int = 784, hidden: tuple[int, ...
         if encoder == "direct" and n_in == input_size:
             w *= 3.0  # pixels / 255 are smaller than spikes on average
         beta = (np.ones(count) if neuron == "if" else rng.uniform(0.7, 0.95, count))
-        layers.append(FloatLayer(weight=w, beta=beta.astype(np.float32),
-                                 threshold=rng.uniform(0.8, 1.2, count).astype(np.float32)))
+        theta = rng.uniform(0.8, 1.2, count).astype(np.float32)
+        b = rng.uniform(-0.2, 0.2, n_out).astype(np.float32) if bias else None
+        layers.append(FloatLayer(weight=w, beta=beta.astype(np.float32), threshold=theta,
+                                 bias=b))
     return FloatSNN(layers=layers, steps=steps, encoder=encoder, neuron=neuron,
                     reset=reset).validate()

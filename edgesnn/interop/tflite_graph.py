@@ -45,7 +45,7 @@ def int8_weight_snn(snn: FloatSNN) -> FloatSNN:
     for layer in snn.layers:
         q, scale = quantize_rows(layer.weight)
         layers.append(FloatLayer(weight=(q.astype(np.float32) * scale[:, None]),
-                                 beta=layer.beta, threshold=layer.threshold))
+                                 beta=layer.beta, threshold=layer.threshold, bias=layer.bias))
     return FloatSNN(layers=layers, steps=snn.steps, encoder=snn.encoder,
                     encoder_seed=snn.encoder_seed, neuron=snn.neuron, reset=snn.reset,
                     extra=snn.extra)
@@ -61,20 +61,20 @@ def _weights(tb: TfliteBuilder, i: int, layer: FloatLayer, quant: str) -> int:
     return wf
 
 
-def _step(tb: TfliteBuilder, snn: FloatSNN, params: list[tuple[int, int, int]], x: int,
+def _step(tb: TfliteBuilder, snn: FloatSNN, params: list[tuple[int, int, int, int]], x: int,
           vs: list[int | None], tag: str, out_names: list[str] | None = None
           ) -> tuple[int, list[int]]:
     s = x
     new_vs = []
     one = None
-    for i, (w, beta, theta) in enumerate(params):
+    for i, (w, beta, theta, bias) in enumerate(params):
         n = snn.layers[i].n_out
 
         def t(name: str, dtype: Any = np.float32, _n: int = n, _i: int = i) -> int:
             return tb.tensor(f"{name}_{_i}_{tag}", [1, _n], dtype, batch_axis=0)
 
         cur = t("current")
-        tb.op(OP.FULLY_CONNECTED, [s, w, -1], [cur], fc_options())
+        tb.op(OP.FULLY_CONNECTED, [s, w, bias], [cur], fc_options())  # bias -1: none
         if vs[i] is None:  # first step: v = beta * 0 + I = I exactly
             v = cur
         else:
@@ -123,7 +123,9 @@ def snn_model(snn: FloatSNN, mode: str = "step", quant: str = "float") -> bytes:
     for i, layer in enumerate(snn.layers):
         params.append((_weights(tb, i, layer, quant),
                        tb.const(f"beta{i}", layer.beta.astype(np.float32)),
-                       tb.const(f"theta{i}", layer.threshold.astype(np.float32))))
+                       tb.const(f"theta{i}", layer.threshold.astype(np.float32)),
+                       -1 if layer.bias is None
+                       else tb.const(f"b{i}", layer.bias.astype(np.float32))))
     n_layers = len(snn.layers)
     if mode == "step":
         x = tb.tensor("x", [1, snn.input_size], np.float32, batch_axis=0)

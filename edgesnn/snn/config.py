@@ -69,11 +69,11 @@ class SNNConfig:
              f"config version {self.version} is newer than this edgesnn ({CONFIG_VERSION}); "
              "upgrade edgesnn")
         need(1 <= self.input_size <= 65535, f"input_size={self.input_size}; accepted 1..65535")
-        need(isinstance(self.hidden, list) and len(self.hidden) > 0 and all(
+        need(isinstance(self.hidden, list) and all(
              isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65535
              for h in self.hidden),
-             f"hidden={self.hidden!r}; accepted: a layer size in 1..65535 or a non-empty "
-             "list of them (e.g. 256 or [256, 128])")
+             f"hidden={self.hidden!r}; accepted: a layer size in 1..65535 or a list of them "
+             "(e.g. 256 or [256, 128]; [] for one layer straight to the classes)")
         need(1 <= self.n_classes <= 255, f"n_classes={self.n_classes}; accepted 1..255")
         need(1 <= self.steps <= 65535, f"steps={self.steps}; accepted 1..65535")
         need(self.encoder in ENCODERS,
