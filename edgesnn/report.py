@@ -10,6 +10,8 @@ device and runs no model. :func:`write_report` writes ``RUN_DIR/report.json``;
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,14 @@ def _same(r: dict[str, Any]) -> dict[str, bool]:
     return {"prediction": r["device_pred"] == g["pred"], "counts": r["counts"] == g["counts"],
             "ops": r["ops"] == g["ops"], "spikes": r["spikes"] == g["spikes"],
             "input_spikes": r["input_spikes"] == g["input_spikes"]}
+
+
+def failure_reasons(failed: list[dict[str, Any]]) -> dict[str, int]:
+    """How many samples failed for each kind of reason (the reason up to its details: "time
+    budget of 60 s spent", "device error ESNN_ERR_INPUT_SIZE", ...), most frequent first."""
+    kinds = Counter(re.split(r" \(|;", r["reason"] or "no reason given", maxsplit=1)[0]
+                    for r in failed)
+    return dict(kinds.most_common())
 
 
 def build_report(results: Results) -> dict[str, Any]:
@@ -152,6 +162,7 @@ def build_report(results: Results) -> dict[str, Any]:
         "failures": [{"index": r["index"], "device": r.get("device"), "reason": r["reason"]}
                      for r in failed[:MAX_LISTED_MISMATCHES]],
         "failure_count": len(failed),
+        "failure_reasons": failure_reasons(failed),
         "confusion": {"source": "device" if ok else "golden",
                       "matrix": _confusion(labels, devp if ok else golden, graph.n_classes)},
         "latency": primary["latency"] if primary else {},
@@ -267,6 +278,8 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     for r in rows:
         t.add_row(*r)
     console.print(t)
+    for reason, count in report.get("failure_reasons", {}).items():
+        console.print(f"[red]failed:[/red] {count} sample(s): {reason}")
     if ad["mismatches"]:
         console.print(f"[red]golden/device mismatches (first {len(ad['mismatches'])}):[/red] "
                       + ", ".join(f"#{m['index']} {'+'.join(m['fields'])}"

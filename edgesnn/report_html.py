@@ -171,6 +171,10 @@ def render_html(results: Results, report: dict[str, Any]) -> str:
         _row("failed samples", report["failure_count"]),
         "</table>",
     ]
+    reasons = report.get("failure_reasons") or {}
+    if reasons:
+        parts.append("<p class='bad'>Failed samples: " + html.escape("; ".join(
+            f"{n} × {why}" for why, n in reasons.items())) + "</p>")
     if ad["mismatches"]:
         parts.append("<p class='bad'>Mismatches: " + html.escape(", ".join(
             f"#{m['index']} ({'+'.join(m['fields'])})" for m in ad["mismatches"])) + "</p>")

@@ -12,6 +12,8 @@ import edgesnn
 from edgesnn.graph.esg import write_esg
 from edgesnn.graph.synth import random_graph
 
+pytestmark = pytest.mark.timeout(120)  # a hang fails instead of stalling the suite
+
 
 def test_import_loads_neither_torch_nor_serial() -> None:
     code = ("import sys, edgesnn; edgesnn.simulate; edgesnn.read_esg; "

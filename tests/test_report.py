@@ -26,6 +26,8 @@ KEYS = ("samples", "device", "float_accuracy", "golden_accuracy", "device_accura
         "agreement", "latency", "energy")
 
 
+pytestmark = pytest.mark.timeout(180)  # a hang fails instead of stalling the suite
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
@@ -101,3 +103,28 @@ def test_html_renders_in_headless_chromium(evaluated: Path, tmp_path: Path) -> N
     assert int(m.group(1)) >= 6 and int(m.group(2)) == 0
     console = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln]
     assert not console, console
+
+
+def test_the_report_says_why_samples_failed(tmp_path: Path) -> None:
+    from edgesnn.host.protocol import MsgType
+    from tests.test_faults import Scripted, _error
+
+    write_esg(random_graph(4, input_size=64, hidden=(32,), n_classes=10, steps=6),
+              tmp_path / "model.esg")
+    px = random_pixels(3, 12, 64)
+    seen = [0]
+
+    def answer(frame, reply: bytes) -> bytes:
+        if frame.type in (MsgType.DATA, MsgType.INFER) and frame.flags:
+            seen[0] += 1
+            if seen[0] % 4 == 0:
+                return _error(frame.seq, "ERR_INPUT_SIZE")
+        return reply
+
+    dev = Scripted(SimDevice.from_esg(tmp_path / "model.esg"), answer)
+    evaluate_devices(tmp_path, [], EvalOptions(progress=False, timeout=0.5), images=px,
+                     labels=np.zeros(12, dtype=np.int64), opened=[OpenDevice("sim", "sim", dev)])
+    rep = report(tmp_path)
+    assert rep["failure_count"] == 3
+    assert rep["failure_reasons"] == {"device error ESNN_ERR_INPUT_SIZE": 3}
+    assert "3 × device error ESNN_ERR_INPUT_SIZE" in (tmp_path / "report.html").read_text()

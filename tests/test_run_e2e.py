@@ -16,7 +16,8 @@ from edgesnn.cli import main
 STAGES = ("edgesnn.snn.train", "edgesnn.compress", "edgesnn.export.c", "edgesnn.build",
           "edgesnn.host.launch", "edgesnn.devices")
 missing = [m for m in STAGES if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(bool(missing), reason=f"pipeline stages missing: {missing}")
+pytestmark = [pytest.mark.skipif(bool(missing), reason=f"pipeline stages missing: {missing}"),
+              pytest.mark.timeout(600)]  # training + QEMU; a hang fails instead of stalling
 KEYS = ("samples", "device", "float_accuracy", "golden_accuracy", "device_accuracy",
         "agreement", "latency", "energy")
 

@@ -21,6 +21,7 @@ from edgesnn.report import build_report as _build_report
 from edgesnn.results import load_results, read_records
 
 N = 120
+pytestmark = pytest.mark.timeout(120)  # a hang fails the test instead of stalling the suite
 
 
 def build_report(run_dir: Path) -> dict:
@@ -220,3 +221,88 @@ def test_firmware_is_rebuilt_only_when_its_inputs_change(tmp_path: Path) -> None
     _, info3 = firmware_for(tmp_path, "host")
     assert info3["inputs"] != info["inputs"]
     assert elf.stat().st_mtime_ns != built, "a new model must rebuild the image"
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_ctrl_c_stops_cleanly_and_resume_is_identical(tmp_path: Path, mnist_data_dir: Path,
+                                                      capsys) -> None:
+    """Ctrl-C in the middle of `edgesnn eval`: the workers stop before the files close, every
+    completed line stays, no traceback, exit 130; --resume then gives the report of an
+    uninterrupted run."""
+    import _thread
+    import threading
+    import time
+
+    from edgesnn.cli import main
+
+    graph = random_graph(7, input_size=784, hidden=(16,), n_classes=10, steps=4)
+    runs = [tmp_path / "cut", tmp_path / "full"]
+    for r in runs:
+        r.mkdir()
+        write_esg(graph, r / "model.esg")
+    argv = ["--device", "sim", "--samples", "2000", "--data-dir", str(mnist_data_dir),
+            "--json", "--window", "2"]
+    samples = runs[0] / "eval" / "sim" / "samples.jsonl"
+
+    def interrupt_when_running() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if samples.exists() and samples.stat().st_size > 20_000:
+                _thread.interrupt_main()
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=interrupt_when_running, daemon=True)
+    watcher.start()
+    assert main(["eval", str(runs[0]), *argv]) == 130
+    watcher.join()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "interrupted" in err
+    lines = samples.read_text().splitlines(keepends=True)
+    kept = read_records(samples)
+    assert len(kept) == len(lines) and all(ln.endswith("\n") for ln in lines), "no torn line"
+    assert 0 < len(kept) < 2000 and len({r["index"] for r in kept}) == len(kept)
+
+    assert main(["eval", str(runs[0]), *argv, "--resume"]) == 0
+    assert main(["eval", str(runs[1]), *argv]) == 0
+    capsys.readouterr()
+    assert _strip(build_report(runs[0])) == _strip(build_report(runs[1]))
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_interrupt_stops_the_workers_before_the_files_close(run_dir, data) -> None:
+    """A device that goes silent after Ctrl-C: its in-flight samples get drain_s, then the
+    worker leaves them open for --resume and has ended before the files close (it never
+    writes to a closed file)."""
+    import _thread
+    import threading
+    import time
+
+    from tests.test_faults import Scripted
+
+    px, labels = data
+    silent = threading.Event()
+    device = Scripted(SimDevice.from_esg(run_dir / "model.esg"),
+                      lambda frame, reply: b"" if silent.is_set() else reply, service_s=0.002)
+    samples = run_dir / "eval" / "sim" / "samples.jsonl"
+    crashed: list[BaseException] = []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: crashed.append(args.exc_value)  # type: ignore
+
+    def interrupt() -> None:
+        while not (samples.exists() and samples.read_text().count("\n") >= 20):
+            time.sleep(0.002)
+        silent.set()
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            evaluate(run_dir, [], EvalOptions(progress=False, timeout=1.0, drain_s=0.2),
+                     images=px, labels=labels,
+                     opened=[OpenDevice("sim", "sim", device)])
+    finally:
+        threading.excepthook = old_hook
+    assert not crashed
+    kept = read_records(samples)
+    assert 20 <= len(kept) < N and samples.read_text().count("\n") == len(kept)

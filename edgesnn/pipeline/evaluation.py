@@ -16,6 +16,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,6 +239,9 @@ class _Fleet:
         self.errors: list[BaseException] = []
         self.stop = threading.Event()  # Ctrl-C: take no new samples
         self.abort = threading.Event()  # grace period over: leave in-flight samples open
+        # set by each worker as it ends: Thread.join() interrupted by Ctrl-C can mark a
+        # running thread stopped (CPython), so the fleet waits on these instead
+        self.done = [threading.Event() for _ in devs]
         self.bar: Any = None
 
     def _prepare(self) -> list[JsonlWriter]:
@@ -271,6 +275,12 @@ class _Fleet:
             yield pos, self.images[pos].tobytes()
 
     def _worker(self, k: int, writer: JsonlWriter) -> None:
+        try:
+            self._stream(k, writer)
+        finally:
+            self.done[k].set()
+
+    def _stream(self, k: int, writer: JsonlWriter) -> None:
         from edgesnn.host.link import stream_samples
 
         d, link, refs = self.devs[k], self.links[k], self.refs
@@ -323,11 +333,11 @@ class _Fleet:
         try:
             for t in threads:
                 t.start()
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
+            for ev in self.done:
+                while not ev.wait(0.2):
+                    pass
         except KeyboardInterrupt:
-            self._interrupt(threads)
+            self._interrupt()
             raise
         finally:
             for w in writers:
@@ -336,15 +346,16 @@ class _Fleet:
                 self.bar.close()
         return self._summary()
 
-    def _interrupt(self, threads: list[threading.Thread]) -> None:
+    def _interrupt(self) -> None:
         """Stop the workers before the files close: no new samples, in-flight ones get
         ``drain_s`` to finish, then the workers leave them open for ``--resume``."""
         self.stop.set()
-        for t in threads:
-            t.join(self.opts.drain_s)
+        deadline = time.monotonic() + self.opts.drain_s
+        for ev in self.done:
+            ev.wait(max(0.0, deadline - time.monotonic()))
         self.abort.set()
-        for t in threads:
-            t.join()
+        for ev in self.done:
+            ev.wait()
 
     def _summary(self) -> dict[str, Any]:
         from edgesnn.host.protocol import wire_size
