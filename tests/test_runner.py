@@ -306,3 +306,23 @@ def test_interrupt_stops_the_workers_before_the_files_close(run_dir, data) -> No
     assert not crashed
     kept = read_records(samples)
     assert 20 <= len(kept) < N and samples.read_text().count("\n") == len(kept)
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--timeout", "-1"], "--timeout -1: must be a positive number of seconds"),
+    (["--retries", "0"], "--retries 0: must be >= 1"),
+    (["--budget", "0.5", "--timeout", "1"], "--budget 0.5: must be a number of seconds >= "),
+    (["--window", "0"], "--window 0: must be 1..64"),
+    (["--samples", "99999999"], "--samples 99999999: the MNIST test split has 10,000 samples"),
+])
+def test_eval_options_are_checked_before_any_work(tmp_path: Path, mnist_data_dir: Path, capsys,
+                                                  option: list[str], message: str) -> None:
+    from edgesnn.cli import main
+
+    write_esg(random_graph(5, input_size=784, hidden=(16,), n_classes=10, steps=4),
+              tmp_path / "model.esg")
+    rc = main(["eval", str(tmp_path), "--device", "sim", "--data-dir", str(mnist_data_dir),
+               *option])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "eval").exists(), "refused before any work"
