@@ -232,3 +232,67 @@ def test_firmware_answers_exactly_like_the_emulator(firmware_and_graph,  # type:
         r = P.InferResult.decode(results[101 + k])
         assert (r.prediction, r.counts, r.ops, r.spikes) == (ref.prediction, ref.counts,
                                                               ref.ops, ref.spikes)
+
+
+# ------------------------------------------------------------------------------------------
+# Byte faults and the chunked streamer
+
+
+def test_byte_faults_are_seeded_and_independent_of_call_sizes() -> None:
+    from edgesnn.host.faults import ByteFaults, ByteFaultStream
+
+    data = bytes(random.Random(1).randrange(256) for _ in range(20_000))
+    cfg = ByteFaults(flip=0.01, drop=0.01, dup=0.005, insert=0.002, burst=0.001, burst_len=4)
+    whole = ByteFaultStream(cfg, 7).apply(data)
+    cut = ByteFaultStream(cfg, 7)
+    parts, pos, rng = [], 0, random.Random(2)
+    while pos < len(data):
+        n = rng.randrange(1, 700)
+        parts.append(cut.apply(data[pos:pos + n]))
+        pos += n
+    assert b"".join(parts) == whole
+    s = cut.stats
+    assert s.bytes == 20_000 and 120 < s.flipped < 290 and 120 < s.dropped < 290
+    assert 40 < s.duplicated < 170 and 10 < s.inserted < 80 and s.bursts > 5
+    assert len(whole) == 20_000 - s.dropped + s.duplicated + s.inserted
+    assert ByteFaultStream(cfg, 8).apply(data) != whole
+    clean = ByteFaultStream(ByteFaults(), 7)
+    assert clean.apply(data) == data
+    with pytest.raises(ValueError):
+        ByteFaults(flip=1.5)
+
+
+@pytest.mark.parametrize("rate", [0.0, 1e-3])
+def test_chunked_stream_through_byte_faults_is_exact(mnist_data_dir: Path, rate: float) -> None:
+    from edgesnn.graph.golden import simulate
+    from edgesnn.host.faults import ByteFaults, ByteFaultyTransport
+    from edgesnn.host.link import DeviceLink, stream_samples
+    from edgesnn.host.simdevice import SimDeviceTransport
+
+    graph = random_graph(3, input_size=784, hidden=(16,), n_classes=10, steps=6)
+    px = mnist_images(mnist_data_dir, 120)
+    gold = simulate(graph, px)
+    dev = SimDevice(graph, bytes(16))
+    faults = ByteFaults(flip=rate, drop=rate, dup=rate / 2)
+    link = DeviceLink(ByteFaultyTransport(SimDeviceTransport(dev), faults, seed=5), poll_s=0.002)
+    link.handshake(attempts=20, timeout_s=0.3)
+    seen: list[int] = []
+    outs = {}
+
+    def on(o):  # type: ignore[no-untyped-def]
+        seen.append(o.index)
+        outs[o.index] = o
+
+    st = stream_samples(link, ((i, px[i].tobytes()) for i in range(len(px))), on, window=4,
+                        budget_s=60)
+    assert sorted(seen) == list(range(len(px)))
+    for i, o in outs.items():
+        assert o.status == "ok", o.reason
+        assert (o.prediction, o.counts, o.ops, o.spikes) == (
+            gold.pred[i], gold.counts[i].tolist(), gold.ops[i].tolist(), gold.spikes[i].tolist())
+    if rate == 0:
+        assert st.resent == 0 and st.timeouts == 0
+        # compact input: far fewer bytes than 784 raw pixels per sample
+        assert st.wire_bytes_tx / len(px) < 784 / 2
+    else:
+        assert st.resent > 0

@@ -253,7 +253,9 @@ class ByteFaultStream:
             return b""
         self.stats.bytes += n
         u = self._events.random(n)
-        v = self._values.integers(1, 256, n, dtype=np.uint8)
+        # doubles, not integers(): numpy buffers the bits of small integers within a call,
+        # which would make the values depend on how the stream is cut
+        v = (self._values.random(n) * 255).astype(np.uint8) + np.uint8(1)
         kind = np.searchsorted(self._edges, u, side="right")  # 0 flip .. 4 burst, 5 none
         arr = np.frombuffer(data, dtype=np.uint8).copy()
         if self._burst_left or (kind == 4).any():  # rare: walk the bursts byte by byte

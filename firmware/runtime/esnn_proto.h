@@ -9,9 +9,9 @@
 /* Largest INFER payload (a model's input_size) and frame payload any build accepts. */
 #define ESNN_PROTO_MAX_PAYLOAD 1024
 /* Largest DATA payload (5-byte chunk header + data) this build buffers; announced in HELLO.
- * The receive buffer is this big: set it lower on a small-RAM board (at least 8). */
+ * The receive buffer is this big: set it lower on a small-RAM board (8..255). */
 #ifndef ESNN_PROTO_CHUNK_MAX
-#define ESNN_PROTO_CHUNK_MAX 128
+#define ESNN_PROTO_CHUNK_MAX 255
 #endif
 /* Chunks per request: the width of a NAK's bitmap. */
 #define ESNN_PROTO_MAX_CHUNKS 64
@@ -46,7 +46,7 @@ enum { ESNN_ENC_RAW = 0, ESNN_ENC_ZRL = 1 };
 /* Serve the protocol until esnn_port_getc() returns -1. The model is validated first; if that
  * fails, HELLO still goes out (zero model fields) and every INFER, DATA and POLL is answered
  * with ERROR carrying the validation status, which is also returned. */
-esnn_status_t esnn_app_run(const uint8_t *esg, uint32_t esg_len, uint8_t *arena, uint32_t arena_len);
+esnn_status_t esnn_app_run(const ESNN_ROM uint8_t *esg, uint32_t esg_len, uint8_t *arena, uint32_t arena_len);
 
 /* Frame one message (COBS + trailing 0x00) through esnn_port_putc; used by esnn_app_run. */
 void esnn_proto_send(uint8_t type, uint16_t seq, const uint8_t *payload, uint16_t len);
