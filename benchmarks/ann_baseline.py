@@ -205,8 +205,9 @@ def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
             if "fit" in p:
                 a, b = p["fit"]["a"], p["fit"]["b"]
                 for other in ("ann_dense", "ann_zero_skip", "ann_pruned_sparse"):
-                    ref = rows[other]["ports"][port]["mean"]
-                    p["fit"][f"break_even_rate_vs_{other}"] = (ref - a) / b if b > 0 else None
+                    ref = rows[other]["ports"][port].get("mean")  # None: did not fit
+                    p["fit"][f"break_even_rate_vs_{other}"] = (
+                        (ref - a) / b if b > 0 and ref is not None else None)
     return {"network": dense_graph.layers[0].n_in and
             [dense_graph.input_size, *[la.n_out for la in dense_graph.layers]],
             "samples": len(pixels), "test_limit": len(test), "opt": args.opt,
