@@ -166,6 +166,8 @@ def test_compress_run_rejects_bad_arguments(tiny_run: Path) -> None:
                           ({"train_limit": 0}, "train_limit")):
         with pytest.raises(ValueError, match=match):
             compress_run(tiny_run, **kwargs)
+    with pytest.raises(ValueError, match="run_dir=.* is a file; give the run directory"):
+        compress_run(tiny_run / "model.pt")
 
 
 def test_same_run_and_seed_give_the_same_model_hash(tiny_run: Path, tmp_path: Path,

@@ -145,6 +145,9 @@ def compress_run(
         raise ValueError(f"calib_limit={calib_limit}; must be >= 1")
     if prune_scope not in prune_mod.SCOPES:
         raise ValueError(f"prune_scope={prune_scope!r}; accepted: {', '.join(prune_mod.SCOPES)}")
+    if run_dir.is_file():
+        raise ValueError(f"run_dir={str(run_dir)!r} is a file; give the run directory that "
+                         f"holds it ({run_dir.parent})")
     if not (run_dir / "model.pt").is_file():
         raise FileNotFoundError(f"{run_dir / 'model.pt'} not found (train the run first)")
 
