@@ -235,7 +235,8 @@ def measure_snn(run_dir: Path, ports: list[str], steps: list[int], test: Any,
         for port in ports:
             device_cost.DEVICE = port  # the runner's board (a module global)
             sub = work / f"snn-T{t}-{port}"
-            sub.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(sub, ignore_errors=True)  # the runner creates its folders afresh
+            sub.mkdir(parents=True)
             run = device_cost.run_snn(f"snn{t}", graph, pixels, sub, opt)
             s = stats(run.cycles)
             a, b = fit_rate(run.cycles, run.rate)
