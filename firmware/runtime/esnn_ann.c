@@ -262,7 +262,6 @@ static inline uint8_t ann_requant_relu(const esnn_ann_layer_t *L, int32_t acc)
  * Thumb-2 assembly on Cortex-M: with the DSP extension two SMLAD per weight word (23
  * instructions per 16 MACs), without it LDRSB + MLA per weight (38 per 16); C elsewhere. */
 #if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM) && ESNN_ANN_DSP
-#define ESNN_ANN_KERNEL "thumb2-dsp"
 __attribute__((noinline)) static void ann_dot4(const uint8_t *x, const int8_t *w,
                                                uint32_t groups, int32_t *acc)
 {
@@ -314,7 +313,6 @@ __attribute__((noinline)) static void ann_dot4(const uint8_t *x, const int8_t *w
     acc[3] = a3;
 }
 #elif defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
-#define ESNN_ANN_KERNEL "thumb2"
 __attribute__((noinline)) static void ann_dot4(const uint8_t *x, const int8_t *w,
                                                uint32_t groups, int32_t *acc)
 {
@@ -381,7 +379,6 @@ __attribute__((noinline)) static void ann_dot4(const uint8_t *x, const int8_t *w
     acc[3] = a3;
 }
 #else
-#define ESNN_ANN_KERNEL "c"
 static void ann_dot4(const uint8_t *x, const int8_t *w, uint32_t groups, int32_t *acc)
 {
     int32_t a0 = acc[0];
