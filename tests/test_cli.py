@@ -136,3 +136,12 @@ def test_api_export_refuses_the_wrong_kind_of_out_before_work(tmp_path) -> None:
 
     with pytest.raises(ExportError, match="is a folder; --target onnx writes one file"):
         api.export(tmp_path / "no-run", "onnx", tmp_path)
+
+
+def test_api_inspect_takes_a_run_directory(tmp_path) -> None:
+    from edgesnn import api
+    from edgesnn.graph.esg import write_esg
+    from edgesnn.graph.synth import random_graph
+
+    write_esg(random_graph(1), tmp_path / "model.esg")
+    assert api.inspect(tmp_path) == api.inspect(tmp_path / "model.esg")

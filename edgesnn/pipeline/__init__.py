@@ -85,10 +85,12 @@ def export(run_dir: Path | str, target: str, out: Path | str, *, device: str | N
 
 
 def inspect(path: Path | str) -> dict:
-    """``edgesnn inspect``: validate a ``.esg`` file and describe it."""
+    """``edgesnn inspect``: validate a ``.esg`` file (or a run directory's ``model.esg``, as
+    the CLI takes) and describe it."""
     from edgesnn.graph.esg import describe
 
-    return describe(Path(path).read_bytes())
+    path = Path(path)
+    return describe((path / "model.esg" if path.is_dir() else path).read_bytes())
 
 
 def build(project: Path | str, *, clean: bool = False, make_arg: Sequence[str] = ()) -> dict:
