@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esnn_rom.h" /* ESNN_ROM: blob pointers (flash on AVR) */
+
 #define ESNN_VERSION_MAJOR 1
 #define ESNN_VERSION_MINOR 0
 #define ESNN_VERSION_PATCH 0
@@ -49,12 +51,12 @@ const char *esnn_status_name(int status);
 #include "esnn_layout.h"
 
 typedef struct {
-    const uint8_t *thr;    /* int32[1 or n_out] */
-    const uint8_t *leak;   /* uint32[1 or n_out], Q0.16 */
-    const uint8_t *rowptr; /* uint32[n_in + 1] (sparse) */
-    const uint8_t *index;  /* uint8/uint16[nnz] (sparse) */
-    const uint8_t *w;      /* weight bytes */
-    const uint8_t *bias;   /* int32[n_out], or NULL: no bias (SPEC 5.4, version 1.1) */
+    const ESNN_ROM uint8_t *thr;    /* int32[1 or n_out] */
+    const ESNN_ROM uint8_t *leak;   /* uint32[1 or n_out], Q0.16 */
+    const ESNN_ROM uint8_t *rowptr; /* uint32[n_in + 1] (sparse) */
+    const ESNN_ROM uint8_t *index;  /* uint8/uint16[nnz] (sparse) */
+    const ESNN_ROM uint8_t *w;      /* weight bytes */
+    const ESNN_ROM uint8_t *bias;   /* int32[n_out], or NULL: no bias (SPEC 5.4, version 1.1) */
     uint32_t bias_max;     /* largest |bias| (0 without one) */
     uint32_t nnz;
     uint16_t n_in, n_out;
@@ -62,9 +64,9 @@ typedef struct {
 } esnn_layer_t;
 
 typedef struct {
-    const uint8_t *esg;  /* the blob, validated; NULL until esnn_model_init succeeds */
-    const uint8_t *hash; /* 16 bytes: header bytes 32..47 */
-    const uint8_t *ann;  /* ANN section payload (an EANN blob for esnn_ann_init), or NULL */
+    const ESNN_ROM uint8_t *esg;  /* the blob, validated; NULL until esnn_model_init succeeds */
+    const ESNN_ROM uint8_t *hash; /* 16 bytes: header bytes 32..47 */
+    const ESNN_ROM uint8_t *ann;  /* ANN section payload (an EANN blob for esnn_ann_init), or NULL */
     uint32_t ann_len;
     uint32_t len, input_size, seed, arena_bytes;
     uint16_t n_layers, steps, n_classes;
@@ -86,7 +88,7 @@ typedef struct {
 
 /* Validate `esg` (every check of SPEC section 6) and fill `m` with pointers into it. The blob
  * must stay valid and unchanged while `m` is used, and must be 4-byte aligned. */
-esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *esg, uint32_t len);
+esnn_status_t esnn_model_init(esnn_model_t *m, const ESNN_ROM uint8_t *esg, uint32_t len);
 
 /* One inference of `n` pixels; `arena` (4-byte aligned, >= m->arena_bytes) is scratch. */
 esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *pixels, uint32_t n,
@@ -105,7 +107,7 @@ static inline uint32_t esnn_hash32(uint32_t k, uint32_t seed)
 }
 
 /* CRC-32 (IEEE, zlib.crc32): pass crc = 0 to start, the previous value to continue. */
-uint32_t esnn_crc32(uint32_t crc, const uint8_t *data, uint32_t len);
+uint32_t esnn_crc32(uint32_t crc, const ESNN_ROM uint8_t *data, uint32_t len);
 
 /* COBS: encode `len` bytes into `out` (capacity >= len + len / 254 + 1, no trailing 0);
  * returns the encoded length. Decode in place or to `out` (capacity >= len); returns the
@@ -114,15 +116,16 @@ uint32_t esnn_cobs_encode(const uint8_t *in, uint32_t len, uint8_t *out);
 int32_t esnn_cobs_decode(const uint8_t *in, uint32_t len, uint8_t *out);
 
 /* Little-endian loads, independent of host byte order and alignment. */
-static inline uint32_t esnn_rd16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
-static inline uint32_t esnn_rd32(const uint8_t *p)
+static inline uint32_t esnn_rd16(const ESNN_ROM uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
+static inline uint32_t esnn_rd32(const ESNN_ROM uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* The same for a pointer known to be 4-byte (esnn_ld32) or 2-byte (esnn_ld16) aligned: one
  * load instruction on a little-endian gcc/clang target. */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    !defined(__AVR__) /* AVR: byte loads anyway, and memcpy cannot read __memx */
 static inline uint32_t esnn_ld32(const uint8_t *p)
 {
     uint32_t x;

@@ -7,7 +7,7 @@ static const uint32_t crc_nibble[16] = {
     0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
 };
 
-uint32_t esnn_crc32(uint32_t crc, const uint8_t *data, uint32_t len)
+uint32_t esnn_crc32(uint32_t crc, const ESNN_ROM uint8_t *data, uint32_t len)
 {
     uint32_t i;
     crc = ~crc;

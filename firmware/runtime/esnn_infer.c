@@ -55,7 +55,7 @@ static inline int32_t leak16(int32_t v, int32_t b16, uint32_t big)
     return (int32_t)(uint32_t)((uint64_t)(acc + (int64_t)v * b16) >> 32);
 }
 #define B16(beta) ((int32_t)((beta) << 16))
-#define BIG(beta) ((beta) >= 32768u ? ~0u : 0u)
+#define BIG(beta) ((beta) >= 32768u ? 0xFFFFFFFFu : 0u)
 
 /* The integration kernels: acc[] += s * (fan-out row of i) for every i of list[0..end), with
  * s = px[i] when px is given (the direct encoder's I0), else 1; each returns the synaptic ops
@@ -315,7 +315,7 @@ static NOINLINE uint32_t encode_rate(const uint8_t *px, const uint16_t *nz, uint
  * neuron j (read before it can be overwritten: the spike count is <= j). */
 static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst, int chk, int last)
 {
-    uint32_t j, n = L->n_out, keep = L->reset == ESNN_RESET_ZERO ? 0u : ~0u; /* reset: subtract, or zero */
+    uint32_t j, n = L->n_out, keep = L->reset == ESNN_RESET_ZERO ? 0u : 0xFFFFFFFFu; /* reset: subtract, or zero */
     uint32_t beta = last ? ESNN_Q16_ONE : ld32(L->leak), big = BIG(beta);
     int32_t th = (int32_t)ld32(L->thr), x, b16 = B16(beta);
     const uint8_t *tp = L->thr;
@@ -367,11 +367,11 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
                 *d++ = (uint16_t)(p - v - 1);
                 x = (int32_t)((uint32_t)(x - th) & keep);
             }
-            p[-1] = (uint32_t)leak16(x, b16, ~0u);
+            p[-1] = (uint32_t)leak16(x, b16, 0xFFFFFFFFu);
         } while (p != end);
 #endif
     } else {
-        uint32_t tm = L->thr_per ? ~0u : 0u, lm = (L->leak_per && !last) ? ~0u : 0u;
+        uint32_t tm = L->thr_per ? 0xFFFFFFFFu : 0u, lm = (L->leak_per && !last) ? 0xFFFFFFFFu : 0u;
         for (j = 0; j < n; j++) {
             x = (int32_t)v[j];
             th = (int32_t)ld32(L->thr + 4u * (j & tm));
@@ -424,7 +424,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     off = A8(4u * sum_out);
     if (direct) {
         i0 = (uint32_t *)(void *)(arena + off);
-        off += A8(4u * m->layers[0].n_out);
+        off += A8((uint32_t)4u * m->layers[0].n_out);
     }
     for (j = 0; j < off / 4u; j++) v[j] = 0; /* membranes (and I0) */
     nz = (uint16_t *)(void *)(arena + off);
@@ -453,7 +453,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
         } else if (m->encoder == ESNN_ENC_LATENCY) {
             for (k = 0; k < nz_count; k++) {
                 i = nz[k];
-                if ((((255u - px[i]) * m->steps) >> 8) == t) in_list[n_src++] = (uint16_t)i;
+                if ((((uint32_t)(255u - px[i]) * m->steps) >> 8) == t) in_list[n_src++] = (uint16_t)i;
             }
         }
         out->input_spikes += n_src;
@@ -471,7 +471,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
                 }
             } else {
                 /* T * (128 * n_in + max |b|) < 2^31 keeps every wrapping sum exact */
-                chk = L->n_in > lim || L->bias_max > 0x7FFFFFFFu / m->steps - 128u * L->n_in;
+                chk = L->n_in > lim || L->bias_max > 0x7FFFFFFFu / m->steps - (uint32_t)128u * L->n_in;
                 if (chk) { /* flag the membranes near a limit for exact saturation */
                     for (j = 0; j < L->n_out; j++) dst[j] = (uint16_t)(vl[j] >> 30); /* 0..3 */
                 }
@@ -483,7 +483,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
             src = dst;
             n_src = cnt;
             vl += L->n_out;
-            dst += A8(2u * L->n_out) / 2u;
+            dst += A8((uint32_t)2u * L->n_out) / 2u;
         }
         for (k = 0; k < n_src; k++) out->counts[src[k]]++;
     }

@@ -248,7 +248,7 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
     }
     if (m->n_classes != expect) return ESNN_ERR_SHAPE;
     arena += A8(4u * sum_out);
-    if (m->encoder == ESNN_ENC_DIRECT) arena += A8(4u * m->layers[0].n_out);
+    if (m->encoder == ESNN_ENC_DIRECT) arena += A8((uint32_t)4u * m->layers[0].n_out);
     if (m->arena_bytes != arena) return ESNN_ERR_ARENA_BYTES;
 
     m->len = len;

@@ -172,8 +172,8 @@ static void send_nak(uint16_t seq)
     uint32_t lo = 0, hi = 0, t = 0;
     if (as.valid && as.seq == seq) {
         t = as.total;
-        lo = ~as.got_lo & (t >= 32u ? 0xFFFFFFFFu : (1u << t) - 1u);
-        hi = t <= 32u ? 0u : ~as.got_hi & (t >= 64u ? 0xFFFFFFFFu : (1u << (t - 32u)) - 1u);
+        lo = ~as.got_lo & (t >= 32u ? 0xFFFFFFFFu : ((uint32_t)1u << t) - 1u);
+        hi = t <= 32u ? 0u : ~as.got_hi & (t >= 64u ? 0xFFFFFFFFu : ((uint32_t)1u << (t - 32u)) - 1u);
     }
     p[0] = (uint8_t)t;
     p[1] = 0;
@@ -258,12 +258,12 @@ static void handle_data(uint16_t seq, uint8_t flags, uint8_t *arena, uint32_t ar
             send_error(seq, ESNN_ERR_CHUNK, ESNN_MSG_DATA);
             return;
         }
-        if (idx < 32u) as.got_lo |= 1u << idx;
-        else as.got_hi |= 1u << (idx - 32u);
+        if (idx < 32u) as.got_lo |= (uint32_t)1u << idx;
+        else as.got_hi |= (uint32_t)1u << (idx - 32u);
         as.filled += (uint32_t)covered;
     }
-    full_lo = total >= 32u ? 0xFFFFFFFFu : (1u << total) - 1u;
-    full_hi = total <= 32u ? 0u : (total >= 64u ? 0xFFFFFFFFu : (1u << (total - 32u)) - 1u);
+    full_lo = total >= 32u ? 0xFFFFFFFFu : ((uint32_t)1u << total) - 1u;
+    full_hi = total <= 32u ? 0u : (total >= 64u ? 0xFFFFFFFFu : ((uint32_t)1u << (total - 32u)) - 1u);
     if (as.got_lo == full_lo && as.got_hi == full_hi) {
         as.valid = 0;
         if (as.filled != model.input_size) send_error(seq, ESNN_ERR_INPUT_SIZE, ESNN_MSG_DATA);
@@ -341,7 +341,7 @@ static void put_decoded(uint8_t b)
     }
 }
 
-esnn_status_t esnn_app_run(const uint8_t *esg, uint32_t esg_len, uint8_t *arena, uint32_t arena_len)
+esnn_status_t esnn_app_run(const ESNN_ROM uint8_t *esg, uint32_t esg_len, uint8_t *arena, uint32_t arena_len)
 {
     esnn_status_t st = esnn_model_init(&model, esg, esg_len);
     int c;
