@@ -20,7 +20,16 @@ import pytest
 
 from edgesnn.build import build_check_tool
 from edgesnn.graph import esg, golden
-from edgesnn.graph.ir import BIAS_MAX, Encoder, EncoderKind, Layer, NeuronKind, SpikeGraph
+from edgesnn.graph.ir import (
+    BIAS_MAX,
+    Encoder,
+    EncoderKind,
+    FireRule,
+    Layer,
+    NeuronKind,
+    ResetMode,
+    SpikeGraph,
+)
 from edgesnn.graph.synth import random_graph, random_pixels
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
@@ -188,6 +197,44 @@ def test_bias_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: str, st
     assert changed, "the biases never changed a spike count: the test would be vacuous"
 
 
+PEER_CONFIGS = list(itertools.product(("rate", "direct"), ("dense", "sparse"),
+                                      ("subtract_delayed", "none", "zero", "subtract"),
+                                      ("gt", "ge")))
+
+
+@pytest.mark.parametrize(("encoder", "storage", "reset", "fire"), PEER_CONFIGS,
+                         ids=["-".join(c) for c in PEER_CONFIGS])
+def test_peer_rules_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: str,
+                                    storage: str, reset: str, fire: str) -> None:
+    """snnTorch's delayed subtract, no reset, SpikingJelly's >= (SPEC 3.2, .esg 1.3), with
+    biases and per-layer or per-neuron constants, in the general fire loop."""
+    for seed in range(2):
+        graph = random_graph(seed, input_size=40, hidden=(24, 12), n_classes=6, steps=8,
+                             encoder=encoder, storage=storage, reset=reset, fire=fire,
+                             per_neuron=bool(seed), bias=bool(seed),
+                             density=0.4 if storage == "sparse" else 1.0)
+        pixels = random_pixels(300 + seed, 12, graph.input_size)
+        c = run_c(check_tool, graph, pixels, tmp_path)
+        assert_equal_to_golden(c, graph, pixels, f"{reset}/{fire} seed {seed}")
+        assert int(c["spikes"].sum()) > 0
+
+
+@pytest.mark.parametrize("reset", ["subtract_delayed", "none"])
+def test_peer_resets_at_the_int32_limits(check_tool: Path, tmp_path: Path, reset: str) -> None:
+    """Delayed subtraction and no reset near +-2^31: the exact-saturation path."""
+    w = np.zeros((6, 3), np.int8)
+    w[:, 1] = 127
+    bias = np.array([BIAS_MAX, -BIAS_MAX, 7], np.int32)
+    graph = SpikeGraph(6, 300, [
+        Layer(w, np.array([2**31 - 2, 0, 5], np.int32), np.array([65536], np.uint32),
+              NeuronKind.IF, reset=ResetMode[reset.upper()], bias=bias, fire=FireRule.GE)],
+        Encoder(EncoderKind.RATE, 5)).validate()
+    pixels = random_pixels(4, 4, 6)
+    c = run_c(check_tool, graph, pixels, tmp_path)
+    assert_equal_to_golden(c, graph, pixels, f"{reset} saturation")
+    assert int(c["counts"][:, 0].sum()) > 0
+
+
 @pytest.mark.parametrize("sign", [1, -1])
 def test_bias_drives_membranes_to_the_int32_limits(check_tool: Path, tmp_path: Path,
                                                    sign: int) -> None:
@@ -240,9 +287,13 @@ def test_cortex_m3_kernels_equal_golden(tmp_path: Path, no_asm: bool) -> None:
     dense = random_graph(23, input_size=50, hidden=(13, 8), n_classes=7, steps=6,
                          encoder="direct", bias=True)
     biased = random_graph(24, input_size=64, hidden=(200,), n_classes=10, steps=8,
-                          storage="sparse", density=0.12, per_neuron=True, bias=True)
+                          storage="sparse", density=0.12, per_neuron=True, bias=True,
+                          reset="subtract_delayed")
+    peer = random_graph(25, input_size=50, hidden=(20,), n_classes=7, steps=8, fire="ge",
+                        reset="none", bias=True)
     extra = ("EXTRA_CFLAGS=-DESNN_NO_ASM",) if no_asm else ()
-    for name, graph in (("sparse", sparse), ("dense", dense), ("biased", biased)):
+    for name, graph in (("sparse", sparse), ("dense", dense), ("biased", biased),
+                        ("peer", peer)):
         run_dir = tmp_path / name / "run"
         run_dir.mkdir(parents=True)
         (run_dir / "model.esg").write_bytes(esg.encode(graph))

@@ -245,6 +245,12 @@ MUTATIONS: dict[str, tuple[str, Callable[[bytearray], None], str, bool]] = {
         "<I", b, _section(b, 1)[0] + 44)[0] + 2)(b), "ERR_ALIGN", True),
     "bias_on_weights": ("bias8", _layer_offset_to(0, 44, 36), "ERR_OVERLAP", True),
     "bias_in_header": ("bias8", _layer_field(0, 44, 40), "ERR_ARRAY_BOUNDS", True),
+    # the peers' rules (version 1.3): reset 0..3, fire 0 (>) or 1 (>=) at byte 15
+    "reset_delayed": ("dense8", _layer_field(0, 9, 2, 1), "OK", True),
+    "reset_none": ("dense8", _layer_field(0, 9, 3, 1), "OK", True),
+    "reset_4": ("dense8", _layer_field(0, 9, 4, 1), "ERR_ENUM", True),
+    "fire_ge": ("dense8", _layer_field(1, 15, 1, 1), "OK", True),
+    "fire_2": ("dense8", _layer_field(1, 15, 2, 1), "ERR_ENUM", True),
 }
 
 

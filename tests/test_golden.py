@@ -25,6 +25,7 @@ from edgesnn.graph.ir import (
     Q16_ONE,
     Encoder,
     EncoderKind,
+    FireRule,
     GraphError,
     Layer,
     NeuronKind,
@@ -140,7 +141,7 @@ def test_leak_rounds_half_up_for_negative_membranes() -> None:
                   leak=np.array([32768]))
     p = _Prepared(layer, direct_input=False)
     v = np.array([[-3, 3, -1, 1, -2, 5]], dtype=np.int64)
-    _step_layer(v, np.zeros((1, 6), dtype=np.int64), p)
+    _step_layer(v, np.zeros((1, 6), dtype=np.int64), p, None)
     # SPEC 3.2: (v * 32768 + 32768) >> 16: -1.5 -> -1, 1.5 -> 2, -0.5 -> 0, 0.5 -> 1
     assert v.tolist() == [[-1, 2, 0, 1, -1, 3]]
 
@@ -156,6 +157,49 @@ def test_strict_threshold_and_reset_modes() -> None:
     zero = _direct_single(1, 1, 0, Q16_ONE, 3)
     assert simulate(zero, np.array([[1]], dtype=np.uint8)).counts[0].tolist() == [3, 3]
     assert simulate(zero, np.array([[0]], dtype=np.uint8)).counts[0].tolist() == [0, 0]
+
+
+def test_peer_reset_timing_and_fire_rule_by_hand() -> None:
+    """I0 = 7 every step, theta = 4, beta = 1/2 (Q16 32768), 4 steps, written out:
+
+    SUBTRACT (edgesnn/Norse):     v = leak(v) + 7, fire v > 4, v -= 4
+        v: 7 -> 3 | 2+7=9 -> 5 | 3+7=10 -> 6 | 3+7=10 -> 6       counts 4, v_final 6
+    SUBTRACT_DELAYED (snnTorch):  v = leak(v) - 4*s_prev + 7, fire v > 4, no reset now
+        v: 7 | 4-4+7=7 | 4-4+7=7 | 4-4+7=7                      counts 4, v_final 7
+    NONE:                         v = leak(v) + 7
+        v: 7 | 11 | 13 | 14 (leak(13) = 7)                      counts 4, v_final 14
+    ZERO with GE and theta = 7 (SpikingJelly hard reset): v = 7 >= 7 fires every step; with
+    GT it fires every other step (7 | 4+7=11 -> 0 | 7 | 11 -> 0): counts 2."""
+    leak = 32768
+    cases = [(ResetMode.SUBTRACT, 4, FireRule.GT, 4, 6),
+             (ResetMode.SUBTRACT_DELAYED, 4, FireRule.GT, 4, 7),
+             (ResetMode.NONE, 4, FireRule.GT, 4, 14),
+             (ResetMode.ZERO, 7, FireRule.GE, 4, 0), (ResetMode.ZERO, 7, FireRule.GT, 2, 0)]
+    for reset, theta, fire, counts, v_final in cases:
+        g = _direct_single(7, 1, theta, leak, 4, reset)
+        g.layers[0].fire = fire
+        res = simulate(g, np.array([[1]], dtype=np.uint8))
+        assert res.counts[0].tolist() == [counts] * 2, (reset, fire)
+        assert res.v_final[0].tolist() == [v_final] * 2, (reset, fire)
+        assert_same(res, reference_simulate(g, np.array([1], dtype=np.uint8)), 0, str(reset))
+
+
+PEER_COMBOS = list(itertools.product(
+    ("rate", "direct"), (ResetMode.SUBTRACT_DELAYED, ResetMode.NONE, ResetMode.ZERO,
+                         ResetMode.SUBTRACT), (FireRule.GT, FireRule.GE), (False, True)))
+
+
+@pytest.mark.parametrize("combo", PEER_COMBOS, ids=["-".join(map(str, c)) for c in PEER_COMBOS])
+def test_fast_equals_reference_with_peer_rules(combo: tuple) -> None:
+    encoder, reset, fire, bias = combo
+    seed = PEER_COMBOS.index(combo)
+    graph = random_graph(seed, input_size=15, hidden=(9,), n_classes=4, steps=7,
+                         encoder=encoder, reset=reset, per_neuron=bool(seed % 2), bias=bias)
+    for layer in graph.layers:
+        layer.fire = fire
+    pixels = random_pixels(seed, 4, 15)
+    fast = check_graph(graph, pixels, str(combo))
+    assert fast.spikes.sum() > 0
 
 
 def test_readout_tie_breaks() -> None:

@@ -104,6 +104,21 @@ def test_integer_onnx_equals_golden(encoder: str, reset: str, bias: bool,
     np.testing.assert_array_equal(readout(counts, v_final), ref.pred)
 
 
+@pytest.mark.parametrize(("reset", "fire"), [("subtract_delayed", "gt"), ("none", "ge"),
+                                             ("zero", "ge"), ("subtract_delayed", "ge")])
+def test_integer_onnx_peer_rules_equal_golden(reset: str, fire: str, tmp_path: Path) -> None:
+    graph = synth.random_graph(8, input_size=40, hidden=(24,), n_classes=6, steps=12,
+                               reset=reset, fire=fire, bias=True, per_neuron=True)
+    pixels = synth.random_pixels(4, 32, 40)
+    path = tmp_path / "int.onnx"
+    onnx_graph.save(onnx_graph.integer_model(graph), path)
+    counts, v_final = _session(path).run(None, {"pixels": pixels})
+    ref = golden.simulate(graph, pixels)
+    assert ref.counts.sum() > 0
+    np.testing.assert_array_equal(counts, ref.counts)
+    np.testing.assert_array_equal(v_final, ref.v_final)
+
+
 def test_integer_onnx_of_compressed_run(tiny_esg_run: Path, samples, tmp_path: Path) -> None:
     run = Path(tiny_esg_run)
     pixels, _ = samples

@@ -29,6 +29,10 @@ CONFIGS = [
     {"bias": True},
     {"bias": True, "encoder": "direct", "per_neuron": True, "reset": "zero"},
     {"bias": True, "storage": "sparse", "density": 0.3, "weight_bits": 4, "neuron": "if"},
+    {"reset": "subtract_delayed", "bias": True, "per_neuron": True},
+    {"reset": "none", "fire": "ge", "encoder": "latency"},
+    {"reset": "zero", "fire": "ge", "encoder": "direct", "bias": True},
+    {"reset": "subtract_delayed", "fire": "ge", "hidden": (10, 7)},
 ]
 
 
@@ -58,6 +62,7 @@ def test_qat_forward_equals_golden_on_random_graphs(kw: dict, seed: int) -> None
         assert np.array_equal(a.threshold_full(), b.threshold_full())
         assert np.array_equal(a.leak_full(), b.leak_full())
         assert (a.bias is None) == (b.bias is None)
+        assert (a.reset, a.fire) == (b.reset, b.fire)
         assert np.array_equal(a.bias_full(), b.bias_full())
 
 

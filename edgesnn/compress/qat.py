@@ -42,6 +42,7 @@ from edgesnn.graph.ir import (
     INT32_MIN,
     Encoder,
     EncoderKind,
+    FireRule,
     Layer,
     NeuronKind,
     ResetMode,
@@ -55,18 +56,19 @@ DTYPE = torch.float64  # integers up to 2**53 are exact: v * beta_q < 2**31 * 2*
 
 
 class _SpikeFn(torch.autograd.Function):
-    """Heaviside of ``x > 0`` forward; fast-sigmoid surrogate ``1 / (1 + k|x|)**2`` backward."""
+    """Heaviside of ``x > 0`` (``x >= 0`` with ``ge``) forward; fast-sigmoid surrogate
+    ``1 / (1 + k|x|)**2`` backward."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, slope: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, slope: float, ge: bool) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.slope = slope
-        return (x > 0).to(x.dtype)
+        return (x >= 0 if ge else x > 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad / (1.0 + ctx.slope * x.abs()) ** 2, None
+        return grad / (1.0 + ctx.slope * x.abs()) ** 2, None, None
 
 
 def _ste(exact: Tensor, smooth: Tensor) -> Tensor:
@@ -93,6 +95,7 @@ class LayerSpec:
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     bias: np.ndarray | None = None  # [n_out] in integer units (float), or None: no bias
+    fire: FireRule = FireRule.GT
 
 
 @dataclass
@@ -177,6 +180,7 @@ class IntegerSNN(nn.Module):
         specs = [LayerSpec(threshold=np.asarray(layer.threshold), leak=np.asarray(layer.leak),
                            scale=np.ones(1), neuron=NeuronKind(layer.neuron),
                            reset=ResetMode(layer.reset), name=layer.name,
+                           fire=FireRule(layer.fire),
                            bias=None if layer.bias is None else layer.bias.astype(np.float64))
                  for layer in graph.layers]
         latent = [layer.weights.astype(np.float64).T for layer in graph.layers]
@@ -274,15 +278,24 @@ class IntegerSNN(nn.Module):
             beta = self.beta(idx)
             theta = self.theta(idx)
             norm = theta.clamp(min=1.0)
-            subtract = self.specs[idx].reset == ResetMode.SUBTRACT
+            reset = ResetMode(self.specs[idx].reset)
+            ge = FireRule(self.specs[idx].fire) == FireRule.GE
             v = torch.zeros(batch, w.shape[0], dtype=DTYPE)
+            pending = torch.zeros_like(v)  # SUBTRACT_DELAYED: theta where it fired last step
             out = []
             for t in range(self.steps):
                 prod = v * beta  # leak: ((v * beta_q + 32768) >> 16), exact in float64
                 leaked = _ste(torch.floor((prod + 32768.0) / 65536.0), prod / 65536.0)
+                if reset == ResetMode.SUBTRACT_DELAYED:
+                    leaked = leaked - pending
                 v = torch.clamp(leaked + currents[t], INT32_MIN, INT32_MAX)  # sat32
-                s = _SpikeFn.apply((v - theta) / norm, self.slope)  # v > theta, strictly
-                v = v - s * theta if subtract else v * (1.0 - s)  # reset where fired
+                s = _SpikeFn.apply((v - theta) / norm, self.slope, ge)  # v > theta (or >=)
+                if reset == ResetMode.SUBTRACT:
+                    v = v - s * theta
+                elif reset == ResetMode.ZERO:
+                    v = v * (1.0 - s)
+                elif reset == ResetMode.SUBTRACT_DELAYED:
+                    pending = s * theta
                 out.append(s)
             s_all = torch.stack(out)  # [T, B, n_out]
             layer_spikes.append(s_all.detach().sum(dim=(0, 2)))
@@ -322,7 +335,7 @@ class IntegerSNN(nn.Module):
                 threshold=self.theta(idx).numpy().astype(np.int32),
                 leak=self.beta(idx).numpy().astype(np.uint32),
                 neuron=spec.neuron, reset=spec.reset, weight_bits=self.weight_bits,
-                storage=storage, name=spec.name or f"fc{idx}",
+                storage=storage, name=spec.name or f"fc{idx}", fire=spec.fire,
                 bias=None if qb is None else qb.detach().numpy().astype(np.int32)))
         graph = SpikeGraph(input_size=self.input_size, steps=self.steps, layers=layers,
                            encoder=Encoder(kind=self.encoder, seed=self.seed),

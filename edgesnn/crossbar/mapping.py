@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesnn.crossbar.profile import CrossbarProfile
-from edgesnn.graph.ir import EncoderKind, SpikeGraph
+from edgesnn.graph.ir import EncoderKind, FireRule, ResetMode, SpikeGraph
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,11 @@ def map_graph(graph: SpikeGraph, profile: CrossbarProfile) -> CrossbarMapping:
         raise MappingError("direct encoding drives layer 0 with multi-bit pixel currents; the "
                            "crossbar target has 1-bit (spike) row drivers; accepted encoders: "
                            "rate, latency")
+    for i, ly in enumerate(graph.layers):
+        if ly.reset not in (ResetMode.SUBTRACT, ResetMode.ZERO) or ly.fire != FireRule.GT:
+            raise MappingError(f"layer {i}: reset {ly.reset.name.lower()} with fire rule "
+                               f"{ly.fire.name.lower()} is not built into the crossbar's neuron "
+                               "periphery; accepted: reset subtract or zero, fire gt (v > theta)")
     need = arrays_needed(graph, profile)
     have = int(profile["array.arrays"])
     if need > have:

@@ -31,7 +31,7 @@ import numpy as np
 from edgesnn.crossbar.mapping import CrossbarMapping, LayerMapping
 from edgesnn.crossbar.profile import CrossbarProfile
 from edgesnn.graph.golden import lif_step, readout
-from edgesnn.graph.ir import EncoderKind
+from edgesnn.graph.ir import EncoderKind, ResetMode
 from edgesnn.graph.prng import latency_spikes, rate_spikes
 
 STUCK_OK, STUCK_GMIN, STUCK_GMAX = 0, 1, 2
@@ -235,7 +235,8 @@ def run_chunk(mapping: CrossbarMapping, spec: InputSpec, phys: list[PhysLayer], 
             conversions += active_tiles * lm.n_out
             adds += np.maximum(active_tiles - 1, 0) * lm.n_out
             cell_e += x.astype(np.float64) @ ph.row_g_us
-            s = lif_step(v[li], current, lm.leak, lm.threshold, lm.zero_reset)
+            s = lif_step(v[li], current, lm.leak, lm.threshold,
+                         ResetMode.ZERO if lm.zero_reset else ResetMode.SUBTRACT)
             spikes[:, li] += s.sum(axis=1)
         counts += s
     n_upd = spec.steps * sum(lm.n_out for lm in mapping.layers)

@@ -27,6 +27,7 @@ from edgesnn.graph.ir import (
     Q16_ONE,
     Encoder,
     EncoderKind,
+    FireRule,
     GraphError,
     Layer,
     NeuronKind,
@@ -37,7 +38,7 @@ from edgesnn.graph.ir import (
 
 MAGIC = b"ESNG"
 VERSION_MAJOR = 1
-VERSION_MINOR = 2  # 1.1 added layer biases, 1.2 the ANN section; older files keep theirs
+VERSION_MINOR = 3  # 1.1 biases, 1.2 the ANN section, 1.3 fire rule >= and delayed/no reset
 MAX_SECTIONS = 1 + 255 + 1
 MAX_DENSE_ELEMENTS = 1 << 26  # a sparse layer the Python IR would expand beyond 64 Mi weights
 LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
@@ -90,7 +91,7 @@ GRAPH = Record("GRAPH", "5.3", (
 LAYER = Record("LAYER", "5.4", (
     ("n_in", "I"), ("n_out", "I"), ("neuron", "B"), ("reset", "B"), ("weight_bits", "B"),
     ("storage", "B"), ("index_bits", "B"), ("threshold_count_flag", "B"),
-    ("leak_count_flag", "B"), ("reserved8", "B"), ("nnz", "I"), ("off_threshold", "I"),
+    ("leak_count_flag", "B"), ("fire", "B"), ("nnz", "I"), ("off_threshold", "I"),
     ("off_leak", "I"), ("off_rowptr", "I"), ("off_index", "I"), ("off_weights", "I"),
     ("weights_bytes", "I"), ("off_bias", "I")))
 RECORDS = (HEADER, ENTRY, GRAPH, LAYER)
@@ -110,7 +111,7 @@ class Readout(IntEnum):
 #: the enums of the file, with their C prefix (``ESNN_<prefix>_<MEMBER>``)
 ENUMS: tuple[tuple[str, type[IntEnum]], ...] = (
     ("SECTION", SectionKind), ("ENC", EncoderKind), ("READOUT", Readout),
-    ("NEURON", NeuronKind), ("RESET", ResetMode), ("STORAGE", Storage))
+    ("NEURON", NeuronKind), ("RESET", ResetMode), ("FIRE", FireRule), ("STORAGE", Storage))
 
 HEADER_SIZE = HEADER.size
 ENTRY_SIZE = ENTRY.size
@@ -244,7 +245,7 @@ def _layer_payload(layer: Layer) -> bytes:
         n_in, n_out, int(layer.neuron), int(layer.reset), layer.weight_bits,
         int(Storage(layer.storage)), index_bits,
         1 if layer.threshold.shape[0] > 1 else 0, 1 if layer.leak.shape[0] > 1 else 0,
-        0, nnz, offsets["threshold"], offsets["leak"], offsets.get("rowptr", 0),
+        int(layer.fire), nnz, offsets["threshold"], offsets["leak"], offsets.get("rowptr", 0),
         offsets.get("index", 0), offsets["weights"], len(wbytes), offsets.get("bias", 0))
     return header + bytes(body)
 
@@ -286,9 +287,20 @@ def encode(graph: SpikeGraph) -> bytes:
     gap = _a8(HEADER_SIZE + len(table)) - HEADER_SIZE - len(table)
     after_header = bytes(table) + b"\0" * gap + bytes(body)
     file_size = HEADER_SIZE + len(after_header)
-    minor = (2 if graph.ann is not None else
-             1 if any(layer.bias is not None for layer in graph.layers) else 0)
+    minor = _minor_version(graph)
     return _finish_header(file_size, len(payloads), crc32(bytes(table)), after_header, minor)
+
+
+def _minor_version(graph: SpikeGraph) -> int:
+    """The lowest minor version that holds ``graph``: 1.3 added the fire rule >= and the
+    delayed / no reset, 1.2 the ANN section, 1.1 biases; a file using none of them is 1.0."""
+    layers = graph.layers
+    if any(lay.fire != FireRule.GT or lay.reset in (ResetMode.SUBTRACT_DELAYED, ResetMode.NONE)
+           for lay in layers):
+        return 3
+    if graph.ann is not None:
+        return 2
+    return 1 if any(lay.bias is not None for lay in layers) else 0
 
 
 def _finish_header(file_size: int, count: int, table_crc: int, after_header: bytes,
@@ -467,7 +479,7 @@ class _Reader:
             raise self.fail(w, f"payload is {size} bytes, shorter than the "
                             f"{LAYER_HEADER_SIZE}-byte layer "
                             "header", "shape")
-        (n_in, n_out, neuron, reset, bits, storage, index_bits, tflag, lflag, res8, nnz,
+        (n_in, n_out, neuron, reset, bits, storage, index_bits, tflag, lflag, fire, nnz,
          o_thr, o_leak, o_rowptr, o_index, o_w, w_bytes, o_bias) = LAYER.struct.unpack_from(d, off)
         if not 1 <= n_in <= 65535:
             raise self.fail(f"{w}.n_in", f"{n_in}; accepted: 1..65535", "value")
@@ -476,6 +488,7 @@ class _Reader:
         self.enum(f"{w}.neuron", NeuronKind, neuron)
         self.enum(f"{w}.reset", ResetMode, reset)
         self.enum(f"{w}.storage", Storage, storage)
+        self.enum(f"{w}.fire", FireRule, fire)
         for field, val in (("threshold_count_flag", tflag), ("leak_count_flag", lflag)):
             if val > 1:
                 raise self.fail(f"{w}.{field}", f"{val}; accepted: 0, 1", "enum")
@@ -487,8 +500,6 @@ class _Reader:
             raise self.fail(f"{w}.index_bits", f"{index_bits} for "
                             f"{'sparse' if sparse else 'dense'} storage with n_out={n_out}; "
                             f"accepted: {', '.join(map(str, ok_index))}", "enum")
-        if res8 != 0:
-            raise self.fail(f"{w}.reserved", "must be 0", "value")
         if n_in != n_in_expected:
             raise self.fail(f"{w}.n_in", f"{n_in} but the previous stage produces "
                             f"{n_in_expected}", "shape")
@@ -557,7 +568,7 @@ class _Reader:
                                 f"[-{BIAS_MAX}, {BIAS_MAX}]", "value")
         return Layer(weights=weights, threshold=thr, leak=leak, neuron=NeuronKind(neuron),
                      reset=ResetMode(reset), weight_bits=bits, storage=Storage(storage),
-                     bias=bias)
+                     bias=bias, fire=FireRule(fire))
 
     def _sparse(self, w: str, d: bytes, off: int, n_in: int, n_out: int, nnz: int,
                 o_rowptr: int, o_index: int, index_bits: int, bits: int,
@@ -688,6 +699,7 @@ def describe(data: bytes) -> dict[str, Any]:
         layers.append({
             "index": i, "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
             "neuron": NeuronKind(layer.neuron).name, "reset": ResetMode(layer.reset).name,
+            "fire": "v >= threshold" if layer.fire == FireRule.GE else "v > threshold",
             "weight_bits": layer.weight_bits, "storage": Storage(layer.storage).name,
             "index_bits": int(data[sec["offset"] + LAYER.offset("index_bits")]),
             "nnz": layer.nnz, "sparsity": round(1.0 - layer.nnz / total, 6),

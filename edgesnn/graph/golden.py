@@ -22,6 +22,7 @@ from edgesnn.graph.ir import (
     INT32_MIN,
     Q16_ONE,
     EncoderKind,
+    FireRule,
     GraphError,
     Layer,
     ResetMode,
@@ -121,35 +122,47 @@ class _Prepared:
         self.theta = layer.threshold_full().astype(np.int64)
         self.beta = layer.leak_full().astype(np.int64)
         self.no_leak = bool(np.all(self.beta == Q16_ONE))
-        self.zero_reset = ResetMode(layer.reset) == ResetMode.ZERO
+        self.reset = ResetMode(layer.reset)
+        self.ge = FireRule(layer.fire) == FireRule.GE
         self.n_out = layer.n_out
         self.bias = None if layer.bias is None else layer.bias.astype(np.int64)
 
 
 def lif_step(v: np.ndarray, current: np.ndarray, beta: np.ndarray, theta: np.ndarray,
-             zero_reset: bool, no_leak: bool | None = None) -> np.ndarray:
+             reset: ResetMode, no_leak: bool | None = None, *, ge: bool = False,
+             pending: np.ndarray | None = None) -> np.ndarray:
     """SPEC 3.2 steps 2.2-2.4 for one layer, in place on ``v`` (int64 ``[B, n]``): leak
-    ``(v*beta + 32768) >> 16``, integrate, saturate to int32, fire on ``v > theta``, reset.
-    Returns the spikes. Every numpy user of the integer neuron (this simulator, the crossbar
-    periphery) calls this one function."""
+    ``(v*beta + 32768) >> 16``, subtract the delayed reset of the previous step, integrate,
+    saturate to int32, fire on ``v > theta`` (``v >= theta`` with ``ge``), reset. Returns the
+    spikes. ``pending`` (int64 ``[B, n]``, needed for SUBTRACT_DELAYED) carries the thresholds
+    of the neurons that fired into the next call. Every numpy user of the integer neuron (this
+    simulator, the crossbar periphery) calls this one function."""
     if no_leak is None:
         no_leak = bool(np.all(beta == Q16_ONE))
     if not no_leak:
         v *= beta
         v += 32768
         v >>= 16
+    if reset == ResetMode.SUBTRACT_DELAYED:
+        if pending is None:
+            raise ValueError("lif_step: a SUBTRACT_DELAYED layer needs its pending array")
+        v -= pending  # exact: the leaked v that fired is >= theta >= 0
     v += current
     np.clip(v, INT32_MIN, INT32_MAX, out=v)
-    fired = v > theta
-    if zero_reset:
+    fired = v >= theta if ge else v > theta
+    if reset == ResetMode.ZERO:
         v[fired] = 0
-    else:
+    elif reset == ResetMode.SUBTRACT:
         v -= np.where(fired, theta, 0)
+    elif reset == ResetMode.SUBTRACT_DELAYED:
+        assert pending is not None
+        np.multiply(fired, theta, out=pending)
     return fired
 
 
-def _step_layer(v: np.ndarray, current: np.ndarray, p: _Prepared) -> np.ndarray:
-    return lif_step(v, current, p.beta, p.theta, p.zero_reset, p.no_leak)
+def _step_layer(v: np.ndarray, current: np.ndarray, p: _Prepared,
+                pending: np.ndarray | None) -> np.ndarray:
+    return lif_step(v, current, p.beta, p.theta, p.reset, p.no_leak, ge=p.ge, pending=pending)
 
 
 def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
@@ -157,6 +170,8 @@ def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
     steps, b, n_layers = graph.steps, px.shape[0], len(graph.layers)
     kind = graph.encoder.kind
     v = [np.zeros((b, p.n_out), dtype=np.int64) for p in prep]
+    pending = [np.zeros((b, p.n_out), dtype=np.int64)
+               if p.reset == ResetMode.SUBTRACT_DELAYED else None for p in prep]
     counts = np.zeros((b, graph.n_classes), dtype=np.int64)
     spikes = np.zeros((b, n_layers), dtype=np.int64)
     ops = np.zeros((b, n_layers), dtype=np.int64)
@@ -201,7 +216,7 @@ def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
                 if p.bias is not None:
                     current += p.bias
                 pre_counts[li] += s
-            s = _step_layer(v[li], current, p)
+            s = _step_layer(v[li], current, p, pending[li])
             spikes[:, li] += s.sum(axis=1)
             if raster is not None:
                 raster[li + 1][t] = s
@@ -281,7 +296,8 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
     theta = [[int(x) for x in layer.threshold_full()] for layer in graph.layers]
     beta = [[int(x) for x in layer.leak_full()] for layer in graph.layers]
     sparse = [Storage(layer.storage) == Storage.SPARSE for layer in graph.layers]
-    zero_reset = [ResetMode(layer.reset) == ResetMode.ZERO for layer in graph.layers]
+    resets = [ResetMode(layer.reset) for layer in graph.layers]
+    ge = [FireRule(layer.fire) == FireRule.GE for layer in graph.layers]
     bias = [[int(x) for x in layer.bias_full()] for layer in graph.layers]
 
     def fan(li: int, i: int) -> int:
@@ -289,6 +305,7 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
         return sum(1 for w in row if w != 0) if sparse[li] else len(row)
 
     v = [[0] * layer.n_out for layer in graph.layers]
+    pend = [[0] * layer.n_out for layer in graph.layers]  # SUBTRACT_DELAYED: theta if fired
     counts = [0] * graph.n_classes
     spikes = [0] * n_layers
     ops = [0] * n_layers
@@ -331,10 +348,16 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
             out = [0] * n_out
             for j in range(n_out):
                 vj = v[li][j]
-                vj = _ref_sat32(((vj * beta[li][j] + 32768) >> 16) + cur[j])
-                if vj > theta[li][j]:
+                vj = _ref_sat32(((vj * beta[li][j] + 32768) >> 16) - pend[li][j] + cur[j])
+                pend[li][j] = 0
+                if vj >= theta[li][j] if ge[li] else vj > theta[li][j]:
                     out[j] = 1
-                    vj = 0 if zero_reset[li] else vj - theta[li][j]
+                    if resets[li] == ResetMode.ZERO:
+                        vj = 0
+                    elif resets[li] == ResetMode.SUBTRACT:
+                        vj -= theta[li][j]
+                    elif resets[li] == ResetMode.SUBTRACT_DELAYED:
+                        pend[li][j] = theta[li][j]
                 v[li][j] = vj
                 spikes[li] += out[j]
                 raster[li + 1][t, 0, j] = bool(out[j])

@@ -46,8 +46,20 @@ class NeuronKind(IntEnum):
 
 
 class ResetMode(IntEnum):
-    SUBTRACT = 0
-    ZERO = 1
+    """What a spike does to its membrane (SPEC.md 3.2 step 4)."""
+
+    SUBTRACT = 0  # v - theta in the step that fired (Norse, SpikingJelly soft reset)
+    ZERO = 1  # v = 0 (snnTorch "zero", Norse v_reset = 0, SpikingJelly v_reset = 0)
+    SUBTRACT_DELAYED = 2  # theta subtracted in the next step, after its leak (snnTorch Leaky
+    #                       reset_mechanism="subtract", its default reset_delay=True)
+    NONE = 3  # no reset (snnTorch reset_mechanism="none")
+
+
+class FireRule(IntEnum):
+    """The threshold comparison (SPEC.md 3.2 step 3)."""
+
+    GT = 0  # v > theta (edgesnn, snnTorch, Norse, NIR)
+    GE = 1  # v >= theta (SpikingJelly)
 
 
 class Storage(IntEnum):
@@ -87,6 +99,7 @@ class Layer:
     storage: Storage = Storage.DENSE
     name: str = ""
     bias: np.ndarray | None = None  # int32 [n_out], |b| <= BIAS_MAX, added every step; or None
+    fire: FireRule = FireRule.GT
 
     @property
     def n_in(self) -> int:
@@ -120,6 +133,7 @@ class Layer:
                 and np.array_equal(self.threshold, other.threshold)
                 and np.array_equal(self.leak, other.leak)
                 and int(self.neuron) == int(other.neuron) and int(self.reset) == int(other.reset)
+                and int(self.fire) == int(other.fire)
                 and self.weight_bits == other.weight_bits
                 and int(self.storage) == int(other.storage) and self.name == other.name
                 and (self.bias is None) == (other.bias is None)
@@ -129,6 +143,7 @@ class Layer:
         where = f"layer {index}" + (f" ({self.name})" if self.name else "")
         self.neuron = NeuronKind(self.neuron)
         self.reset = ResetMode(self.reset)
+        self.fire = FireRule(self.fire)
         self.storage = Storage(self.storage)
         w = self.weights
         if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:

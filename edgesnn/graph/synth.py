@@ -17,6 +17,7 @@ from edgesnn.graph.ir import (
     Q16_ONE,
     Encoder,
     EncoderKind,
+    FireRule,
     Layer,
     NeuronKind,
     ResetMode,
@@ -64,6 +65,7 @@ def random_graph(
     per_neuron: bool = False,
     density: float = 1.0,
     bias: bool = False,
+    fire: str | FireRule = "gt",
 ) -> SpikeGraph:
     """A valid :class:`SpikeGraph` ``input_size -> *hidden -> n_classes`` that actually spikes.
 
@@ -79,6 +81,7 @@ def random_graph(
     store = _enum(Storage, storage)
     nkind = _enum(NeuronKind, neuron)
     rmode = _enum(ResetMode, reset)
+    frule = _enum(FireRule, fire)
     rng = np.random.default_rng([seed, 0x6E_57])
     sizes = [input_size, *hidden, n_classes]
     wmax = (1 << (weight_bits - 1)) - 1
@@ -96,7 +99,7 @@ def random_graph(
             leak = rng.integers(49152, Q16_ONE + 1, count).astype(np.uint32)
         layers.append(Layer(weights=w, threshold=np.ones(count, dtype=np.int32), leak=leak,
                             neuron=nkind, reset=rmode, weight_bits=weight_bits, storage=store,
-                            name=f"fc{li}"))
+                            name=f"fc{li}", fire=frule))
     graph = SpikeGraph(input_size=input_size, steps=steps, layers=layers,
                        encoder=Encoder(kind=enc, seed=int(rng.integers(0, 1 << 32))),
                        metadata={"name": f"random_graph({seed})", "synth_seed": seed})

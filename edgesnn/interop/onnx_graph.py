@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgesnn.graph.ir import INT32_MAX, INT32_MIN, EncoderKind, ResetMode, SpikeGraph
+from edgesnn.graph.ir import INT32_MAX, INT32_MIN, EncoderKind, FireRule, ResetMode, SpikeGraph
 from edgesnn.graph.prng import rate_table
 from edgesnn.interop.params import FloatSNN
 
@@ -185,6 +185,7 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
         ths.append(b.const(f"theta{i}", layer.threshold.astype(np.int64)))
         leaks.append(b.const(f"leak{i}", layer.leak.astype(np.int64)))
     vs = [b.zeros("pixels", 0, layer.n_out, i64) for layer in graph.layers]
+    pend = [""] * len(graph.layers)  # SUBTRACT_DELAYED: theta * s of the previous step
     if kind == EncoderKind.DIRECT:
         i0 = b.op("MatMul", [px, ws[0]])
         if biases[0]:
@@ -215,13 +216,18 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
             shifted = b.op("BitShift", [b.op("Cast", [prod], to=TensorProto.UINT64), shift],
                            direction="RIGHT")
             leaked = b.op("Sub", [b.op("Cast", [shifted], to=i64), unoffset])
+            if pend[li]:
+                leaked = b.op("Sub", [leaked, pend[li]])
             v = b.op("Min", [b.op("Max", [b.op("Add", [leaked, cur]), lo]), hi])
-            fired = b.op("Greater", [v, ths[li]])
+            fired = b.op("GreaterOrEqual" if layer.fire == FireRule.GE else "Greater",
+                         [v, ths[li]])
             s = b.op("Cast", [fired], to=i64)
             if layer.reset == ResetMode.SUBTRACT:
                 v = b.op("Sub", [v, b.op("Mul", [ths[li], s])])
-            else:
+            elif layer.reset == ResetMode.ZERO:
                 v = b.op("Where", [fired, b.const("", np.array(0, np.int64)), v])
+            elif layer.reset == ResetMode.SUBTRACT_DELAYED:
+                pend[li] = b.op("Mul", [ths[li], s])  # subtracted after the next leak
             vs[li] = v
         counts = s if t == 0 else b.op("Add", [counts, s])
     b.op("Cast", [counts], "counts", to=TensorProto.INT32)
@@ -233,7 +239,8 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
             "encoder_seed": int(graph.encoder.seed), "input_size": graph.input_size,
             "n_classes": graph.n_classes,
             "layers": [{"neuron": layer.neuron.name.lower(), "reset": layer.reset.name.lower(),
-                        "weight_bits": layer.weight_bits, "bias": layer.bias is not None}
+                        "fire": layer.fire.name.lower(), "weight_bits": layer.weight_bits,
+                        "bias": layer.bias is not None}
                        for layer in graph.layers]}
     return _finish(b, "edgesnn_snn_integer", inputs, outputs, meta)
 

@@ -60,7 +60,7 @@ typedef struct {
     uint32_t bias_max;     /* largest |bias| (0 without one) */
     uint32_t nnz;
     uint16_t n_in, n_out;
-    uint8_t neuron, reset, weight_bits, storage, index_bits, thr_per, leak_per;
+    uint8_t neuron, reset, fire, weight_bits, storage, index_bits, thr_per, leak_per;
 } esnn_layer_t;
 
 typedef struct {

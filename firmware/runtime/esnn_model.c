@@ -17,7 +17,7 @@ static int in_bounds(uint32_t off, uint32_t size, uint32_t len)
     return off <= len && size <= len - off;
 }
 
-static int all_zero(const ESNN_ROM uint8_t *p, uint32_t n)
+static int all_zero(const uint8_t *p, uint32_t n)
 {
     uint32_t i;
     for (i = 0; i < n; i++) {
@@ -26,23 +26,23 @@ static int all_zero(const ESNN_ROM uint8_t *p, uint32_t n)
     return 1;
 }
 
-static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uint32_t size, uint32_t n_in_expect)
+static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t size, uint32_t n_in_expect)
 {
     uint32_t n_in, n_out, nnz, wb, i, k, a, b, c, ib;
     uint32_t off[7], len[7];
-    const ESNN_ROM uint8_t *rp, *ix;
+    const uint8_t *rp, *ix;
 
     if (size < LAYER_HDR) return ESNN_ERR_SHAPE;
     n_in = esnn_ld32(p + ESNN_LAYER_N_IN);
     n_out = esnn_ld32(p + ESNN_LAYER_N_OUT);
     if (n_in < 1 || n_in > 65535u || n_out < 1 || n_out > 65535u) return ESNN_ERR_RANGE;
     if (U8(p, NEURON) > ESNN_NEURON_MAX || U8(p, RESET) > ESNN_RESET_MAX ||
-        U8(p, STORAGE) > ESNN_STORAGE_MAX || (U8(p, THRESHOLD_COUNT_FLAG) | U8(p, LEAK_COUNT_FLAG)) > 1 ||
+        U8(p, STORAGE) > ESNN_STORAGE_MAX || U8(p, FIRE) > ESNN_FIRE_MAX ||
+        (U8(p, THRESHOLD_COUNT_FLAG) | U8(p, LEAK_COUNT_FLAG)) > 1 ||
         (U8(p, WEIGHT_BITS) != 8 && U8(p, WEIGHT_BITS) != 4))
         return ESNN_ERR_ENUM;
     ib = U8(p, INDEX_BITS);
     if (!IS_SPARSE(p) ? ib != 0 : !(ib == 16 || (ib == 8 && n_out <= 256u))) return ESNN_ERR_ENUM;
-    if (U8(p, RESERVED8) != 0) return ESNN_ERR_RESERVED;
     if (n_in != n_in_expect) return ESNN_ERR_SHAPE;
 
     nnz = esnn_ld32(p + ESNN_LAYER_NNZ);
@@ -90,6 +90,7 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
     L->n_out = (uint16_t)n_out;
     L->neuron = p[ESNN_LAYER_NEURON];
     L->reset = p[ESNN_LAYER_RESET];
+    L->fire = p[ESNN_LAYER_FIRE];
     L->weight_bits = p[ESNN_LAYER_WEIGHT_BITS];
     L->storage = p[ESNN_LAYER_STORAGE];
     L->index_bits = (uint8_t)ib;
@@ -151,16 +152,16 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
     return ESNN_OK;
 }
 
-esnn_status_t esnn_model_init(esnn_model_t *m, const ESNN_ROM uint8_t *b, uint32_t len)
+esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
 {
     uint32_t count, s, kind, off, size, expect, end, n_layer_sec, i, sum_out, arena;
-    const ESNN_ROM uint8_t *e, *g;
+    const uint8_t *e, *g;
     esnn_status_t st;
 
     if (m == NULL || b == NULL) return ESNN_ERR_NULL;
     m->esg = NULL;
     if (len < HDR) return ESNN_ERR_TRUNCATED;
-    if ((ESNN_ROM_ADDR(b) & (ESNN_ESG_ARRAY_ALIGN - 1u)) != 0) return ESNN_ERR_ALIGN;
+    if (((uintptr_t)b & (ESNN_ESG_ARRAY_ALIGN - 1u)) != 0) return ESNN_ERR_ALIGN;
     if (esnn_ld32(b + ESNN_HDR_MAGIC) != ESNN_ESG_MAGIC) return ESNN_ERR_MAGIC;
     if (esnn_ld16(b + ESNN_HDR_VERSION_MAJOR) != ESNN_ESG_VERSION_MAJOR) return ESNN_ERR_VERSION;
     if (esnn_ld32(b + ESNN_HDR_HEADER_SIZE) != HDR) return ESNN_ERR_HEADER_SIZE;

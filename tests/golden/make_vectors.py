@@ -171,12 +171,12 @@ def targeted_mutations() -> list[tuple[str, Mutation]]:
         ("dense", ("layer_n_in_chain", "shape", lambda d: layer_field(d, 0, 0, "I", 13))),
         ("dense", ("layer_n_out_zero", "value", lambda d: layer_field(d, 0, 4, "I", 0))),
         ("dense", ("layer_neuron", "enum", lambda d: layer_field(d, 0, 8, "B", 2))),
-        ("dense", ("layer_reset", "enum", lambda d: layer_field(d, 0, 9, "B", 2))),
+        ("dense", ("layer_reset", "enum", lambda d: layer_field(d, 0, 9, "B", 4))),
         ("dense", ("layer_weight_bits", "enum", lambda d: layer_field(d, 0, 10, "B", 5))),
         ("dense", ("layer_storage", "enum", lambda d: layer_field(d, 0, 11, "B", 2))),
         ("dense", ("layer_index_bits_dense", "enum", lambda d: layer_field(d, 0, 12, "B", 8))),
         ("dense", ("layer_count_flag", "enum", lambda d: layer_field(d, 0, 13, "B", 2))),
-        ("dense", ("layer_reserved", "value", lambda d: layer_field(d, 0, 15, "B", 1))),
+        ("dense", ("layer_fire", "enum", lambda d: layer_field(d, 0, 15, "B", 2))),
         ("dense", ("layer_nnz_dense", "shape", lambda d: layer_field(d, 0, 16, "I", 71))),
         ("dense", ("layer_weights_bytes", "shape", lambda d: layer_field(d, 0, 40, "I", 71))),
         ("dense", ("array_misaligned", "bounds", lambda d: layer_field(d, 0, 36, "I",
@@ -275,6 +275,14 @@ VALID_SPECS: dict[str, dict] = {
                                     encoder="direct", storage="sparse", density=0.5, bias=True),
     "rate_dense_int4_bias_zero": dict(input_size=24, hidden=(16, 8), n_classes=5, steps=8,
                                       weight_bits=4, reset="zero", per_neuron=True, bias=True),
+    # version 1.3: the peers' rules (snnTorch's delayed subtract, no reset, SpikingJelly's >=)
+    "rate_sparse_int8_subtract_delayed": dict(input_size=24, hidden=(14,), n_classes=5, steps=9,
+                                              storage="sparse", density=0.5, bias=True,
+                                              reset="subtract_delayed", per_neuron=True),
+    "latency_dense_int8_none_ge": dict(input_size=20, hidden=(10,), n_classes=4, steps=7,
+                                       encoder="latency", reset="none", fire="ge"),
+    "direct_dense_int4_zero_ge": dict(input_size=20, hidden=(10,), n_classes=4, steps=7,
+                                      encoder="direct", weight_bits=4, reset="zero", fire="ge"),
 }
 
 
