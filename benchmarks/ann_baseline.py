@@ -233,11 +233,10 @@ def measure_snn(run_dir: Path, ports: list[str], steps: list[int], test: Any,
                                "weight_density": [la.nnz / la.weights.size
                                                   for la in graph.layers]}
         for port in ports:
-            device_cost.DEVICE = port  # the runner's board (a module global)
             sub = work / f"snn-T{t}-{port}"
             shutil.rmtree(sub, ignore_errors=True)  # the runner creates its folders afresh
             sub.mkdir(parents=True)
-            run = device_cost.run_snn(f"snn{t}", graph, pixels, sub, opt)
+            run = device_cost.run_snn(f"snn{t}", graph, pixels, sub, opt, device=port)
             s = stats(run.cycles)
             a, b = fit_rate(run.cycles, run.rate)
             row["ports"][port] = {**s, "fit": {"a": a, "b": b},
