@@ -11,7 +11,7 @@ from edgesnn.cli import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from edgesnn.data.datasets import DATASETS
+    from edgesnn.data import DATASETS
 
     p = sub.add_parser("evaluate", help="float test accuracy of a trained run",
                        description="Evaluate RUN_DIR/model.pt on the test split with the "

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from edgesnn.cli import CliError, check_run_dir
-from edgesnn.export.base import ExportError, available_targets, get_target
+
+
+class _Targets:
+    """The registered target names, looked up only when argparse needs them (checking a
+    value, or printing ``export --help``), so building the whole CLI parser imports no
+    export code (and no numpy)."""
+
+    def _names(self) -> list[str]:
+        from edgesnn.export.base import available_targets
+
+        return available_targets()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -26,11 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
         help="export a run to a deployment or interchange format",
-        description="Export RUN_DIR (model.pt / model.esg) to one target: "
-        + ", ".join(available_targets()) + ".",
+        description="Export RUN_DIR (model.pt / model.esg) to one target (--target).",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("--target", required=True, choices=available_targets())
+    p.add_argument("--target", required=True, choices=_Targets(), metavar="TARGET",
+                   help="one of: %(choices)s")
     p.add_argument("--out", type=Path, required=True, help="output file or folder")
     p.add_argument("--device", help="device profile name (devices/NAME.toml) for c/crossbar")
     p.add_argument("--option", action="append", default=[], type=_parse_option,
@@ -40,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgesnn.export.base import ExportError, get_target
+
     check_run_dir(args.run_dir)
     target = get_target(args.target)
     if target.needs_device and not args.device:

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn.atomic import atomic_file
+from edgesnn.data import DATASETS
 from edgesnn.data.checksums import verify_file
 from edgesnn.data.download import DownloadError, fetch, mirrors_for
 from edgesnn.data.idx import IMAGE_MAGIC, LABEL_MAGIC, parse, read_bytes
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("mnist", "fashion-mnist")
 SPLITS = {"train": "train", "test": "t10k"}
 SYSTEM_DIRS = (Path("/usr/share/datasets"),)
 

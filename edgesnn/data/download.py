@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from edgesnn.atomic import write_bytes
@@ -41,6 +39,9 @@ def mirrors_for(dataset: str) -> tuple[str, ...]:
 def fetch(dataset: str, stem: str, dest_dir: Path) -> Path:
     """Download ``<stem>.gz`` into ``dest_dir`` from the first mirror that serves the right
     bytes; the file appears only complete and verified (:func:`edgesnn.atomic.write_bytes`)."""
+    import urllib.error  # only when downloading: urllib.request costs tens of ms to import
+    import urllib.request
+
     name = f"{stem}.gz"
     errors: list[str] = []
     for base in mirrors_for(dataset):
