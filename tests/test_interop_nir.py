@@ -160,8 +160,10 @@ def test_snntorch_parity(reset: str, bias: bool, mnist_data_dir: Path, samples, 
         np.testing.assert_array_equal(res.counts.numpy(), counts_s.numpy())
         np.testing.assert_array_equal(pred_e, pred_s)
     else:
-        # snnTorch subtracts theta * reset(previous v) and then adds back (spk - reset) * theta:
-        # equal in exact arithmetic, but (y - theta) + theta rounds (MAPPING.md, "snnTorch")
+        # with reset_delay=False snnTorch subtracts theta * reset(previous v) and then adds back
+        # (spk - reset) * theta: edgesnn's subtract in exact arithmetic, but (y - theta) + theta
+        # rounds (MAPPING.md, "snnTorch"); its default reset_delay=True is subtract_delayed,
+        # identical bit for bit (tests/test_interop_peers.py)
         assert agree >= 0.97
 
 

@@ -232,3 +232,38 @@ def test_export_refuses_broken_runs(tmp_path: Path, capsys) -> None:
                  "--option", "integer=true"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("reset", "fire"), [("subtract_delayed", "gt"), ("none", "ge"),
+                                             ("subtract_delayed", "ge")])
+def test_float_peer_rules_step_and_unrolled(reset: str, fire: str, samples,
+                                            tmp_path: Path) -> None:
+    """The float graphs of the peers' rules (snnTorch's delayed subtract, no reset, >=):
+    unrolled, and streamed step by step with each layer's last spikes as extra state."""
+    from edgesnn.interop.params import save_run
+    from edgesnn.interop.synth import random_float_snn
+
+    snn = random_float_snn(6, hidden=(24,), reset=reset, bias=True, per_neuron=True)
+    snn.fire = fire
+    run = tmp_path / "run"
+    save_run(snn, run, {})
+    pixels, _ = samples
+    x, counts_t, v_t = _torch_reference(run, pixels)
+    assert counts_t.sum() > 0
+    paths = {m: tmp_path / f"{m}.onnx" for m in ("step", "unrolled")}
+    for mode, path in paths.items():
+        assert main(["export", str(run), "--target", "onnx", "--out", str(path),
+                     "--option", f"mode={mode}"]) == 0
+    counts_u, v_u = _session(paths["unrolled"]).run(None, {"x": x})
+    step = _session(paths["step"])
+    state = {i.name: np.zeros((x.shape[1], i.shape[1]), np.float32)
+             for i in step.get_inputs()[1:]}
+    assert any(n.startswith("r") for n in state) == (reset == "subtract_delayed")
+    counts_s = np.zeros_like(counts_t)
+    for t in range(x.shape[0]):
+        outs = step.run(None, {"x": x[t], **state})
+        counts_s += outs[0]
+        state = dict(zip(state, outs[1:], strict=True))
+    np.testing.assert_array_equal(counts_u, counts_t)
+    np.testing.assert_array_equal(counts_s, counts_t)
+    np.testing.assert_allclose(v_u, v_t, atol=1e-4)

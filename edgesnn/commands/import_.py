@@ -23,9 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dt", type=float, default=None,
                    help="NIR time step in seconds (default: the file's edgesnn metadata, else "
                    "1e-4 as snnTorch writes); beta = 1 - dt/tau")
-    p.add_argument("--reset", choices=("subtract", "zero"), default=None,
+    p.add_argument("--reset", choices=("subtract", "zero", "subtract_delayed", "none"),
+                   default=None,
                    help="reset mode (default: the file's edgesnn metadata, else 'zero', NIR's "
-                   "reset to v_reset)")
+                   "reset to v_reset); snnTorch Leaky's default reset_mechanism='subtract' is "
+                   "'subtract_delayed'; SpikingJelly's soft reset is 'subtract', Norse's and "
+                   "hard resets to 0 are 'zero'")
+    p.add_argument("--fire", choices=("gt", "ge"), default=None,
+                   help="threshold rule: 'gt' v > theta (NIR, snnTorch, Norse; default), 'ge' "
+                   "v >= theta (SpikingJelly)")
     p.add_argument("--steps", type=int, default=None, help="time steps T (default: metadata or 25)")
     p.add_argument("--encoder", choices=("rate", "latency", "direct"), default=None,
                    help="input encoder (default: metadata or rate)")
@@ -41,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = import_file(args.file, args.out, dt=args.dt, reset=args.reset,
                               steps=args.steps, encoder=args.encoder,
-                              encoder_seed=args.encoder_seed)
+                              encoder_seed=args.encoder_seed, fire=args.fire)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:  # InteropError, ConfigError
         raise CliError(str(exc)) from exc
     if args.json:

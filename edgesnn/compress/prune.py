@@ -125,7 +125,8 @@ def _slice_spec(spec: LayerSpec, rows: np.ndarray) -> LayerSpec:
             extra[key] = list(np.asarray(extra[key])[rows])
     return LayerSpec(threshold=pick(spec.threshold), leak=pick(spec.leak),
                      scale=pick(spec.scale), neuron=spec.neuron, reset=spec.reset,
-                     name=spec.name, extra=extra)
+                     name=spec.name, extra=extra, fire=spec.fire,
+                     bias=None if spec.bias is None else np.asarray(spec.bias)[rows])
 
 
 def prune_neurons(model: IntegerSNN, pixels: np.ndarray, *, drop_fraction: float = 0.0
@@ -162,7 +163,7 @@ def prune_neurons(model: IntegerSNN, pixels: np.ndarray, *, drop_fraction: float
         m = model.mask(idx).numpy()[np.ix_(rows, cols)]
         latents.append(u)
         masks.append(m)
-        specs.append(_slice_spec(model.specs[idx], rows))
+        specs.append(_slice_spec(model.spec(idx), rows))  # with the learned bias
         cols = rows
     new = IntegerSNN(latents, specs, input_size=model.input_size, steps=model.steps,
                      encoder=model.encoder, seed=model.seed, weight_bits=model.weight_bits,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -193,6 +193,14 @@ class IntegerSNN(nn.Module):
     @property
     def n_layers(self) -> int:
         return len(self.latent)
+
+    def spec(self, idx: int) -> LayerSpec:
+        """Layer ``idx``'s spec with its current (learned) bias latent."""
+        key = str(idx)
+        if key not in self.bias_latent:
+            return self.specs[idx]
+        return replace(self.specs[idx],
+                       bias=self.bias_latent[key].detach().numpy().astype(np.float64))
 
     def mask(self, idx: int) -> Tensor:
         return getattr(self, f"mask{idx}")

@@ -34,6 +34,7 @@ from edgesnn.graph.ir import (
     Q16_ONE,
     EncoderKind,
     ExportError,
+    FireRule,
     NeuronKind,
     ResetMode,
 )
@@ -44,7 +45,9 @@ METHODS = ("maxabs", "p99.99", "p99.9", "mse")
 _ENCODERS = {"rate": EncoderKind.RATE, "latency": EncoderKind.LATENCY,
              "direct": EncoderKind.DIRECT}
 _NEURONS = {"lif": NeuronKind.LIF, "if": NeuronKind.IF}
-_RESETS = {"subtract": ResetMode.SUBTRACT, "zero": ResetMode.ZERO}
+_RESETS = {"subtract": ResetMode.SUBTRACT, "zero": ResetMode.ZERO,
+           "subtract_delayed": ResetMode.SUBTRACT_DELAYED, "none": ResetMode.NONE}
+_FIRES = {"gt": FireRule.GT, "ge": FireRule.GE}
 
 
 @dataclass
@@ -62,6 +65,7 @@ class FloatNet:
     reset: ResetMode
     config: dict[str, Any] = field(default_factory=dict)
     bias: list[np.ndarray | None] = field(default_factory=list)  # [n_out] per layer, or None
+    fire: FireRule = FireRule.GT
 
 
 def _cfg_dict(cfg: Any) -> dict[str, Any]:
@@ -86,7 +90,11 @@ def extract(model: Any) -> FloatNet:
         raise ExportError(f"neuron {cfg.neuron!r} cannot be exported; accepted: lif, if")
     reset = _RESETS.get(str(cfg.reset))
     if reset is None:
-        raise ExportError(f"reset {cfg.reset!r} cannot be exported; accepted: subtract, zero")
+        raise ExportError(f"reset {cfg.reset!r} cannot be exported; accepted: "
+                          f"{', '.join(_RESETS)}")
+    fire = _FIRES.get(str(getattr(cfg, "fire", "gt")))
+    if fire is None:
+        raise ExportError(f"fire {cfg.fire!r} cannot be exported; accepted: {', '.join(_FIRES)}")
     if not 0 <= int(cfg.encoder_seed) <= 0xFFFFFFFF:
         raise ExportError(f"encoder_seed={cfg.encoder_seed} is not a uint32")
     if not 1 <= int(cfg.steps) <= 65535:
@@ -133,7 +141,7 @@ def extract(model: Any) -> FloatNet:
         raise ExportError(f"{prev} classes; the readout supports at most 255")
     return FloatNet(weights=weights, beta=betas, threshold=thetas, input_size=int(cfg.input_size),
                     steps=int(cfg.steps), encoder=encoder, seed=int(cfg.encoder_seed),
-                    neuron=neuron, reset=reset, config=conf, bias=biases)
+                    neuron=neuron, reset=reset, config=conf, bias=biases, fire=fire)
 
 
 def choose_scale(w: np.ndarray, bits: int, per_channel: bool, method: str) -> np.ndarray:
@@ -187,6 +195,7 @@ def layer_spec(net: FloatNet, idx: int, scale: np.ndarray) -> LayerSpec:
         leak = np.round(net.beta[idx] * Q16_ONE).astype(np.int64)
     return LayerSpec(threshold=theta_q.astype(np.int64), leak=leak, scale=scale,
                      neuron=net.neuron, reset=net.reset, name=f"fc{idx}", bias=bias_q,
+                     fire=net.fire,
                      extra={"threshold_float": net.threshold[idx].tolist(),
                             "beta_float": net.beta[idx].tolist()})
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.interop.params import FloatLayer, FloatSNN, InteropError
+from edgesnn.interop.params import FIRES, RESETS, FloatLayer, FloatSNN, InteropError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | N
     nodes["output"] = nir.Output(output_type=np.array([snn.n_classes]))
     edges.append((prev, "output"))
     meta = {"format": "edgesnn-nir", "version": 1, "name": name, "dt": dt, "reset": snn.reset,
+            "fire": snn.fire,
             "neuron": snn.neuron, "steps": snn.steps, "encoder": snn.encoder,
             "encoder_seed": snn.encoder_seed, "readout": "count, membrane tie-break"}
     if integer is not None:
@@ -206,7 +207,8 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str) -> tuple[np.nda
 
 def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
              steps: int | None = None, encoder: str | None = None,
-             encoder_seed: int | None = None) -> tuple[FloatSNN, dict[str, Any]]:
+             encoder_seed: int | None = None, fire: str | None = None
+             ) -> tuple[FloatSNN, dict[str, Any]]:
     """A :class:`FloatSNN` from a NIR graph; returns it and a summary of what was assumed.
 
     Missing ``dt`` / ``reset`` / ``steps`` / ``encoder`` come from the ``edgesnn`` metadata
@@ -217,10 +219,13 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
     meta = edgesnn_metadata(graph)
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
     reset = reset or meta.get("reset", "zero")
+    fire = fire or meta.get("fire", "gt")
     if not dt > 0:
         raise InteropError(f"dt={dt}; must be > 0")
-    if reset not in ("subtract", "zero"):
-        raise InteropError(f"reset={reset!r}; accepted: subtract, zero")
+    if reset not in RESETS:
+        raise InteropError(f"reset={reset!r}; accepted: {', '.join(RESETS)}")
+    if fire not in FIRES:
+        raise InteropError(f"fire={fire!r}; accepted: {', '.join(FIRES)}")
     order = _chain(graph)
     nodes = graph.nodes
     layers: list[FloatLayer] = []
@@ -288,8 +293,8 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
                    encoder=str(encoder or meta.get("encoder", "rate")),
                    encoder_seed=int(encoder_seed if encoder_seed is not None
                                     else meta.get("encoder_seed", 0x1234ABCD)),
-                   neuron=neuron, reset=reset)
+                   neuron=neuron, reset=reset, fire=fire)
     snn.validate("NIR graph")
-    summary = {"dt": dt, "reset": reset, "neuron": neuron, "nodes": order,
+    summary = {"dt": dt, "reset": reset, "fire": fire, "neuron": neuron, "nodes": order,
                "neuron_nodes": kinds, "edgesnn_metadata": bool(meta)}
     return snn, summary

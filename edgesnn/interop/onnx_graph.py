@@ -81,7 +81,8 @@ def _finish(b: _Builder, name: str, inputs: list[onnx.ValueInfoProto],
 def _float_meta(snn: FloatSNN, mode: str) -> dict[str, Any]:
     return {"format": "edgesnn-float", "mode": mode, "steps": snn.steps,
             "encoder": snn.encoder, "encoder_seed": snn.encoder_seed, "neuron": snn.neuron,
-            "reset": snn.reset, "input_size": snn.input_size, "hidden": snn.hidden,
+            "reset": snn.reset, "fire": snn.fire, "input_size": snn.input_size,
+            "hidden": snn.hidden,
             "n_classes": snn.n_classes,
             "layers": [{"weight": f"W{i}", "beta": f"beta{i}", "threshold": f"theta{i}",
                         "bias": None if layer.bias is None else f"b{i}"}
@@ -100,25 +101,33 @@ def _float_params(b: _Builder, snn: FloatSNN) -> list[tuple[str, str, str, str]]
 
 
 def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, str]], x: str,
-                vs: list[str], outs: list[str] | None = None) -> tuple[str, list[str]]:
-    """One step of every layer; returns (output spikes, new membranes)."""
+                vs: list[str], outs: list[str] | None = None, prev: list[str] | None = None,
+                prev_outs: list[str] | None = None) -> tuple[str, list[str], list[str]]:
+    """One step of every layer; returns (output spikes, new membranes, every layer's spikes).
+    ``prev``: every layer's spikes of the previous step (reset "subtract_delayed" only)."""
     one = b.const("", np.array([1.0], np.float32))
     s = x
-    new_vs = []
+    new_vs: list[str] = []
+    new_s: list[str] = []
     for i, (w, beta, theta, bias) in enumerate(params):
         cur = b.op("MatMul", [s, w])
         if bias:  # W s + b, in that order (as nn.Linear)
             cur = b.op("Add", [cur, bias])
         v = b.op("Add", [b.op("Mul", [beta, vs[i]]), cur])
-        fired = b.op("Greater", [v, theta])
-        s = b.op("Cast", [fired], to=TensorProto.FLOAT)
+        if prev is not None:  # subtract_delayed: theta * the previous step's spikes
+            v = b.op("Sub", [v, b.op("Mul", [theta, prev[i]])])
+        fired = b.op("GreaterOrEqual" if snn.fire == "ge" else "Greater", [v, theta])
+        s = b.op("Cast", [fired], to=TensorProto.FLOAT, out=prev_outs[i] if prev_outs else "")
         out = outs[i] if outs else ""
         if snn.reset == "subtract":
             v = b.op("Sub", [v, b.op("Mul", [theta, s])], out)
-        else:
+        elif snn.reset == "zero":
             v = b.op("Mul", [v, b.op("Sub", [one, s])], out)
+        else:
+            v = b.op("Identity", [v], out) if out else v
+        new_s.append(s)
         new_vs.append(v)
-    return s, new_vs
+    return s, new_vs, new_s
 
 
 def float_step_model(snn: FloatSNN) -> onnx.ModelProto:
@@ -126,15 +135,18 @@ def float_step_model(snn: FloatSNN) -> onnx.ModelProto:
     b = _Builder()
     params = _float_params(b, snn)
     vs = [f"v{i}" for i in range(len(snn.layers))]
-    s, _ = _float_step(b, snn, params, "x", vs, [f"{v}_out" for v in vs])
+    delayed = snn.reset == "subtract_delayed"  # then each layer's last spikes are state too
+    rs = [f"r{i}" for i in range(len(snn.layers))] if delayed else []
+    s, _, _ = _float_step(b, snn, params, "x", vs, [f"{v}_out" for v in vs],
+                          rs or None, [f"{r}_out" for r in rs] or None)
     b.op("Identity", [s], "spikes")
     f32 = TensorProto.FLOAT
     inputs = [helper.make_tensor_value_info("x", f32, ["B", snn.input_size])]
     inputs += [helper.make_tensor_value_info(v, f32, ["B", layer.n_out])
-               for v, layer in zip(vs, snn.layers, strict=True)]
+               for v, layer in zip(vs + rs, snn.layers * 2, strict=False)]
     outputs = [helper.make_tensor_value_info("spikes", f32, ["B", snn.n_classes])]
     outputs += [helper.make_tensor_value_info(f"{v}_out", f32, ["B", layer.n_out])
-                for v, layer in zip(vs, snn.layers, strict=True)]
+                for v, layer in zip(vs + rs, snn.layers * 2, strict=False)]
     return _finish(b, "edgesnn_snn_step", inputs, outputs, _float_meta(snn, "step"))
 
 
@@ -144,12 +156,14 @@ def float_unrolled_model(snn: FloatSNN) -> onnx.ModelProto:
     params = _float_params(b, snn)
     x0 = b.op("Gather", ["x", b.const("", np.array(0, np.int64))], axis=0)
     vs = [b.zeros("x", 1, layer.n_out, TensorProto.FLOAT) for layer in snn.layers]
+    prev = list(vs) if snn.reset == "subtract_delayed" else None
     counts = ""
     for t in range(snn.steps):
         xt = x0 if t == 0 else b.op("Gather", ["x", b.const("", np.array(t, np.int64))], axis=0)
         last = t == snn.steps - 1
         outs = [""] * (len(vs) - 1) + ["v_final"] if last else None
-        s, vs = _float_step(b, snn, params, xt, vs, outs)
+        s, vs, spikes = _float_step(b, snn, params, xt, vs, outs, prev)
+        prev = spikes if prev is not None else None
         counts = s if t == 0 else b.op("Add", [counts, s])
     b.op("Identity", [counts], "counts")
     f32 = TensorProto.FLOAT

@@ -22,7 +22,8 @@ import numpy as np
 from edgesnn.data import ENCODERS
 
 NEURONS = ("lif", "if")
-RESETS = ("subtract", "zero")
+RESETS = ("subtract", "zero", "subtract_delayed", "none")  # SPEC.md 3.2 step 4
+FIRES = ("gt", "ge")  # v > theta, v >= theta
 
 
 class InteropError(ValueError):
@@ -62,6 +63,7 @@ class FloatSNN:
     neuron: str = "lif"
     reset: str = "subtract"
     extra: dict[str, Any] = field(default_factory=dict)  # other SNNConfig fields, kept as-is
+    fire: str = "gt"
 
     @property
     def input_size(self) -> int:
@@ -80,6 +82,8 @@ class FloatSNN:
             raise InteropError(f"{where}: neuron {self.neuron!r}; accepted: {', '.join(NEURONS)}")
         if self.reset not in RESETS:
             raise InteropError(f"{where}: reset {self.reset!r}; accepted: {', '.join(RESETS)}")
+        if self.fire not in FIRES:
+            raise InteropError(f"{where}: fire {self.fire!r}; accepted: {', '.join(FIRES)}")
         if self.encoder not in ENCODERS:
             raise InteropError(f"{where}: encoder {self.encoder!r}; accepted: "
                                f"{', '.join(ENCODERS)}")
@@ -136,10 +140,11 @@ def from_model(model: Any) -> FloatSNN:
         layers.append(FloatLayer(weight=_arr(fc.weight).reshape(fc.weight.shape),
                                  beta=_arr(model.beta(i)), threshold=_arr(model.threshold(i)),
                                  bias=None if bias is None else _arr(bias)))
-    known = {"steps", "encoder", "encoder_seed", "neuron", "reset", "bias"}
+    known = {"steps", "encoder", "encoder_seed", "neuron", "reset", "bias", "fire"}
     snn = FloatSNN(layers=layers, steps=int(cfg_dict["steps"]),
                    encoder=str(cfg_dict["encoder"]), encoder_seed=int(cfg_dict["encoder_seed"]),
                    neuron=str(cfg_dict["neuron"]), reset=str(cfg_dict["reset"]),
+                   fire=str(cfg_dict.get("fire", "gt")),
                    extra={k: v for k, v in cfg_dict.items() if k not in known})
     return snn.validate("model.pt")
 
@@ -185,7 +190,7 @@ def to_model(snn: FloatSNN) -> Any:
             raise InteropError(f"layer {i}: neuron 'if' needs beta == 1")
     known = {"input_size", "hidden", "n_classes", "steps", "encoder", "encoder_seed", "neuron",
              "reset", "beta", "threshold", "per_neuron", "learn_beta", "learn_threshold",
-             "bias"}
+             "bias", "fire"}
     bias = any(layer.bias is not None for layer in snn.layers)
     kept = {k: v for k, v in snn.extra.items() if k in {"surrogate", "slope", "detach_reset"}}
     config = SNNConfig(input_size=snn.input_size, hidden=snn.hidden, n_classes=snn.n_classes,
@@ -193,7 +198,8 @@ def to_model(snn: FloatSNN) -> Any:
                        encoder_seed=int(snn.encoder_seed), neuron=snn.neuron, reset=snn.reset,
                        beta=float(snn.layers[0].beta[0]),
                        threshold=float(snn.layers[0].threshold[0]), per_neuron=per_neuron,
-                       bias=bias, **{k: v for k, v in kept.items() if k not in known})
+                       bias=bias, fire=snn.fire,
+                       **{k: v for k, v in kept.items() if k not in known})
     model = SpikingMLP(config)
     state = model.state_dict()
     for i, layer in enumerate(snn.layers):

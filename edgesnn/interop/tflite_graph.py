@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.interop.params import FloatLayer, FloatSNN
+from edgesnn.interop.params import FloatLayer, FloatSNN, InteropError
 from edgesnn.interop.tflite_flatbuffer import (
     OP,
     TfliteBuilder,
@@ -48,7 +48,7 @@ def int8_weight_snn(snn: FloatSNN) -> FloatSNN:
                                  beta=layer.beta, threshold=layer.threshold, bias=layer.bias))
     return FloatSNN(layers=layers, steps=snn.steps, encoder=snn.encoder,
                     encoder_seed=snn.encoder_seed, neuron=snn.neuron, reset=snn.reset,
-                    extra=snn.extra)
+                    extra=snn.extra, fire=snn.fire)
 
 
 def _weights(tb: TfliteBuilder, i: int, layer: FloatLayer, quant: str) -> int:
@@ -114,6 +114,10 @@ def _meta(snn: FloatSNN, mode: str, quant: str) -> dict[str, Any]:
 def snn_model(snn: FloatSNN, mode: str = "step", quant: str = "float") -> bytes:
     """The ``.tflite`` bytes of ``snn`` (see the module doc for inputs and outputs)."""
     snn.validate()
+    if snn.reset not in ("subtract", "zero") or snn.fire != "gt":
+        raise InteropError(f"reset {snn.reset!r} with fire {snn.fire!r} has no TFLite graph "
+                           "here; accepted: reset subtract or zero with fire gt (use "
+                           "--target onnx for the peers' rules)")
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}; accepted: {', '.join(MODES)}")
     if quant not in QUANTS:

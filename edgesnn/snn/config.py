@@ -9,7 +9,8 @@ from edgesnn.data import ENCODERS
 
 CONFIG_VERSION = 1
 NEURONS = ("lif", "if")
-RESETS = ("subtract", "zero")
+RESETS = ("subtract", "zero", "subtract_delayed", "none")  # edgesnn.snn.lif.RESETS
+FIRES = ("gt", "ge")  # v > threshold, v >= threshold (SpikingJelly)
 SURROGATES = ("fast_sigmoid", "arctan", "sigmoid", "triangle")
 SCHEDULES = ("cosine", "step", "none")  # learning-rate schedules of the training loop
 
@@ -48,6 +49,7 @@ class SNNConfig:
     slope: float = 5.0
     detach_reset: bool = True
     bias: bool = False  # nn.Linear biases: a per-neuron current added every step (SPEC 3.2)
+    fire: str = "gt"  # "ge": fire on v >= threshold (SpikingJelly's rule)
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -81,6 +83,7 @@ class SNNConfig:
         need(0 <= self.encoder_seed <= 0xFFFFFFFF, f"encoder_seed={self.encoder_seed}; not uint32")
         need(self.neuron in NEURONS, f"neuron={self.neuron!r}; accepted: {', '.join(NEURONS)}")
         need(self.reset in RESETS, f"reset={self.reset!r}; accepted: {', '.join(RESETS)}")
+        need(self.fire in FIRES, f"fire={self.fire!r}; accepted: {', '.join(FIRES)}")
         need(0.0 <= self.beta <= 1.0, f"beta={self.beta}; accepted: 0..1")
         need(self.neuron != "if" or self.beta == 1.0,
              f"neuron='if' has no leak, so beta must be 1.0 (got {self.beta})")

@@ -8,6 +8,12 @@ before step 0)::
     u[t] = v[t] - theta * s[t]                   reset "subtract"
     u[t] = v[t] * (1 - s[t])                     reset "zero"
 
+and the peers' rules (SPEC.md 3.2), computed by :func:`lif_reference` with plain autograd::
+
+    v[t] = (beta * u[t-1] + I[t]) - theta * s[t-1];  u[t] = v[t]   "subtract_delayed" (snnTorch)
+    u[t] = v[t]                                                    "none"
+    s[t] = H(v[t] - theta) with H(0) = 1                           fire "ge" (SpikingJelly)
+
 Outputs are the spikes ``s [T, B, N]`` and the final membrane ``u[T-1] [B, N]`` (after the
 last reset, what the readout's tie-break uses). ``beta`` and ``theta`` have shape ``[1]``
 (per layer) or ``[N]`` (per neuron).
@@ -136,26 +142,45 @@ class LIFFunction(torch.autograd.Function):
         return d_current, d_beta, d_theta, None, None, None, None
 
 
+RESETS = ("subtract", "zero", "subtract_delayed", "none")
+FIRES = ("gt", "ge")
+
+
 def lif(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor, reset: str = "subtract",
         surrogate: str = "fast_sigmoid", slope: float = 25.0,
-        detach_reset: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the recurrence with :class:`LIFFunction`; returns ``(spikes, u_final)``."""
-    if reset not in ("subtract", "zero"):
-        raise ValueError(f"reset={reset!r}; accepted: subtract, zero")
-    return LIFFunction.apply(current, beta, theta, reset == "zero", surrogate, float(slope),
-                             bool(detach_reset))
+        detach_reset: bool = True, fire: str = "gt") -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the recurrence (:class:`LIFFunction` for subtract/zero with ``v > theta``, else
+    :func:`lif_reference`); returns ``(spikes, u_final)``."""
+    if reset not in RESETS:
+        raise ValueError(f"reset={reset!r}; accepted: {', '.join(RESETS)}")
+    if fire not in FIRES:
+        raise ValueError(f"fire={fire!r}; accepted: {', '.join(FIRES)}")
+    if reset in ("subtract", "zero") and fire == "gt":
+        return LIFFunction.apply(current, beta, theta, reset == "zero", surrogate, float(slope),
+                                 bool(detach_reset))
+    return lif_reference(current, beta, theta, reset, surrogate, slope, detach_reset, fire)
 
 
 def lif_reference(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor,
                   reset: str = "subtract", surrogate: str = "fast_sigmoid", slope: float = 25.0,
-                  detach_reset: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same recurrence written step by step with plain autograd (slow; for tests)."""
+                  detach_reset: bool = True, fire: str = "gt"
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The recurrence written step by step with plain autograd (the only implementation of the
+    peers' rules, and the check of :class:`LIFFunction`)."""
     u = torch.zeros_like(current[0])
+    r: torch.Tensor | None = None  # the previous step's spikes (delayed reset)
     out = []
     for t in range(current.shape[0]):
         v = beta * u + current[t]
-        s = spike(v - theta, surrogate, slope)
+        if reset == "subtract_delayed" and r is not None:
+            v = v - r * theta  # snnTorch: base_state_function(input) - reset * threshold
+        s = spike(v - theta, surrogate, slope, fire == "ge")
         r = s.detach() if detach_reset else s
-        u = v * (1.0 - r) if reset == "zero" else v - theta * r
+        if reset == "zero":
+            u = v * (1.0 - r)
+        elif reset == "subtract":
+            u = v - theta * r
+        else:
+            u = v
         out.append(s)
     return torch.stack(out), u

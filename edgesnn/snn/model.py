@@ -94,7 +94,7 @@ class SpikingMLP(nn.Module):
                 current = self.fcs[l](spikes.reshape(t * b, n)).reshape(t, b, -1)
             spikes, u = lif(current, self.beta(l).to(current.dtype),
                             self.threshold(l).to(current.dtype), cfg.reset, cfg.surrogate,
-                            cfg.slope, cfg.detach_reset)
+                            cfg.slope, cfg.detach_reset, cfg.fire)
             if record:
                 recorded.append(spikes)
         return SNNOutput(counts=spikes.sum(0), v_final=u, layer_spikes=recorded if record else None)

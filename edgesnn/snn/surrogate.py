@@ -55,19 +55,21 @@ def surrogate_grad(x: torch.Tensor, name: str, slope: float) -> torch.Tensor:
 
 class _Spike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, name: str, slope: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, name: str, slope: float, ge: bool) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.name, ctx.slope = name, slope
-        return (x > 0).to(x.dtype)
+        return (x >= 0 if ge else x > 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad * surrogate_grad(x, ctx.name, ctx.slope), None, None
+        return grad * surrogate_grad(x, ctx.name, ctx.slope), None, None, None
 
 
-def spike(x: torch.Tensor, name: str = "fast_sigmoid", slope: float = 25.0) -> torch.Tensor:
-    """``H(x) = [x > 0]`` with the surrogate derivative in the backward pass."""
+def spike(x: torch.Tensor, name: str = "fast_sigmoid", slope: float = 25.0,
+          ge: bool = False) -> torch.Tensor:
+    """``H(x) = [x > 0]`` (``[x >= 0]`` with ``ge``, SpikingJelly's rule) with the surrogate
+    derivative in the backward pass."""
     if name not in GRADS:
         raise ValueError(f"unknown surrogate {name!r}; accepted: {', '.join(GRADS)}")
-    return _Spike.apply(x, name, slope)
+    return _Spike.apply(x, name, slope, ge)
