@@ -8,7 +8,8 @@ sides see the same input spikes), then compared on 500 test images:
 * per-class output spike counts identical (the share of images where every count matches),
 * predictions identical under the peer's readout (argmax of the counts, ties to the lowest
   index, as ``torch.argmax``),
-* the int8 golden simulator's accuracy (PTQ of the imported run) near the peer's float one.
+* the int8 golden simulator's accuracy (PTQ of the imported run) near the peer's float one,
+* the C runtime (host build) equal to the golden simulator on that int8 graph, bit for bit.
 
 Rules (SPEC.md 3.2): snnTorch ``Leaky`` subtract = ``subtract_delayed``, zero = ``zero``,
 none = ``none``; SpikingJelly ``LIFNode``/``IFNode`` (hard reset to 0) = ``zero`` with fire
@@ -18,6 +19,8 @@ tau = dt * tau_mem, exporters/nir/MAPPING.md).
 
 from __future__ import annotations
 
+import json
+import subprocess
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +29,12 @@ import numpy as np
 import pytest
 import torch
 
+from edgesnn.build import build_check_tool
 from edgesnn.cli import main
 from edgesnn.compress.quantize import extract, quantize
 from edgesnn.data import load_dataset
 from edgesnn.data.encoders import encode
+from edgesnn.graph.esg import encode as encode_esg
 from edgesnn.graph.golden import simulate
 from edgesnn.snn.checkpoint import load
 
@@ -86,7 +91,18 @@ def _import_and_compare(graph: object, tmp_path: Path, peer_counts: np.ndarray,
     same_pred = float(np.mean(counts.argmax(axis=1) == peer_counts.argmax(axis=1)))
     peer_acc = float(np.mean(peer_counts.argmax(axis=1) == labels))
     graph_int = quantize(extract(model), weight_bits=8, per_channel=True).to_graph()
-    int_acc = float(np.mean(simulate(graph_int, pixels).pred == labels))
+    ref = simulate(graph_int, pixels)
+    int_acc = float(np.mean(ref.pred == labels))
+    # the C runtime (host build) runs the peer's model bit for bit as the golden simulator
+    esg_path, px_path = tmp_path / "model.esg", tmp_path / "px.bin"
+    esg_path.write_bytes(encode_esg(graph_int))
+    px_path.write_bytes(np.ascontiguousarray(pixels[:100]).tobytes())
+    proc = subprocess.run([str(build_check_tool(tmp_path / "tool")), "infer", str(esg_path),
+                           str(px_path)], capture_output=True, text=True, timeout=120,
+                          check=True)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    for key in ("pred", "counts", "v_final", "spikes", "ops"):
+        assert np.array_equal(np.array([r[key] for r in rows]), getattr(ref, key)[:100]), key
     for key, value in (("counts", same_counts), ("predictions", same_pred),
                        ("peer_accuracy", peer_acc), ("int8_accuracy", int_acc)):
         record_property(f"{name}_{key}", value)
