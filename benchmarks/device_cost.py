@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from edgesnn.build import build_project  # noqa: E402
 from edgesnn.devices import load_device, write_board_files  # noqa: E402
+from edgesnn.export.base import ExportError  # noqa: E402
 from edgesnn.export.c import RUNTIME_SRCS  # noqa: E402
 from edgesnn.graph import esg  # noqa: E402
 from edgesnn.graph.golden import simulate  # noqa: E402
@@ -75,8 +76,10 @@ M3_FLAGS = [f for f in PROFILE.build.cflags if not f.startswith("-O")] + [
 CORE = ("esnn_model.c", "esnn_infer.c", "esnn_crc.c")  # validation + inference + CRC-32
 STACK_BYTES = PROFILE.memory.stack_bytes  # reserved at the top of RAM by the linker script
 SCALES = (1.0, 0.5, 0.25)  # input intensity multipliers that spread the spike rate
-#: every emulated MCU profile, smallest core first (``--boards all``)
-BOARDS = ("microbit", "lm3s6965evb", "mps2-an386", "mps2-an505", "mps3-an547")
+#: every emulated MCU profile, smallest core first (``--boards all``): AVR in simavr (exact
+#: CPU cycles), the Cortex-M cores in QEMU (instructions, -icount)
+BOARDS = ("arduino-mega2560", "microbit", "lm3s6965evb", "mps2-an386", "mps2-an505",
+          "mps3-an547")
 
 
 # ------------------------------------------------------------------------------------------
@@ -213,8 +216,10 @@ def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path,
         try:
             hello = link.hello()
             assert hello.model_hash == blob[32:48]
-            if hello.cycle_unit != proto.CycleUnit.INSTRUCTIONS:
-                raise RuntimeError(f"cycle unit {hello.cycle_unit.name}; expected INSTRUCTIONS")
+            want_unit = proto.CycleUnit(load_device(device).cycle_unit_code)
+            if hello.cycle_unit != want_unit:
+                raise RuntimeError(f"cycle unit {hello.cycle_unit.name}; the profile says "
+                                   f"{want_unit.name}")
             for k in range(len(pixels)):
                 r = link.request(lambda s, k=k: proto.infer(s, pixels[k].tobytes()))
                 assert isinstance(r, proto.InferResult)
@@ -363,26 +368,32 @@ def summarize(run: SnnRun, ref: dict[str, Any], at_scale1: np.ndarray) -> dict[s
 def run_boards(graph: SpikeGraph, pixels: np.ndarray, work: Path, opt: str,
                boards: list[str]) -> dict[str, Any]:
     """The same model on every board: bit-exact on every sample, flash / RAM of the image
-    (``size``), instructions per inference and evaluation speed over the emulated link."""
+    (``size``), instructions (QEMU) or CPU cycles (simavr) per inference, in ``unit``, and
+    evaluation speed over the emulated link."""
     out: dict[str, Any] = {}
     for board in boards:
-        log.info("%s: %d inferences in QEMU ...", board, len(pixels))
+        log.info("%s: %d inferences ...", board, len(pixels))
         t0 = time.monotonic()
-        run = run_snn(board, graph, pixels, work, opt, device=board)
+        try:
+            run = run_snn(board, graph, pixels, work, opt, device=board)
+        except ExportError as exc:  # the model does not fit this board: say why
+            out[board] = {"skipped": str(exc)}
+            continue
         wall = time.monotonic() - t0
         profile = load_device(board)
         out[board] = {
             "core": profile.core.arch, "clock_hz": profile.core.clock_hz,
+            "unit": profile.run.cycle_unit,
             "flash_bytes": run.text_bytes + run.data_bytes,
             "flash_available": profile.memory.flash_bytes,
             "ram_bytes": run.data_bytes + run.bss_bytes,
             "ram_available": profile.memory.ram_bytes,
             "stack_bytes": profile.memory.stack_bytes, "esg_bytes": run.esg_bytes,
             "arena_bytes": run.arena_bytes,
-            "instructions_median": float(np.median(run.cycles)),
-            "instructions_mean": float(run.cycles.mean()),
-            "instructions_min": int(run.cycles.min()), "instructions_max": int(run.cycles.max()),
-            "instructions_per_synaptic_op": float(run.cycles.sum() / max(1, run.ops.sum())),
+            "median": float(np.median(run.cycles)),
+            "mean": float(run.cycles.mean()),
+            "min": int(run.cycles.min()), "max": int(run.cycles.max()),
+            "per_synaptic_op": float(run.cycles.sum() / max(1, run.ops.sum())),
             "samples": len(pixels), "bit_exact": True,
             "samples_per_s_incl_build": len(pixels) / wall,
         }
@@ -392,15 +403,20 @@ def run_boards(graph: SpikeGraph, pixels: np.ndarray, work: Path, opt: str,
 def print_boards(r: dict[str, Any]) -> None:
     print(f"one model on every board: {r['network']} T={r['steps']}, {r['source']}, "
           f"{r['keep']:.0%} of weights kept, sparse int8; {r['samples']} MNIST test digits, "
-          f"every counter bit-exact with golden; instructions = QEMU -icount, {r['opt']}")
-    print(f"{'board':13}{'core':11}{'flash B':>10}{'RAM B':>9}{'stack':>7}{'instr median':>14}"
-          f"{'min':>11}{'max':>11}{'instr/SOP':>10}{'samples/s':>10}")
+          f"every counter bit-exact with golden; QEMU counts instructions (-icount), simavr CPU "
+          f"cycles; {r['opt']}")
+    print(f"{'board':17}{'core':11}{'unit':>13}{'flash B':>10}{'RAM B':>9}{'stack':>7}"
+          f"{'median':>12}{'min':>11}{'max':>11}{'per SOP':>9}{'samples/s':>10}")
     for name, b in r["boards"].items():
-        print(f"{name:13}{b['core']:11}{b['flash_bytes']:>10,}{b['ram_bytes']:>9,}"
-              f"{b['stack_bytes']:>7,}{b['instructions_median']:>14,.0f}"
-              f"{b['instructions_min']:>11,}{b['instructions_max']:>11,}"
-              f"{b['instructions_per_synaptic_op']:>10.2f}{b['samples_per_s_incl_build']:>10.1f}")
-    print(f"(RAM = .data + .bss incl. the stack reserve; model {r['esg_bytes']:,} B, arena "
+        if "skipped" in b:
+            print(f"{name:17}skipped: {b['skipped']}")
+            continue
+        print(f"{name:17}{b['core']:11}{b['unit']:>13}{b['flash_bytes']:>10,}{b['ram_bytes']:>9,}"
+              f"{b['stack_bytes']:>7,}{b['median']:>12,.0f}"
+              f"{b['min']:>11,}{b['max']:>11,}"
+              f"{b['per_synaptic_op']:>9.2f}{b['samples_per_s_incl_build']:>10.1f}")
+    print(f"(RAM = .data + .bss, incl. the stack reserve on Cortex-M, not on AVR where the "
+          f"stack grows from the top of RAM; model {r['esg_bytes']:,} B, arena "
           f"{r['arena_bytes']:,} B; wall {r['wall_s']} s)")
 
 

@@ -9,7 +9,9 @@ Schema (every table required unless marked optional)::
 
     name, description, kind ("host" | "mcu" | "board")
     [core]   arch, clock_hz (>= 0; 0 = unknown, host), fpu (bool)
-    [memory] flash_bytes, ram_bytes, stack_bytes (> 0)
+    [memory] flash_bytes, ram_bytes, stack_bytes (> 0), code_bytes (optional: runtime + port
+             code besides the model, measured), model_max_bytes (optional: largest object the
+             toolchain allows, 32,767 B with avr-gcc)
     [build]  port (folder under firmware/ports), toolchain_prefix, cflags [..], ldflags [..]
     [run]    emulator ("" = none), machine, args [.. "{elf}" ..], serial ("pty"|"tcp"|"url"),
              icount_shift (optional int), cycle_unit ("cycles"|"instructions"|"ns")
@@ -60,6 +62,8 @@ class Memory:
     flash_bytes: int
     ram_bytes: int
     stack_bytes: int
+    code_bytes: int = 0  # runtime + port code besides the model (0: the exporter's default)
+    model_max_bytes: int = 0  # largest .esg one object may hold (0: no limit but flash)
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,9 @@ def parse_device(raw: dict[str, Any], path: Path) -> DeviceProfile:
     m = _Fields(path, raw, "memory")
     memory = Memory(flash_bytes=m.integer("flash_bytes", minimum=1),
                     ram_bytes=m.integer("ram_bytes", minimum=1),
-                    stack_bytes=m.integer("stack_bytes", minimum=1))
+                    stack_bytes=m.integer("stack_bytes", minimum=1),
+                    code_bytes=m.integer("code_bytes", default=0),
+                    model_max_bytes=m.integer("model_max_bytes", default=0))
     m.done()
     b = _Fields(path, raw, "build")
     build = Build(port=b.get("port", str, "a folder name under firmware/ports"),

@@ -30,7 +30,7 @@ def _no_process(*args: object, **kwargs: object) -> None:
     raise AssertionError(f"--dry-run started a process: {args}")
 
 
-@pytest.mark.parametrize("device", ["lm3s6965evb", "microbit", "host"])
+@pytest.mark.parametrize("device", ["lm3s6965evb", "microbit", "arduino-mega2560", "host"])
 def test_dry_run_prints_commands_and_starts_nothing(device: str, project: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,6 +51,9 @@ def test_dry_run_prints_commands_and_starts_nothing(device: str, project: Path, 
     assert not (out / "build").exists(), "--dry-run must not build"
     if device == "host":
         assert step == [elf, "--pty"]
+    elif device == "arduino-mega2560":  # the simavr bridge the build puts next to the ELF
+        assert step == [str(out.resolve() / "esnn_simavr"), "-m", "atmega2560", "-f",
+                        "16000000", elf]
     else:
         assert step[:3] == ["qemu-system-arm", "-M", profile.run.machine]
         assert step[step.index("-kernel") + 1] == elf
@@ -101,7 +104,7 @@ def test_devices_lists_every_profile(capsys: pytest.CaptureFixture[str]) -> None
             assert row["flasher"] in ("pyocd", "openocd", "avrdude", "picotool"), row
     assert cli_main(["devices"]) == 0
     table = capsys.readouterr().out
-    assert "microbit" in table and "runs in qemu-system-arm -M microbit" in table
+    assert "microbit" in table and "runs in qemu-system-arm (microbit)" in table
 
 
 def test_devices_command_does_not_import_torch() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesnn.host.launch import DeviceSession, LaunchError, launch, qemu_command
+from edgesnn.host.launch import DeviceSession, LaunchError, emulator_command, launch
 from tests.test_qemu import (
     build_selftest,
     load_profile,
@@ -50,7 +50,7 @@ def test_launch_reads_the_typed_profile() -> None:
 def test_qemu_command_line(tmp_path: Path) -> None:
     spec = load_profile("lm3s6965evb")
     elf = tmp_path / "firmware.elf"
-    cmd = qemu_command(spec, elf, "tcp:127.0.0.1:4444,server=on,wait=on,nodelay=on")
+    cmd = emulator_command(spec, elf, "tcp:127.0.0.1:4444,server=on,wait=on,nodelay=on")
     assert cmd[:3] == ["qemu-system-arm", "-M", "lm3s6965evb"]
     assert cmd[cmd.index("-kernel") + 1] == str(elf)
     assert cmd[cmd.index("-icount") + 1] == "shift=7,sleep=off"

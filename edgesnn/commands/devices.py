@@ -37,7 +37,7 @@ def _flashed(profile: DeviceProfile) -> str:
     if profile.kind == "host":
         return "host process (nothing to program)"
     if profile.emulated:
-        return f"runs in {profile.run.emulator} -M {profile.run.machine}"
+        return f"runs in {profile.run.emulator} ({profile.run.machine})"
     return " ".join(profile.flash.command)
 
 

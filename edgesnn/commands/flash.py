@@ -93,13 +93,13 @@ PORT_PLACEHOLDER = "PORT"
 
 def run_command(profile: DeviceProfile, firmware: Path) -> list[str]:
     """The command that runs ``firmware`` on an emulated or host ``profile``."""
-    from edgesnn.host.launch import qemu_command
+    from edgesnn.host.launch import emulator_command
 
     if profile.kind == "host":
         return [str(firmware), "--pty"]
     serial = ("pty" if profile.run.serial == "pty" else
               f"tcp:127.0.0.1:{PORT_PLACEHOLDER},server=on,wait=on,nodelay=on")
-    return qemu_command(profile, firmware, serial)
+    return emulator_command(profile, firmware, serial)
 
 
 def run(args: argparse.Namespace) -> int:

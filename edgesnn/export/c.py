@@ -74,7 +74,7 @@ def _esg_path(run_dir: Path) -> Path:
 
 def fit_report(profile: DeviceProfile, esg_bytes: int, arena_bytes: int) -> dict[str, Any]:
     """Flash and RAM the model needs on ``profile`` against what it has."""
-    code = CODE_ESTIMATE[profile.kind]
+    code = profile.memory.code_bytes or CODE_ESTIMATE[profile.kind]
     flash_need = esg_bytes + code
     ram_need = arena_bytes + profile.memory.stack_bytes + STATIC_RAM_ESTIMATE
     return {
@@ -83,8 +83,10 @@ def fit_report(profile: DeviceProfile, esg_bytes: int, arena_bytes: int) -> dict
         "ram_needed": ram_need, "ram_available": profile.memory.ram_bytes,
         "ram_detail": {"arena_bytes": arena_bytes, "stack_bytes": profile.memory.stack_bytes,
                        "static_estimate": STATIC_RAM_ESTIMATE},
+        "model_max_bytes": profile.memory.model_max_bytes or None,
         "fits": flash_need <= profile.memory.flash_bytes
-        and ram_need <= profile.memory.ram_bytes,
+        and ram_need <= profile.memory.ram_bytes
+        and esg_bytes <= (profile.memory.model_max_bytes or esg_bytes),
     }
 
 
@@ -104,6 +106,10 @@ def check_fit(profile: DeviceProfile, esg_bytes: int, arena_bytes: int) -> dict[
             f"{profile.memory.stack_bytes:,} B + runtime buffers {STATIC_RAM_ESTIMATE:,} B) "
             f"but the device has {fit['ram_available']:,} B: over by "
             f"{fit['ram_needed'] - fit['ram_available']:,} B")
+    if fit["model_max_bytes"] and esg_bytes > fit["model_max_bytes"]:
+        problems.append(f"the model is {esg_bytes:,} B but one object may hold "
+                        f"{fit['model_max_bytes']:,} B on this toolchain: over by "
+                        f"{esg_bytes - fit['model_max_bytes']:,} B")
     if problems:
         raise ExportError(f"model does not fit device {profile.name!r}: " + "; ".join(problems)
                           + " (prune/quantize harder, or pick a larger device)")

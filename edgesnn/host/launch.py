@@ -41,7 +41,9 @@ _PORT_IN_USE = ("Address already in use", "Failed to bind")
 _LIVE: weakref.WeakSet[DeviceSession] = weakref.WeakSet()
 _PR_SET_PDEATHSIG = 1
 #: the Debian package that provides each emulator a profile may name
-DEBIAN_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "simavr": "simavr"}
+DEBIAN_PACKAGES = {"qemu-system-arm": "qemu-system-arm",
+                   "esnn_simavr": "libsimavr-dev libelf-dev pkg-config, then rebuild: edgesnn "
+                                  "build compiles it next to the firmware"}
 
 
 class LaunchError(RuntimeError):
@@ -65,12 +67,25 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def qemu_command(profile: DeviceProfile, firmware: Path, serial_arg: str) -> list[str]:
-    """The QEMU command line for ``firmware`` with the UART on ``serial_arg``."""
+def emulator_command(profile: DeviceProfile, firmware: Path, serial_arg: str = "") -> list[str]:
+    """The emulator's command line for ``firmware``: QEMU (``-M machine``, ``-icount``, the UART
+    on ``serial_arg``), or another emulator (simavr's bridge) that serves a pseudo-terminal.
+    ``{elf}``, ``{machine}`` and ``{clock_hz}`` in ``[run] args`` are filled in; an emulator
+    built with the firmware (``esnn_simavr``) is taken from the firmware's folder."""
     run = profile.run
     if not run.machine:
         raise LaunchError(f"device {profile.name!r}: [run] machine is empty")
-    args = [a.replace("{elf}", str(firmware)) for a in run.args]
+    fill = {"{elf}": str(firmware), "{machine}": run.machine,
+            "{clock_hz}": str(profile.core.clock_hz)}
+    args = []
+    for arg in run.args:
+        for key, value in fill.items():
+            arg = arg.replace(key, value)
+        args.append(arg)
+    if not run.emulator.startswith("qemu-system-"):
+        local = Path(firmware).parent / run.emulator
+        on_path = shutil.which(run.emulator) is not None
+        return [str(local) if local.is_file() or not on_path else run.emulator, *args]
     cmd = [run.emulator, "-M", run.machine, *args]
     if run.icount_shift is not None:
         cmd += ["-icount", f"shift={run.icount_shift},sleep=off"]
@@ -217,7 +232,7 @@ def launch(device: str | Path | DeviceProfile, firmware: Path | str, *, detach: 
         if spec.kind == "host":
             session = _launch_host(spec, firmware, detach, timeout, log_path)
         else:
-            session = _launch_qemu(spec, firmware, detach, timeout, log_path)
+            session = _launch_emulator(spec, firmware, detach, timeout, log_path)
     except BaseException:
         if tmp is not None:
             tmp.cleanup()
@@ -256,21 +271,22 @@ def _start_on_pty(spec: DeviceProfile, what: str, cmd: list[str], image: Path, d
                          spec.serial.baudrate)
 
 
-def _launch_qemu(spec: DeviceProfile, elf: Path, detach: bool, timeout: float,
+def _launch_emulator(spec: DeviceProfile, elf: Path, detach: bool, timeout: float,
                  log_path: Path) -> DeviceSession:
-    if shutil.which(spec.run.emulator) is None:
+    exe = emulator_command(spec, elf, "pty")[0]
+    if shutil.which(exe) is None:
         package = DEBIAN_PACKAGES.get(spec.run.emulator, spec.run.emulator)
-        raise LaunchError(f"device {spec.name!r} needs {spec.run.emulator!r}, which is not on "
-                          f"PATH (Debian: apt install {package})")
+        raise LaunchError(f"device {spec.name!r} needs {spec.run.emulator!r}, which is not "
+                          f"found (Debian: apt install {package})")
     if spec.run.serial == "pty":
-        return _start_on_pty(spec, "QEMU", qemu_command(spec, elf, "pty"), elf, detach,
-                             timeout, log_path)
+        return _start_on_pty(spec, spec.run.emulator, emulator_command(spec, elf, "pty"), elf,
+                             detach, timeout, log_path)
     if spec.run.serial != "tcp":
         raise LaunchError(f"device {spec.name!r}: [run] serial={spec.run.serial!r}; accepted "
                           "for an emulator: 'tcp', 'pty'")
     for _attempt in range(3):  # another process may grab the free port before QEMU binds it
         port = free_tcp_port()
-        cmd = qemu_command(spec, elf, f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on")
+        cmd = emulator_command(spec, elf, f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on")
         proc = _start(cmd, log_path, detach)
         try:
             match = _wait_for(proc, log_path, _QEMU_LISTENING, timeout)

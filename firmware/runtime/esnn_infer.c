@@ -71,7 +71,7 @@ static inline int32_t leak16(int32_t v, int32_t b16, uint32_t big)
     "ldr    %[y], [%[a]]\n\t"                   \
     "mla    %[y], %[x], %[s], %[y]\n\t"         \
     "str    %[y], [%[a]], #4\n\t"
-static inline void add_dense8(uint32_t *a, const uint8_t *w, uint32_t n, uint32_t s)
+static inline void add_dense8(uint32_t *a, const ESNN_ROM uint8_t *w, uint32_t n, uint32_t s)
 {
     uint32_t x, y;
     __asm__ volatile(
@@ -96,7 +96,7 @@ static inline void add_dense8(uint32_t *a, const uint8_t *w, uint32_t n, uint32_
         : "cc", "memory");
 }
 #else
-static inline void add_dense8(uint32_t *a, const uint8_t *w, uint32_t n, uint32_t s)
+static inline void add_dense8(uint32_t *a, const ESNN_ROM uint8_t *w, uint32_t n, uint32_t s)
 {
     do {
         *a++ += s * (uint32_t)(int32_t)(int8_t)*w++;
@@ -108,7 +108,7 @@ static inline void add_dense8(uint32_t *a, const uint8_t *w, uint32_t n, uint32_
 static NOINLINE uint32_t rows_dense(const uint16_t *list, const uint16_t *end, const uint8_t *px,
                                     uint32_t *acc, const esnn_layer_t *L)
 {
-    const uint8_t *wb = L->w, *w;
+    const ESNN_ROM uint8_t *wb = L->w, *w;
     uint32_t n = L->n_out, s = 1, q, bits = L->weight_bits, ops = 0;
     uint32_t stride = bits == 8 ? n : (n + 1u) >> 1;
     uint32_t *a, *a_end = acc + n;
@@ -146,7 +146,7 @@ static NOINLINE uint32_t rows_dense(const uint16_t *list, const uint16_t *end, c
 static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end, uint32_t *acc,
                                       const esnn_layer_t *L)
 {
-    const uint8_t *rp = L->rowptr, *ib = L->index, *ix;
+    const ESNN_ROM uint8_t *rp = L->rowptr, *ib = L->index, *ix;
     uintptr_t dw = (uintptr_t)L->w - (uintptr_t)ib; /* weight of the index byte ix */
     uint32_t ops, q, b, x, y;
     __asm__ volatile(
@@ -200,8 +200,8 @@ static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end,
 static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end, uint32_t *acc,
                                       const esnn_layer_t *L)
 {
-    const uint8_t *rp = L->rowptr, *ib = L->index, *ix, *r;
-    const int8_t *wb = (const int8_t *)(const void *)L->w, *w;
+    const ESNN_ROM uint8_t *rp = L->rowptr, *ib = L->index, *ix, *r;
+    const ESNN_ROM int8_t *wb = (const ESNN_ROM int8_t *)(const ESNN_ROM void *)L->w, *w;
     uint32_t k, q, ops = 0;
     for (; list != end; list++) {
         r = rp + 4u * *list;
@@ -233,8 +233,8 @@ static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end,
 static NOINLINE uint32_t rows_sparse(const uint16_t *list, const uint16_t *end, const uint8_t *px,
                                      uint32_t *acc, const esnn_layer_t *L)
 {
-    const uint8_t *rp = L->rowptr, *ib = L->index, *wb = L->w, *ix;
-    const int8_t *w;
+    const ESNN_ROM uint8_t *rp = L->rowptr, *ib = L->index, *wb = L->w, *ix;
+    const ESNN_ROM int8_t *w;
     uint32_t s = 1, k, q, b, ops = 0, i16 = L->index_bits == 16, w4 = L->weight_bits == 4;
     for (; list != end; list++) {
         if (px) s = px[*list];
@@ -242,7 +242,7 @@ static NOINLINE uint32_t rows_sparse(const uint16_t *list, const uint16_t *end, 
         q = ld32(rp + 4u * *list + 4u) - k;
         ops += q;
         if (q == 0) continue;
-        w = (const int8_t *)(const void *)(wb + k);
+        w = (const ESNN_ROM int8_t *)(const ESNN_ROM void *)(wb + k);
         if (i16 && !w4) {
             ix = ib + 2u * k;
             do {
@@ -273,7 +273,7 @@ static uint32_t integrate(const esnn_layer_t *L, const uint16_t *list, uint32_t 
 /* acc[j] += bias[j] (wrapping: |bias| <= 2^23 - 1, see the top of this file). */
 static void add_bias(uint32_t *acc, const esnn_layer_t *L)
 {
-    const uint8_t *b = L->bias;
+    const ESNN_ROM uint8_t *b = L->bias;
     uint32_t *end = acc + L->n_out;
     do {
         *acc++ += ld32(b);
@@ -321,7 +321,7 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
     uint32_t j, n = L->n_out, keep = L->reset == ESNN_RESET_ZERO ? 0u : 0xFFFFFFFFu; /* reset: subtract, or zero */
     uint32_t beta = last ? ESNN_Q16_ONE : ld32(L->leak), big = BIG(beta);
     int32_t th = (int32_t)ld32(L->thr), x, b16 = B16(beta);
-    const uint8_t *tp = L->thr;
+    const ESNN_ROM uint8_t *tp = L->thr;
     uint32_t *p = v, *end = v + n;
     uint16_t *d = dst;
     /* The fast loop: per-neuron thresholds (what training exports) and one leak >= 1/2 for

@@ -17,7 +17,7 @@ static int in_bounds(uint32_t off, uint32_t size, uint32_t len)
     return off <= len && size <= len - off;
 }
 
-static int all_zero(const uint8_t *p, uint32_t n)
+static int all_zero(const ESNN_ROM uint8_t *p, uint32_t n)
 {
     uint32_t i;
     for (i = 0; i < n; i++) {
@@ -26,11 +26,11 @@ static int all_zero(const uint8_t *p, uint32_t n)
     return 1;
 }
 
-static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t size, uint32_t n_in_expect)
+static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uint32_t size, uint32_t n_in_expect)
 {
     uint32_t n_in, n_out, nnz, wb, i, k, a, b, c, ib;
     uint32_t off[7], len[7];
-    const uint8_t *rp, *ix;
+    const ESNN_ROM uint8_t *rp, *ix;
 
     if (size < LAYER_HDR) return ESNN_ERR_SHAPE;
     n_in = esnn_ld32(p + ESNN_LAYER_N_IN);
@@ -152,16 +152,16 @@ static esnn_status_t check_layer(esnn_layer_t *L, const uint8_t *p, uint32_t siz
     return ESNN_OK;
 }
 
-esnn_status_t esnn_model_init(esnn_model_t *m, const uint8_t *b, uint32_t len)
+esnn_status_t esnn_model_init(esnn_model_t *m, const ESNN_ROM uint8_t *b, uint32_t len)
 {
     uint32_t count, s, kind, off, size, expect, end, n_layer_sec, i, sum_out, arena;
-    const uint8_t *e, *g;
+    const ESNN_ROM uint8_t *e, *g;
     esnn_status_t st;
 
     if (m == NULL || b == NULL) return ESNN_ERR_NULL;
     m->esg = NULL;
     if (len < HDR) return ESNN_ERR_TRUNCATED;
-    if (((uintptr_t)b & (ESNN_ESG_ARRAY_ALIGN - 1u)) != 0) return ESNN_ERR_ALIGN;
+    if ((ESNN_ROM_ADDR(b) & (ESNN_ESG_ARRAY_ALIGN - 1u)) != 0) return ESNN_ERR_ALIGN;
     if (esnn_ld32(b + ESNN_HDR_MAGIC) != ESNN_ESG_MAGIC) return ESNN_ERR_MAGIC;
     if (esnn_ld16(b + ESNN_HDR_VERSION_MAJOR) != ESNN_ESG_VERSION_MAJOR) return ESNN_ERR_VERSION;
     if (esnn_ld32(b + ESNN_HDR_HEADER_SIZE) != HDR) return ESNN_ERR_HEADER_SIZE;
