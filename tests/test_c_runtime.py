@@ -219,6 +219,15 @@ def test_peer_rules_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: s
         assert int(c["spikes"].sum()) > 0
 
 
+def test_count_readout(check_tool: Path, tmp_path: Path) -> None:
+    """Readout 1 (argmax of the counts, lowest index): C = golden on tie-heavy samples."""
+    graph = random_graph(31, input_size=16, hidden=(8,), n_classes=6, steps=3, readout="count")
+    pixels = random_pixels(31, 64, 16)
+    c = run_c(check_tool, graph, pixels, tmp_path)
+    assert_equal_to_golden(c, graph, pixels, "count readout")
+    np.testing.assert_array_equal(c["pred"], np.argmax(c["counts"], axis=1))
+
+
 @pytest.mark.parametrize("reset", ["subtract_delayed", "none"])
 def test_peer_resets_at_the_int32_limits(check_tool: Path, tmp_path: Path, reset: str) -> None:
     """Delayed subtraction and no reset near +-2^31: the exact-saturation path."""

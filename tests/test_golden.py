@@ -29,6 +29,7 @@ from edgesnn.graph.ir import (
     GraphError,
     Layer,
     NeuronKind,
+    Readout,
     ResetMode,
     SpikeGraph,
     Storage,
@@ -200,6 +201,22 @@ def test_fast_equals_reference_with_peer_rules(combo: tuple) -> None:
     pixels = random_pixels(seed, 4, 15)
     fast = check_graph(graph, pixels, str(combo))
     assert fast.spikes.sum() > 0
+
+
+def test_count_readout_takes_the_lowest_index_on_ties() -> None:
+    """Readout 1 (the peers' argmax of the counts) differs from the membrane tie-break exactly
+    on tied samples, in the fast and the reference simulator."""
+    g = random_graph(31, input_size=16, hidden=(8,), n_classes=6, steps=3, readout="count")
+    px = random_pixels(31, 64, 16)
+    res = check_graph(g, px, "count readout")
+    np.testing.assert_array_equal(res.pred, np.argmax(res.counts, axis=1))
+    g.readout = Readout.COUNT_MEMBRANE
+    other = simulate(g, px)
+    assert np.array_equal(other.counts, res.counts)
+    differ = other.pred != res.pred
+    assert differ.any(), "no tie decided by the membrane: the test would be vacuous"
+    tied = (res.counts == res.counts.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    assert not np.any(differ & ~tied)
 
 
 def test_readout_tie_breaks() -> None:

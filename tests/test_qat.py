@@ -33,6 +33,7 @@ CONFIGS = [
     {"reset": "none", "fire": "ge", "encoder": "latency"},
     {"reset": "zero", "fire": "ge", "encoder": "direct", "bias": True},
     {"reset": "subtract_delayed", "fire": "ge", "hidden": (10, 7)},
+    {"readout": "count", "steps": 3},
 ]
 
 
@@ -64,6 +65,7 @@ def test_qat_forward_equals_golden_on_random_graphs(kw: dict, seed: int) -> None
         assert (a.bias is None) == (b.bias is None)
         assert (a.reset, a.fire) == (b.reset, b.fire)
         assert np.array_equal(a.bias_full(), b.bias_full())
+    assert back.readout == graph.readout
 
 
 def test_saturation_and_negative_leak_rounding_match_golden() -> None:

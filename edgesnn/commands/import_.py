@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fire", choices=("gt", "ge"), default=None,
                    help="threshold rule: 'gt' v > theta (NIR, snnTorch, Norse; default), 'ge' "
                    "v >= theta (SpikingJelly)")
+    p.add_argument("--readout", choices=("count", "count_membrane"), default=None,
+                   help="prediction: 'count' = argmax of the spike counts, lowest index on ties "
+                   "(the peers'; default for files without edgesnn metadata), 'count_membrane' "
+                   "= ties broken by the larger final membrane (edgesnn's)")
     p.add_argument("--steps", type=int, default=None, help="time steps T (default: metadata or 25)")
     p.add_argument("--encoder", choices=("rate", "latency", "direct"), default=None,
                    help="input encoder (default: metadata or rate)")
@@ -47,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = import_file(args.file, args.out, dt=args.dt, reset=args.reset,
                               steps=args.steps, encoder=args.encoder,
-                              encoder_seed=args.encoder_seed, fire=args.fire)
+                              encoder_seed=args.encoder_seed, fire=args.fire,
+                              readout=args.readout)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:  # InteropError, ConfigError
         raise CliError(str(exc)) from exc
     if args.json:

@@ -167,7 +167,7 @@ def prune_neurons(model: IntegerSNN, pixels: np.ndarray, *, drop_fraction: float
         cols = rows
     new = IntegerSNN(latents, specs, input_size=model.input_size, steps=model.steps,
                      encoder=model.encoder, seed=model.seed, weight_bits=model.weight_bits,
-                     masks=masks, slope=model.slope)
+                     masks=masks, slope=model.slope, readout=model.readout)
     for idx, r in enumerate(report):
         log.info("structured: layer %d keeps %d of %d neurons (%d silent)", idx, r["after"],
                  r["before"], r["silent"])

@@ -45,6 +45,7 @@ from edgesnn.graph.ir import (
     FireRule,
     Layer,
     NeuronKind,
+    Readout,
     ResetMode,
     SpikeGraph,
     Storage,
@@ -105,13 +106,18 @@ class QATOutput:
     layer_spikes: list[Tensor]  # per layer [B]: spikes emitted over all steps and neurons
     input_spikes: Tensor  # [B]
     neuron_spikes: list[Tensor] | None = None  # per layer [B, n_out], with per_neuron=True
+    readout: Readout = Readout.COUNT_MEMBRANE
 
     def prediction(self) -> Tensor:
-        return readout(self.counts, self.v_final)
+        return readout(self.counts, self.v_final, self.readout)
 
 
-def readout(counts: Tensor, v_final: Tensor) -> Tensor:
-    """SPEC.md 3.3: argmax of (count, final membrane), lowest class index on ties."""
+def readout(counts: Tensor, v_final: Tensor,
+            mode: Readout = Readout.COUNT_MEMBRANE) -> Tensor:
+    """SPEC.md 3.3: argmax of (count, final membrane), lowest class index on ties
+    (``Readout.COUNT``: argmax of the counts, lowest index on ties)."""
+    if mode == Readout.COUNT:
+        return torch.argmax(counts.detach(), dim=1)
     key = counts.detach().to(torch.int64) * (1 << 33) + (v_final.detach().to(torch.int64)
                                                           - INT32_MIN)
     return torch.argmax(key, dim=1)  # torch.argmax returns the first maximal index
@@ -132,6 +138,7 @@ class IntegerSNN(nn.Module):
         weight_bits: int = 8,
         masks: list[Tensor | np.ndarray] | None = None,
         slope: float = 5.0,
+        readout: Readout = Readout.COUNT_MEMBRANE,
     ) -> None:
         super().__init__()
         if len(latent) != len(specs) or not latent:
@@ -143,6 +150,7 @@ class IntegerSNN(nn.Module):
         self.weight_bits = int(weight_bits)
         self.qmax = qmax_for(self.weight_bits)
         self.slope = float(slope)
+        self.readout = Readout(readout)
         self.specs = specs
         self.latent = nn.ParameterList()
         self.bias_latent = nn.ParameterDict()  # str(layer index) -> [n_out], for biased layers
@@ -187,7 +195,7 @@ class IntegerSNN(nn.Module):
         masks = [(layer.weights != 0).astype(np.float64).T for layer in graph.layers]
         return cls(latent, specs, input_size=graph.input_size, steps=graph.steps,
                    encoder=graph.encoder.kind, seed=int(graph.encoder.seed),
-                   weight_bits=bits.pop(), masks=masks, slope=slope)
+                   weight_bits=bits.pop(), masks=masks, slope=slope, readout=graph.readout)
 
     # -- parameters -------------------------------------------------------------------
     @property
@@ -310,7 +318,8 @@ class IntegerSNN(nn.Module):
             if per is not None:
                 per.append(s_all.detach().sum(dim=0))
         assert s_all is not None
-        return QATOutput(counts=s_all.sum(dim=0), v_final=v, layer_spikes=layer_spikes,
+        return QATOutput(readout=self.readout, counts=s_all.sum(dim=0), v_final=v,
+                         layer_spikes=layer_spikes,
                          input_spikes=input_spikes, neuron_spikes=per)
 
     @torch.no_grad()
@@ -347,7 +356,7 @@ class IntegerSNN(nn.Module):
                 bias=None if qb is None else qb.detach().numpy().astype(np.int32)))
         graph = SpikeGraph(input_size=self.input_size, steps=self.steps, layers=layers,
                            encoder=Encoder(kind=self.encoder, seed=self.seed),
-                           metadata=dict(metadata or {}))
+                           metadata=dict(metadata or {}), readout=self.readout)
         return graph.validate()
 
 

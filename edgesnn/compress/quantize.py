@@ -36,6 +36,7 @@ from edgesnn.graph.ir import (
     ExportError,
     FireRule,
     NeuronKind,
+    Readout,
     ResetMode,
 )
 
@@ -48,6 +49,7 @@ _NEURONS = {"lif": NeuronKind.LIF, "if": NeuronKind.IF}
 _RESETS = {"subtract": ResetMode.SUBTRACT, "zero": ResetMode.ZERO,
            "subtract_delayed": ResetMode.SUBTRACT_DELAYED, "none": ResetMode.NONE}
 _FIRES = {"gt": FireRule.GT, "ge": FireRule.GE}
+_READOUTS = {"count_membrane": Readout.COUNT_MEMBRANE, "count": Readout.COUNT}
 
 
 @dataclass
@@ -66,6 +68,7 @@ class FloatNet:
     config: dict[str, Any] = field(default_factory=dict)
     bias: list[np.ndarray | None] = field(default_factory=list)  # [n_out] per layer, or None
     fire: FireRule = FireRule.GT
+    readout: Readout = Readout.COUNT_MEMBRANE
 
 
 def _cfg_dict(cfg: Any) -> dict[str, Any]:
@@ -95,6 +98,10 @@ def extract(model: Any) -> FloatNet:
     fire = _FIRES.get(str(getattr(cfg, "fire", "gt")))
     if fire is None:
         raise ExportError(f"fire {cfg.fire!r} cannot be exported; accepted: {', '.join(_FIRES)}")
+    mode = _READOUTS.get(str(getattr(cfg, "readout", "count_membrane")))
+    if mode is None:
+        raise ExportError(f"readout {cfg.readout!r} cannot be exported; accepted: "
+                          f"{', '.join(_READOUTS)}")
     if not 0 <= int(cfg.encoder_seed) <= 0xFFFFFFFF:
         raise ExportError(f"encoder_seed={cfg.encoder_seed} is not a uint32")
     if not 1 <= int(cfg.steps) <= 65535:
@@ -141,7 +148,8 @@ def extract(model: Any) -> FloatNet:
         raise ExportError(f"{prev} classes; the readout supports at most 255")
     return FloatNet(weights=weights, beta=betas, threshold=thetas, input_size=int(cfg.input_size),
                     steps=int(cfg.steps), encoder=encoder, seed=int(cfg.encoder_seed),
-                    neuron=neuron, reset=reset, config=conf, bias=biases, fire=fire)
+                    neuron=neuron, reset=reset, config=conf, bias=biases, fire=fire,
+                    readout=mode)
 
 
 def choose_scale(w: np.ndarray, bits: int, per_channel: bool, method: str) -> np.ndarray:
@@ -222,7 +230,7 @@ def quantize(net: FloatNet, *, weight_bits: int = 8, per_channel: bool = True,
         mask_list.append(m)
     return IntegerSNN(latents, specs, input_size=net.input_size, steps=net.steps,
                       encoder=net.encoder, seed=net.seed, weight_bits=weight_bits,
-                      masks=mask_list)
+                      masks=mask_list, readout=net.readout)
 
 
 def graph_accuracy(model: IntegerSNN, images: np.ndarray, labels: np.ndarray) -> float:

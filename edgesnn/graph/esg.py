@@ -31,6 +31,7 @@ from edgesnn.graph.ir import (
     GraphError,
     Layer,
     NeuronKind,
+    Readout,
     ResetMode,
     SpikeGraph,
     Storage,
@@ -102,10 +103,6 @@ class SectionKind(IntEnum):
     LAYER = 2
     META = 3
     ANN = 4  # the int8 ANN baseline: an EANN blob (SPEC.md 5.6, firmware/runtime/esnn_ann.h)
-
-
-class Readout(IntEnum):
-    COUNT_MEMBRANE = 0  # most spikes, then larger final membrane, then lowest index
 
 
 #: the enums of the file, with their C prefix (``ESNN_<prefix>_<MEMBER>``)
@@ -268,7 +265,7 @@ def encode(graph: SpikeGraph) -> bytes:
     """Serialise a (validated) graph into ``.esg`` bytes, deterministic for equal graphs."""
     graph.validate()
     graph_payload = GRAPH.struct.pack(graph.input_size, len(graph.layers), graph.steps,
-                                int(graph.encoder.kind), 0, graph.n_classes,
+                                int(graph.encoder.kind), int(graph.readout), graph.n_classes,
                                 int(graph.encoder.seed), graph.arena_bytes(), b"\0" * 12)
     payloads = [(KIND_GRAPH, graph_payload)]
     payloads += [(KIND_LAYER, _layer_payload(layer)) for layer in graph.layers]
@@ -292,11 +289,13 @@ def encode(graph: SpikeGraph) -> bytes:
 
 
 def _minor_version(graph: SpikeGraph) -> int:
-    """The lowest minor version that holds ``graph``: 1.3 added the fire rule >= and the
-    delayed / no reset, 1.2 the ANN section, 1.1 biases; a file using none of them is 1.0."""
+    """The lowest minor version that holds ``graph``: 1.3 added the fire rule >=, the
+    delayed / no reset and readout 1 (count, lowest index), 1.2 the ANN section, 1.1 biases;
+    a file using none of them is 1.0."""
     layers = graph.layers
-    if any(lay.fire != FireRule.GT or lay.reset in (ResetMode.SUBTRACT_DELAYED, ResetMode.NONE)
-           for lay in layers):
+    if graph.readout != Readout.COUNT_MEMBRANE or any(
+            lay.fire != FireRule.GT or lay.reset in (ResetMode.SUBTRACT_DELAYED, ResetMode.NONE)
+            for lay in layers):
         return 3
     if graph.ann is not None:
         return 2
@@ -470,7 +469,8 @@ class _Reader:
             raise self.fail("GRAPH.n_layers", f"{n_layers} but the file has "
                             f"{n_layer_sections} LAYER sections", "shape")
         return {"input_size": input_size, "n_layers": n_layers, "steps": steps,
-                "encoder": enc, "n_classes": n_classes, "seed": seed, "arena": arena}
+                "encoder": enc, "n_classes": n_classes, "seed": seed, "arena": arena,
+                "readout": readout}
 
     def layer(self, index: int, off: int, size: int, n_in_expected: int) -> Layer:
         d = self.data
@@ -655,7 +655,7 @@ def decode(data: bytes, *, check_hash: bool = True) -> SpikeGraph:
             layer.name = name
     graph = SpikeGraph(input_size=g["input_size"], steps=g["steps"], layers=layers,
                        encoder=Encoder(kind=EncoderKind(g["encoder"]), seed=g["seed"]),
-                       metadata=meta, ann=baseline)
+                       metadata=meta, ann=baseline, readout=Readout(g["readout"]))
     try:
         graph.validate()
     except GraphError as exc:  # every rule is checked above; this is a second line of defence
@@ -718,7 +718,9 @@ def describe(data: bytes) -> dict[str, Any]:
         "model_hash": header_hash(data).hex(), "input_size": graph.input_size,
         "steps": graph.steps, "n_classes": graph.n_classes,
         "encoder": EncoderKind(graph.encoder.kind).name.lower(),
-        "encoder_seed": int(graph.encoder.seed), "readout": "count, membrane tie-break",
+        "encoder_seed": int(graph.encoder.seed),
+        "readout": ("count, membrane tie-break" if graph.readout == Readout.COUNT_MEMBRANE
+                    else "count, lowest index on ties"),
         "arena_bytes": graph.arena_bytes(),
         "weights": sum(layer.n_in * layer.n_out for layer in graph.layers),
         "nonzero_weights": sum(layer.nnz for layer in graph.layers),

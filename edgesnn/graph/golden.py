@@ -25,6 +25,7 @@ from edgesnn.graph.ir import (
     FireRule,
     GraphError,
     Layer,
+    Readout,
     ResetMode,
     SpikeGraph,
     Storage,
@@ -92,8 +93,12 @@ def fanout(layer: Layer) -> np.ndarray:
     return np.full(layer.n_in, layer.n_out, dtype=np.int64)
 
 
-def readout(counts: np.ndarray, v_final: np.ndarray) -> np.ndarray:
-    """argmax of (count, v_last) lexicographically, lowest class on a full tie (SPEC 3.3)."""
+def readout(counts: np.ndarray, v_final: np.ndarray,
+            mode: Readout = Readout.COUNT_MEMBRANE) -> np.ndarray:
+    """argmax of (count, v_last) lexicographically, lowest class on a full tie (SPEC 3.3);
+    ``Readout.COUNT``: argmax of the counts, lowest class on a tie (the peers' readout)."""
+    if mode == Readout.COUNT:
+        return np.argmax(counts, axis=1).astype(np.int64)
     key = counts.astype(np.int64) * (1 << 32) + (v_final.astype(np.int64) - INT32_MIN)
     return np.argmax(key, axis=1).astype(np.int64)
 
@@ -227,7 +232,8 @@ def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
             ops[:, li] += np.rint(pre_counts[li].astype(np.float64)
                                   @ p.fanout.astype(np.float64)).astype(np.int64)
     v_final = v[-1]
-    return SimResult(pred=readout(counts, v_final), counts=counts, v_final=v_final,
+    return SimResult(pred=readout(counts, v_final, graph.readout), counts=counts,
+                     v_final=v_final,
                      input_spikes=input_spikes, spikes=spikes, ops=ops, raster=raster)
 
 
@@ -368,7 +374,8 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
     v_last = v[-1]
     best = 0
     for c in range(1, graph.n_classes):
-        if (counts[c], v_last[c]) > (counts[best], v_last[best]):
+        tie_break = v_last[c] > v_last[best] and graph.readout == Readout.COUNT_MEMBRANE
+        if counts[c] > counts[best] or (counts[c] == counts[best] and tie_break):
             best = c
     as1 = lambda xs: np.array([xs], dtype=np.int64)  # noqa: E731
     return SimResult(pred=np.array([best], dtype=np.int64), counts=as1(counts),

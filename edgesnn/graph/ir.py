@@ -62,6 +62,13 @@ class FireRule(IntEnum):
     GE = 1  # v >= theta (SpikingJelly)
 
 
+class Readout(IntEnum):
+    """How the prediction is read from the last layer (SPEC.md 3.3)."""
+
+    COUNT_MEMBRANE = 0  # most spikes, then larger final membrane, then lowest index
+    COUNT = 1  # most spikes, then lowest index (the peers' argmax of the spike counts)
+
+
 class Storage(IntEnum):
     DENSE = 0
     SPARSE = 1
@@ -192,6 +199,7 @@ class SpikeGraph:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: optional int8 ANN baseline stored with the SNN (.esg ANN section, SPEC.md 5.6)
     ann: AnnGraph | None = None
+    readout: Readout = Readout.COUNT_MEMBRANE
 
     @property
     def n_classes(self) -> int:
@@ -204,12 +212,14 @@ class SpikeGraph:
                 and int(self.encoder.kind) == int(other.encoder.kind)
                 and int(self.encoder.seed) == int(other.encoder.seed)
                 and self.metadata == other.metadata and self.layers == other.layers
+                and int(self.readout) == int(other.readout)
                 and (self.ann is None) == (other.ann is None)
                 and (self.ann is None or other.ann is None
                      or ann_encode(self.ann) == ann_encode(other.ann)))
 
     def validate(self) -> SpikeGraph:
         self.encoder.validate()
+        self.readout = Readout(self.readout)
         if not 1 <= self.input_size <= 65535:
             raise GraphError(f"input_size={self.input_size} outside [1, 65535]")
         if not 1 <= self.steps <= 65535:

@@ -20,6 +20,7 @@ from edgesnn.graph.ir import (
     FireRule,
     Layer,
     NeuronKind,
+    Readout,
     ResetMode,
     SpikeGraph,
     Storage,
@@ -66,6 +67,7 @@ def random_graph(
     density: float = 1.0,
     bias: bool = False,
     fire: str | FireRule = "gt",
+    readout: str | Readout = "count_membrane",
 ) -> SpikeGraph:
     """A valid :class:`SpikeGraph` ``input_size -> *hidden -> n_classes`` that actually spikes.
 
@@ -102,7 +104,8 @@ def random_graph(
                             name=f"fc{li}", fire=frule))
     graph = SpikeGraph(input_size=input_size, steps=steps, layers=layers,
                        encoder=Encoder(kind=enc, seed=int(rng.integers(0, 1 << 32))),
-                       metadata={"name": f"random_graph({seed})", "synth_seed": seed})
+                       metadata={"name": f"random_graph({seed})", "synth_seed": seed},
+                       readout=_enum(Readout, readout))
     _calibrate(graph, rng, per_neuron)
     if bias:
         for layer in graph.layers:

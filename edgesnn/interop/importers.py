@@ -82,15 +82,16 @@ def read_onnx(path: Path, *, steps: int | None = None, encoder: str | None = Non
                    encoder_seed=int(encoder_seed if encoder_seed is not None
                                     else meta["encoder_seed"]),
                    neuron=meta["neuron"], reset=reset or meta["reset"],
-                   fire=str(meta.get("fire", "gt")))
+                   fire=str(meta.get("fire", "gt")),
+                   readout=str(meta.get("readout", "count_membrane")))
     snn.validate(str(path))
     return snn, {"mode": meta.get("mode"), "reset": snn.reset, "neuron": snn.neuron}
 
 
 def read_any(path: Path, *, dt: float | None = None, reset: str | None = None,
              steps: int | None = None, encoder: str | None = None,
-             encoder_seed: int | None = None, fire: str | None = None
-             ) -> tuple[FloatSNN, dict[str, Any]]:
+             encoder_seed: int | None = None, fire: str | None = None,
+             readout: str | None = None) -> tuple[FloatSNN, dict[str, Any]]:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -103,7 +104,8 @@ def read_any(path: Path, *, dt: float | None = None, reset: str | None = None,
 
         graph = nir_graph.read(path)
         snn, summary = nir_graph.from_nir(graph, dt=dt, reset=reset, steps=steps,
-                                          encoder=encoder, encoder_seed=encoder_seed, fire=fire)
+                                          encoder=encoder, encoder_seed=encoder_seed, fire=fire,
+                                          readout=readout)
     else:
         if dt is not None:
             log.info("--dt is ignored for ONNX (its graph is already discrete)")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.interop.params import FIRES, RESETS, FloatLayer, FloatSNN, InteropError
+from edgesnn.interop.params import FIRES, READOUTS, RESETS, FloatLayer, FloatSNN, InteropError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | N
     meta = {"format": "edgesnn-nir", "version": 1, "name": name, "dt": dt, "reset": snn.reset,
             "fire": snn.fire,
             "neuron": snn.neuron, "steps": snn.steps, "encoder": snn.encoder,
-            "encoder_seed": snn.encoder_seed, "readout": "count, membrane tie-break"}
+            "encoder_seed": snn.encoder_seed, "readout": snn.readout}
     if integer is not None:
         meta["integer"] = integer
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={META_KEY: json.dumps(meta)})
@@ -207,8 +207,8 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str) -> tuple[np.nda
 
 def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
              steps: int | None = None, encoder: str | None = None,
-             encoder_seed: int | None = None, fire: str | None = None
-             ) -> tuple[FloatSNN, dict[str, Any]]:
+             encoder_seed: int | None = None, fire: str | None = None,
+             readout: str | None = None) -> tuple[FloatSNN, dict[str, Any]]:
     """A :class:`FloatSNN` from a NIR graph; returns it and a summary of what was assumed.
 
     Missing ``dt`` / ``reset`` / ``steps`` / ``encoder`` come from the ``edgesnn`` metadata
@@ -220,6 +220,8 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
     reset = reset or meta.get("reset", "zero")
     fire = fire or meta.get("fire", "gt")
+    # a peer's file: the peers predict with the argmax of the spike counts (SPEC.md 3.3)
+    readout = readout or (meta.get("readout") if meta.get("readout") in READOUTS else "count")
     if not dt > 0:
         raise InteropError(f"dt={dt}; must be > 0")
     if reset not in RESETS:
@@ -293,8 +295,9 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
                    encoder=str(encoder or meta.get("encoder", "rate")),
                    encoder_seed=int(encoder_seed if encoder_seed is not None
                                     else meta.get("encoder_seed", 0x1234ABCD)),
-                   neuron=neuron, reset=reset, fire=fire)
+                   neuron=neuron, reset=reset, fire=fire, readout=readout)
     snn.validate("NIR graph")
-    summary = {"dt": dt, "reset": reset, "fire": fire, "neuron": neuron, "nodes": order,
+    summary = {"dt": dt, "reset": reset, "fire": fire, "readout": readout, "neuron": neuron,
+               "nodes": order,
                "neuron_nodes": kinds, "edgesnn_metadata": bool(meta)}
     return snn, summary

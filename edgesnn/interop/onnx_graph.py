@@ -81,7 +81,8 @@ def _finish(b: _Builder, name: str, inputs: list[onnx.ValueInfoProto],
 def _float_meta(snn: FloatSNN, mode: str) -> dict[str, Any]:
     return {"format": "edgesnn-float", "mode": mode, "steps": snn.steps,
             "encoder": snn.encoder, "encoder_seed": snn.encoder_seed, "neuron": snn.neuron,
-            "reset": snn.reset, "fire": snn.fire, "input_size": snn.input_size,
+            "reset": snn.reset, "fire": snn.fire, "readout": snn.readout,
+            "input_size": snn.input_size,
             "hidden": snn.hidden,
             "n_classes": snn.n_classes,
             "layers": [{"weight": f"W{i}", "beta": f"beta{i}", "threshold": f"theta{i}",
@@ -250,6 +251,7 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
     outputs = [helper.make_tensor_value_info("counts", TensorProto.INT32, ["B", graph.n_classes]),
                helper.make_tensor_value_info("v_final", TensorProto.INT32, ["B", graph.n_classes])]
     meta = {"format": "edgesnn-integer", "steps": graph.steps, "encoder": kind.name.lower(),
+            "readout": graph.readout.name.lower(),
             "encoder_seed": int(graph.encoder.seed), "input_size": graph.input_size,
             "n_classes": graph.n_classes,
             "layers": [{"neuron": layer.neuron.name.lower(), "reset": layer.reset.name.lower(),

@@ -24,6 +24,7 @@ from edgesnn.data import ENCODERS
 NEURONS = ("lif", "if")
 RESETS = ("subtract", "zero", "subtract_delayed", "none")  # SPEC.md 3.2 step 4
 FIRES = ("gt", "ge")  # v > theta, v >= theta
+READOUTS = ("count_membrane", "count")  # SPEC.md 3.3: membrane tie-break, or the peers' argmax
 
 
 class InteropError(ValueError):
@@ -64,6 +65,7 @@ class FloatSNN:
     reset: str = "subtract"
     extra: dict[str, Any] = field(default_factory=dict)  # other SNNConfig fields, kept as-is
     fire: str = "gt"
+    readout: str = "count_membrane"
 
     @property
     def input_size(self) -> int:
@@ -84,6 +86,9 @@ class FloatSNN:
             raise InteropError(f"{where}: reset {self.reset!r}; accepted: {', '.join(RESETS)}")
         if self.fire not in FIRES:
             raise InteropError(f"{where}: fire {self.fire!r}; accepted: {', '.join(FIRES)}")
+        if self.readout not in READOUTS:
+            raise InteropError(f"{where}: readout {self.readout!r}; accepted: "
+                               f"{', '.join(READOUTS)}")
         if self.encoder not in ENCODERS:
             raise InteropError(f"{where}: encoder {self.encoder!r}; accepted: "
                                f"{', '.join(ENCODERS)}")
@@ -140,11 +145,12 @@ def from_model(model: Any) -> FloatSNN:
         layers.append(FloatLayer(weight=_arr(fc.weight).reshape(fc.weight.shape),
                                  beta=_arr(model.beta(i)), threshold=_arr(model.threshold(i)),
                                  bias=None if bias is None else _arr(bias)))
-    known = {"steps", "encoder", "encoder_seed", "neuron", "reset", "bias", "fire"}
+    known = {"steps", "encoder", "encoder_seed", "neuron", "reset", "bias", "fire", "readout"}
     snn = FloatSNN(layers=layers, steps=int(cfg_dict["steps"]),
                    encoder=str(cfg_dict["encoder"]), encoder_seed=int(cfg_dict["encoder_seed"]),
                    neuron=str(cfg_dict["neuron"]), reset=str(cfg_dict["reset"]),
                    fire=str(cfg_dict.get("fire", "gt")),
+                   readout=str(cfg_dict.get("readout", "count_membrane")),
                    extra={k: v for k, v in cfg_dict.items() if k not in known})
     return snn.validate("model.pt")
 
@@ -163,9 +169,12 @@ def load_run(run_dir: Path) -> FloatSNN:
     return from_model(model)
 
 
-def readout(counts: np.ndarray, v_final: np.ndarray) -> np.ndarray:
-    """Most spikes, ties by larger final membrane, then lowest index (SPEC.md 3.3)."""
+def readout(counts: np.ndarray, v_final: np.ndarray, mode: str = "count_membrane") -> np.ndarray:
+    """Most spikes, ties by larger final membrane, then lowest index (SPEC.md 3.3);
+    ``mode="count"``: most spikes, ties to the lowest index (the peers' readout)."""
     counts = np.asarray(counts, dtype=np.float64)
+    if mode == "count":
+        return np.argmax(counts, axis=1)
     v = np.asarray(v_final, dtype=np.float64)
     best = counts == counts.max(axis=1, keepdims=True)
     vm = np.where(best, v, -np.inf)
@@ -190,7 +199,7 @@ def to_model(snn: FloatSNN) -> Any:
             raise InteropError(f"layer {i}: neuron 'if' needs beta == 1")
     known = {"input_size", "hidden", "n_classes", "steps", "encoder", "encoder_seed", "neuron",
              "reset", "beta", "threshold", "per_neuron", "learn_beta", "learn_threshold",
-             "bias", "fire"}
+             "bias", "fire", "readout"}
     bias = any(layer.bias is not None for layer in snn.layers)
     kept = {k: v for k, v in snn.extra.items() if k in {"surrogate", "slope", "detach_reset"}}
     config = SNNConfig(input_size=snn.input_size, hidden=snn.hidden, n_classes=snn.n_classes,
@@ -198,7 +207,7 @@ def to_model(snn: FloatSNN) -> Any:
                        encoder_seed=int(snn.encoder_seed), neuron=snn.neuron, reset=snn.reset,
                        beta=float(snn.layers[0].beta[0]),
                        threshold=float(snn.layers[0].threshold[0]), per_neuron=per_neuron,
-                       bias=bias, fire=snn.fire,
+                       bias=bias, fire=snn.fire, readout=snn.readout,
                        **{k: v for k, v in kept.items() if k not in known})
     model = SpikingMLP(config)
     state = model.state_dict()

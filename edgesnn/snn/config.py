@@ -11,6 +11,7 @@ CONFIG_VERSION = 1
 NEURONS = ("lif", "if")
 RESETS = ("subtract", "zero", "subtract_delayed", "none")  # edgesnn.snn.lif.RESETS
 FIRES = ("gt", "ge")  # v > threshold, v >= threshold (SpikingJelly)
+READOUTS = ("count_membrane", "count")  # SPEC 3.3: membrane tie-break, or the peers' argmax
 SURROGATES = ("fast_sigmoid", "arctan", "sigmoid", "triangle")
 SCHEDULES = ("cosine", "step", "none")  # learning-rate schedules of the training loop
 
@@ -50,6 +51,7 @@ class SNNConfig:
     detach_reset: bool = True
     bias: bool = False  # nn.Linear biases: a per-neuron current added every step (SPEC 3.2)
     fire: str = "gt"  # "ge": fire on v >= threshold (SpikingJelly's rule)
+    readout: str = "count_membrane"  # "count": argmax of the counts, lowest index on ties
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -84,6 +86,8 @@ class SNNConfig:
         need(self.neuron in NEURONS, f"neuron={self.neuron!r}; accepted: {', '.join(NEURONS)}")
         need(self.reset in RESETS, f"reset={self.reset!r}; accepted: {', '.join(RESETS)}")
         need(self.fire in FIRES, f"fire={self.fire!r}; accepted: {', '.join(FIRES)}")
+        need(self.readout in READOUTS,
+             f"readout={self.readout!r}; accepted: {', '.join(READOUTS)}")
         need(0.0 <= self.beta <= 1.0, f"beta={self.beta}; accepted: 0..1")
         need(self.neuron != "if" or self.beta == 1.0,
              f"neuron='if' has no leak, so beta must be 1.0 (got {self.beta})")

@@ -35,13 +35,18 @@ class SNNOutput:
     counts: torch.Tensor
     v_final: torch.Tensor
     layer_spikes: list[torch.Tensor] | None = None
+    readout: str = "count_membrane"
 
     def prediction(self) -> torch.Tensor:
-        return readout(self.counts, self.v_final)
+        return readout(self.counts, self.v_final, self.readout)
 
 
-def readout(counts: torch.Tensor, v_final: torch.Tensor) -> torch.Tensor:
-    """SPEC 3.3: argmax of ``(count, v_final)`` lexicographically; ties -> lowest index."""
+def readout(counts: torch.Tensor, v_final: torch.Tensor,
+            mode: str = "count_membrane") -> torch.Tensor:
+    """SPEC 3.3: argmax of ``(count, v_final)`` lexicographically; ties -> lowest index
+    (``mode="count"``: argmax of the counts, ties -> lowest index, as the peers predict)."""
+    if mode == "count":
+        return counts.argmax(dim=1)  # torch.argmax returns the first maximal index
     best = counts.max(dim=1, keepdim=True).values
     masked = torch.where(counts == best, v_final, torch.full_like(v_final, -torch.inf))
     return masked.argmax(dim=1)  # torch.argmax returns the first maximal index
@@ -97,7 +102,8 @@ class SpikingMLP(nn.Module):
                             cfg.slope, cfg.detach_reset, cfg.fire)
             if record:
                 recorded.append(spikes)
-        return SNNOutput(counts=spikes.sum(0), v_final=u, layer_spikes=recorded if record else None)
+        return SNNOutput(counts=spikes.sum(0), v_final=u, layer_spikes=recorded if record else None,
+                         readout=cfg.readout)
 
     def forward(self, x: torch.Tensor, record: bool = False) -> SNNOutput:
         """``x [T, B, input_size]`` (spikes, or currents for direct encoding)."""

@@ -498,13 +498,15 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
         for (k = 0; k < n_src; k++) out->counts[src[k]]++;
     }
 
-    /* Readout (SPEC 3.3): most spikes, then larger final membrane, then lowest index. */
+    /* Readout (SPEC 3.3): most spikes, then (readout 0) larger final membrane, then lowest
+     * index; readout 1 (the peers' argmax of the counts) skips the membrane. */
     vl = v + sum_out - m->n_classes;
     best = 0;
     for (j = 0; j < m->n_classes; j++) {
         out->v_last[j] = (int32_t)vl[j];
         if (out->counts[j] > out->counts[best] ||
-            (out->counts[j] == out->counts[best] && (int32_t)vl[j] > (int32_t)vl[best]))
+            (out->counts[j] == out->counts[best] && m->readout == ESNN_READOUT_COUNT_MEMBRANE &&
+             (int32_t)vl[j] > (int32_t)vl[best]))
             best = j;
     }
     out->prediction = (uint8_t)best;

@@ -161,7 +161,7 @@ def targeted_mutations() -> list[tuple[str, Mutation]]:
         ("dense", ("graph_input_size_zero", "value", lambda d: rc(put(d, graph_off(d), "I", 0)))),
         ("dense", ("graph_steps_zero", "value", lambda d: rc(put(d, graph_off(d) + 6, "H", 0)))),
         ("dense", ("graph_encoder", "enum", lambda d: rc(put(d, graph_off(d) + 8, "B", 3)))),
-        ("dense", ("graph_readout", "enum", lambda d: rc(put(d, graph_off(d) + 9, "B", 1)))),
+        ("dense", ("graph_readout", "enum", lambda d: rc(put(d, graph_off(d) + 9, "B", 2)))),
         ("dense", ("graph_n_layers", "shape", lambda d: rc(put(d, graph_off(d) + 4, "H", 3)))),
         ("dense", ("graph_n_classes", "shape", lambda d: rc(put(d, graph_off(d) + 10, "H", 4)))),
         ("dense", ("graph_reserved", "value", lambda d: rc(put(d, graph_off(d) + 24, "I", 5)))),
@@ -283,6 +283,8 @@ VALID_SPECS: dict[str, dict] = {
                                        encoder="latency", reset="none", fire="ge"),
     "direct_dense_int4_zero_ge": dict(input_size=20, hidden=(10,), n_classes=4, steps=7,
                                       encoder="direct", weight_bits=4, reset="zero", fire="ge"),
+    "rate_dense_int8_readout_count": dict(input_size=16, hidden=(8,), n_classes=6, steps=3,
+                                          readout="count", bias=True),
 }
 
 
