@@ -8,7 +8,9 @@ For one network topology (784-H-10) it measures, per inference, on Cortex-M3 (QE
   SMLAD on M4) -- its instructions per MAC against Arm CMSIS-NN ``arm_fully_connected_s8``
   (3.40 on M3 -Ofast, 1.94 on M4 with DSP; /work/shared/reference/FACTS.md, measured the
   same way on QEMU for 784-256-10);
-* the same ANN on the event-driven sparse kernel (skips zero pixels and zero activations);
+* the same ANN on the event-driven sparse kernel (skips zero pixels and zero activations;
+  its CSR lists of the unpruned weights need about 400 KB of flash), and on the dense kernel
+  skipping runs of all-zero groups of 4 inputs (``dense-skip``, the dense blocks' flash);
 * the ANN magnitude-pruned (``--keep``, fine-tuned) on the sparse kernel (also skips pruned
   weights);
 * the SNN of ``--snn-run`` (a compressed RUN_DIR with ``model.esg``) at each ``--steps`` T,
@@ -158,6 +160,7 @@ def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
     anns = {
         "ann_dense": (with_storage(dense_graph, "dense"), dense_stats),
         "ann_zero_skip": (with_storage(dense_graph, "sparse"), dense_stats),
+        "ann_dense_skip": (with_storage(dense_graph, "dense-skip"), dense_stats),
         "ann_pruned_sparse": (with_storage(pruned_graph, "sparse"), pruned_stats),
     }
     for name, folder in dirs.items():
@@ -204,7 +207,8 @@ def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
             p["x_cmsis_nn_network"] = p["mean"] / (CMSIS_NN[port] * dense_graph.macs_dense())
             if "fit" in p:
                 a, b = p["fit"]["a"], p["fit"]["b"]
-                for other in ("ann_dense", "ann_zero_skip", "ann_pruned_sparse"):
+                for other in ("ann_dense", "ann_zero_skip", "ann_dense_skip",
+                              "ann_pruned_sparse"):
                     ref = rows[other]["ports"][port].get("mean")  # None: did not fit
                     p["fit"][f"break_even_rate_vs_{other}"] = (
                         (ref - a) / b if b > 0 and ref is not None else None)

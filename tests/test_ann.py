@@ -71,7 +71,7 @@ SHAPES = [  # input_size, hidden, classes: remainders mod 4 of n_in and n_out, i
 ]
 
 
-@pytest.mark.parametrize("storage", ["dense", "sparse"])
+@pytest.mark.parametrize("storage", ["dense", "sparse", "dense-skip"])
 @pytest.mark.parametrize("shape", SHAPES, ids=["-".join(map(str, [s[0], *s[1], s[2]]))
                                                for s in SHAPES])
 def test_c_equals_twin(tool: Path, tmp_path: Path, storage: str,
@@ -88,8 +88,9 @@ def test_c_equals_twin(tool: Path, tmp_path: Path, storage: str,
             assert np.array_equal(c[k], getattr(ref, k)), f"seed {seed}: {k} differs"
         saturated += sum(int((h == 255).sum()) for h in ref.hidden)
         zeros += sum(int((h == 0).sum()) for h in ref.hidden)
-        if storage == "sparse":
+        if storage != "dense":  # sample 0 is all zero: nothing of layer 0 is visited
             assert ref.active[0, 0] == 0 and ref.macs[0, 0] == 0
+            assert ref.active[1, 0] == n_in  # sample 1 is all 255
     assert saturated > 0 and zeros > 0, "requantization never clamped: a vacuous comparison"
 
 
@@ -103,6 +104,13 @@ def test_twin_independent_of_storage() -> None:
         layer.storage = "sparse"
     sparse = ann.infer(graph, pixels)
     assert np.array_equal(dense.logits, sparse.logits)
+    graph.layers[0].storage = "dense-skip"
+    skip = ann.infer(graph, pixels)
+    assert np.array_equal(dense.logits, skip.logits)
+    groups = (pixels[:, :48].reshape(-1, 12, 4) != 0).any(axis=2).sum(axis=1)
+    want_active = 4 * groups + 2 * (pixels[:, 48:] != 0).any(axis=1)
+    assert np.array_equal(skip.active[:, 0], want_active)
+    assert np.array_equal(skip.macs[:, 0], want_active * 30)
     x0 = pixels.astype(np.int64) != 0
     want = x0 @ np.count_nonzero(graph.layers[0].weights, axis=1)
     assert np.array_equal(sparse.macs[:, 0], want)
@@ -158,7 +166,7 @@ def test_malformed_blobs_rejected_by_both(tool: Path, tmp_path: Path) -> None:
         "FILE_SIZE": dense + b"\0\0\0\0",
         "SECTION_CRC": _patch(dense, 40, "<B", 1, fix_crc=False),
         "RANGE": _patch(dense, _layer_field(dense, 0, 20), "<I", 63),  # shift > 62
-        "ENUM": _patch(dense, _layer_field(dense, 0, 8), "<B", 2),  # storage
+        "ENUM": _patch(dense, _layer_field(dense, 0, 8), "<B", 3),  # storage
         "SHAPE": _patch(dense, _layer_field(dense, 1, 0), "<I", 5),  # n_in != previous n_out
         "SIZE": _patch(dense, _layer_field(dense, 0, 12), "<I", 12),
         "ALIGN": _patch(dense, h_off, "<I", off_bias + 2),

@@ -43,10 +43,12 @@ def test_kernels_equal_twin_on_odd_shapes(tmp_path: Path, port: str, no_asm: boo
     """Remainders of n_in and n_out mod 4, two hidden layers, 16-bit sparse indices."""
     need_arm_toolchain()
     extra = "-DESNN_NO_ASM" if no_asm else ""
-    graph = ann.random_ann(12, 61, (30, 300), 7, "dense")
+    graph = ann.random_ann(12, 61, (30, 300), 7, "dense-skip")
     graph.layers[1].storage = "sparse"
+    graph.layers[2].storage = "dense"
     graph.layers[1].weights[np.random.default_rng(1).random((30, 300)) < 0.7] = 0
     pixels = sparse_pixels(12, 6, 61)
     elf = ann_device.build(graph, tmp_path / "m", port, extra_cflags=extra)
     run = ann_device.run(graph, elf, port, pixels)
     assert run.active[:, 1].min() < 30  # zero activations were skipped
+    assert run.active[:, 0].min() < 61 and run.active[0, 0] == 0  # and zero pixel groups

@@ -10,7 +10,8 @@ and right shift ``s`` (single rounding)::
     hidden: h[j] = clamp((acc[j] * M + 2**(s - 1)) >> s, 0, 255)   64-bit, >> floors
     last:   logits[j] = acc[j];  prediction = first index of the largest logit
 
-Storage: ``dense`` (4-row blocks the C kernel reads with SMLAD / MLA) or ``sparse``
+Storage: ``dense`` (4-row blocks the C kernel reads with SMLAD / MLA), ``dense-skip`` (the
+same blocks; runs of groups of 4 inputs that are all zero are skipped) or ``sparse``
 (event-driven fan-out lists: only nonzero inputs visit their nonzero weights). The blob layout
 is written down in ``firmware/runtime/esnn_ann.h``; :func:`encode` / :func:`decode` implement
 it. numpy only.
@@ -30,7 +31,7 @@ MAGIC = b"EANN"
 VERSION = 1
 HEADER_BYTES = 16
 LAYER_BYTES = 40
-STORAGES = ("dense", "sparse")
+STORAGES = ("dense", "sparse", "dense-skip")  # byte values 0, 1, 2
 MAX_PRODUCT = 255 * 128  # the largest |x * w|
 INT32_MAX = 2**31 - 1
 
@@ -123,9 +124,11 @@ class AnnGraph:
         return sum(layer.n_in * layer.n_out for layer in self.layers)
 
     def arena_bytes(self) -> int:
+        """esnn_ann_init's arena_bytes (firmware/runtime/esnn_ann.h, "Arena")."""
         hidden = [layer.n_out for layer in self.layers[:-1]]
-        return 4 * a4(max(layer.n_out for layer in self.layers)) + 2 * a4(max(hidden,
-                                                                                default=0))
+        runs = [a4(la.n_in) for la in self.layers if la.storage == "dense-skip"]
+        acc = max(4 * a4(max(layer.n_out for layer in self.layers)), max(runs, default=0))
+        return acc + 2 * a4(max(hidden, default=0))
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -184,6 +187,12 @@ def infer(graph: AnnGraph, pixels: np.ndarray) -> AnnResult:
         if layer.storage == "dense":
             macs[:, li] = layer.n_in * layer.n_out
             active[:, li] = layer.n_in
+        elif layer.storage == "dense-skip":  # groups of 4 (and the last 1..3) with a nonzero
+            full = layer.n_in // 4
+            groups = (x[:, :4 * full].reshape(n, full, 4) != 0).any(axis=2).sum(axis=1)
+            tail = (x[:, 4 * full:] != 0).any(axis=1) * (layer.n_in - 4 * full)
+            active[:, li] = 4 * groups + tail
+            macs[:, li] = active[:, li] * layer.n_out
         else:
             nz = x != 0
             active[:, li] = nz.sum(axis=1)
@@ -261,7 +270,7 @@ def encode(graph: AnnGraph) -> bytes:
     for li, layer in enumerate(graph.layers):
         last = li == n_layers - 1
         off_bias = put(layer.bias.astype("<i4").tobytes())
-        if layer.storage == "dense":
+        if layer.storage != "sparse":
             blocked = pack_dense(layer.weights)
             off_w, off_rp, off_idx = put(blocked.tobytes()), 0, 0
             nnz, idx_bits = blocked.size, 0
@@ -322,15 +331,16 @@ def decode(blob: bytes) -> AnnGraph:
         last = li == n_layers - 1
         if res:
             raise AnnError(f"layer {li}: reserved fields not zero")
-        if storage > 1:
-            raise AnnError(f"layer {li}: storage {storage}; accepted 0 (dense), 1 (sparse)")
+        if storage > 2:
+            raise AnnError(f"layer {li}: storage {storage}; accepted 0 (dense), 1 (sparse), "
+                           "2 (dense-skip)")
         if output != (1 if last else 0):
             raise AnnError(f"layer {li}: output kind {output}; the last layer is 1 (int32), "
                            "the others 0 (ReLU uint8)")
         if not (1 <= n_in <= 65535 and 1 <= n_out <= 65535):
             raise AnnError(f"layer {li}: n_in {n_in} / n_out {n_out} outside 1..65535")
         bias = np.frombuffer(array(li, "bias", off_bias, 4 * n_out), "<i4").astype(np.int32)
-        if storage == 0:
+        if storage != 1:
             if idx_bits != 0 or off_rp != 0 or off_idx != 0:
                 raise AnnError(f"layer {li}: dense storage with index_bits/rowptr/index set")
             if nnz != a4(n_in) * a4(n_out):

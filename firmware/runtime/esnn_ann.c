@@ -96,6 +96,7 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
     uint32_t prev_out;
     uint32_t max_out = 0u;
     uint32_t max_hidden = 0u;
+    uint32_t max_runs = 0u;
     uint32_t l;
 
     if (m == NULL || blob == NULL) {
@@ -155,11 +156,11 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
         if (h[11] != 0u) {
             return ESNN_ERR_RESERVED;
         }
-        if (L->storage > ESNN_ANN_SPARSE || L->output != (last ? ESNN_ANN_OUT_INT32
+        if (L->storage > ESNN_ANN_DENSE_SKIP || L->output != (last ? ESNN_ANN_OUT_INT32
                                                                 : ESNN_ANN_OUT_RELU_U8)) {
             return ESNN_ERR_ENUM;
         }
-        if (L->storage == ESNN_ANN_DENSE ? L->index_bits != 0u
+        if (L->storage != ESNN_ANN_SPARSE ? L->index_bits != 0u
                                           : (L->index_bits != 16u &&
                                              (L->index_bits != 8u || L->n_out > 256u))) {
             return ESNN_ERR_ENUM;
@@ -174,7 +175,7 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
         if (last && L->n_out > ESNN_MAX_CLASSES) {
             return ESNN_ERR_LIMIT;
         }
-        if (L->storage == ESNN_ANN_DENSE) {
+        if (L->storage != ESNN_ANN_SPARSE) {
             if (L->nnz != ANN_A4(L->n_out) * ANN_A4(L->n_in) || esnn_rd32(h + 32) != 0u ||
                 esnn_rd32(h + 36) != 0u) {
                 return ESNN_ERR_SIZE;
@@ -223,6 +224,9 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
         }
         prev_out = L->n_out;
         max_out = L->n_out > max_out ? L->n_out : max_out;
+        if (L->storage == ESNN_ANN_DENSE_SKIP && ANN_A4(L->n_in) > max_runs) {
+            max_runs = ANN_A4(L->n_in); /* (n_in / 4 + 1) / 2 runs of 4 bytes at most */
+        }
         if (!last && L->n_out > max_hidden) {
             max_hidden = L->n_out;
         }
@@ -230,7 +234,7 @@ esnn_status_t esnn_ann_init(esnn_ann_model_t *m, const uint8_t *blob, uint32_t l
     m->input_size = m->layers[0].n_in;
     m->n_layers = n_layers;
     m->n_classes = prev_out;
-    m->acc_bytes = 4u * ANN_A4(max_out);
+    m->acc_bytes = 4u * ANN_A4(max_out) > max_runs ? 4u * ANN_A4(max_out) : max_runs;
     m->act_bytes = ANN_A4(max_hidden);
     m->arena_bytes = m->acc_bytes + 2u * m->act_bytes;
     m->len = len;
@@ -418,13 +422,55 @@ static void ann_dot4_tail(const uint8_t *x, const int8_t *w, uint32_t rem, int32
     }
 }
 
-static void ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *h, int32_t *logits)
+/* Runs of consecutive groups of 4 inputs with a nonzero input: runs[2k] = first group,
+ * runs[2k + 1] = length. Returns the number of runs (at most (groups + 1) / 2). */
+static uint32_t ann_runs(const uint8_t *x, uint32_t groups, uint16_t *runs)
+{
+    uint32_t g = 0u;
+    uint32_t n = 0u;
+    while (g < groups) {
+        uint32_t start;
+        if (esnn_ld32(x + 4u * g) == 0u) {
+            ++g;
+            continue;
+        }
+        start = g;
+        while (g < groups && esnn_ld32(x + 4u * g) != 0u) {
+            ++g;
+        }
+        runs[2u * n] = (uint16_t)start;
+        runs[2u * n + 1u] = (uint16_t)(g - start);
+        ++n;
+    }
+    return n;
+}
+
+/* Dense layer: every block of 4 output rows over the runs of input groups (one run of all
+ * groups for plain dense storage); returns the number of inputs visited. */
+static uint32_t ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *h,
+                          int32_t *logits, uint16_t *runs)
 {
     uint32_t groups = L->n_in >> 2;
     uint32_t rem = L->n_in & 3u;
     uint32_t stride = ANN_A4(L->n_in) * 4u;
     uint32_t blocks = ANN_A4(L->n_out) >> 2;
+    uint32_t n_runs = 1u;
+    uint32_t visited = 0u;
+    uint32_t tail = rem;
     uint32_t b;
+    uint32_t k;
+    if (L->storage == ESNN_ANN_DENSE_SKIP) {
+        n_runs = ann_runs(x, groups, runs);
+        for (k = 0u; k < rem && x[4u * groups + k] == 0u; ++k) {
+        }
+        tail = k < rem ? rem : 0u; /* the last 1..3 inputs: visited unless all zero */
+    } else {
+        runs[0] = 0u;
+        runs[1] = (uint16_t)groups;
+    }
+    for (k = 0u; k < n_runs; ++k) {
+        visited += 4u * runs[2u * k + 1u];
+    }
     for (b = 0u; b < blocks; ++b) {
         const int8_t *w = L->w + b * stride;
         uint32_t j0 = 4u * b;
@@ -433,9 +479,12 @@ static void ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *h, i
         for (r = 0u; r < 4u; ++r) {
             acc[r] = j0 + r < L->n_out ? L->bias[j0 + r] : 0;
         }
-        ann_dot4(x, w, groups, acc);
-        if (rem != 0u) {
-            ann_dot4_tail(x + 4u * groups, w + 16u * groups, rem, acc);
+        for (k = 0u; k < n_runs; ++k) {
+            uint32_t g0 = runs[2u * k];
+            ann_dot4(x + 4u * g0, w + 16u * g0, runs[2u * k + 1u], acc);
+        }
+        if (tail != 0u) {
+            ann_dot4_tail(x + 4u * groups, w + 16u * groups, tail, acc);
         }
         for (r = 0u; r < 4u && j0 + r < L->n_out; ++r) {
             if (h != NULL) {
@@ -445,6 +494,7 @@ static void ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *h, i
             }
         }
     }
+    return visited + tail;
 }
 
 /* acc[index[k]] += xv * w[k] for the entries k of one row (unrolled by 4). */
@@ -556,10 +606,9 @@ esnn_status_t esnn_ann_infer(const esnn_ann_model_t *m, const uint8_t *x, uint32
     for (l = 0u; l < m->n_layers; ++l) {
         const esnn_ann_layer_t *L = &m->layers[l];
         uint8_t *h = (l + 1u == m->n_layers) ? NULL : buf[l & 1u];
-        if (L->storage == ESNN_ANN_DENSE) {
-            out->active[l] = L->n_in;
-            out->macs[l] = L->n_in * L->n_out;
-            ann_dense(L, in, h, out->logits);
+        if (L->storage != ESNN_ANN_SPARSE) {
+            out->active[l] = ann_dense(L, in, h, out->logits, (uint16_t *)(void *)arena);
+            out->macs[l] = out->active[l] * L->n_out;
         } else {
             uint32_t j;
             out->macs[l] = ann_sparse(L, in, acc, &out->active[l]);

@@ -15,10 +15,11 @@
  *   8  u32 size (bytes, multiple of 4)                      12  u32 CRC-32 of [16, size)
  *   16 + 40 * l: layer header
  *     0 u32 n_in (1..65535)   4 u32 n_out (1..65535)
- *     8 u8 storage (0 dense, 1 sparse)   9 u8 output (0 ReLU uint8: every layer but the
- *     last; 1 int32 logits: the last, n_out <= 255)   10 u8 index_bits (dense 0; sparse 8
- *     when n_out <= 256, else 16)   11 u8 reserved 0
- *     12 u32 nnz: dense = A4(n_out) * A4(n_in) weight bytes, sparse = stored entries
+ *     8 u8 storage (0 dense, 1 sparse, 2 dense-skip: the dense blocks, with runs of
+ *     groups of 4 inputs that are all zero skipped)   9 u8 output (0 ReLU uint8: every
+ *     layer but the last; 1 int32 logits: the last, n_out <= 255)   10 u8 index_bits (dense
+ *     and dense-skip 0; sparse 8 when n_out <= 256, else 16)   11 u8 reserved 0
+ *     12 u32 nnz: dense(-skip) = A4(n_out) * A4(n_in) weight bytes, sparse = entries
  *     16 i32 multiplier (ReLU: 1..2^31-1; logits: 0)   20 u32 shift (ReLU 1..62; logits 0)
  *     24 u32 off_bias -> int32[n_out]; |bias| + 32640 * n_in <= 2^31 - 1 (no overflow)
  *     28 u32 off_weights: dense -> int8 blocks (below); sparse -> int8[nnz], none 0
@@ -34,8 +35,13 @@
  * word pairs two rows of inputs (q, q + 2) so that SXTB16 / UXTB16 feed SMLAD directly.
  * Padding weights (rows >= n_out, inputs >= n_in) are 0.
  *
- * Arena: 4 * A4(max n_out) (int32 accumulators, sparse) + 2 * A4(max hidden n_out)
- * (uint8 activations, ping-pong) = esnn_ann_model_t.arena_bytes. */
+ * Arena: max(4 * A4(max n_out), A4(max n_in of dense-skip layers)) (int32 accumulators of a
+ * sparse layer, or the runs of nonzero input groups of a dense-skip layer: u16 first group,
+ * u16 length) + 2 * A4(max hidden n_out) (uint8 activations, ping-pong)
+ * = esnn_ann_model_t.arena_bytes.
+ * MACs counted: dense n_in * n_out; dense-skip n_out * the inputs of the visited groups (a
+ * group of 4, or the last 1..3 inputs, is visited when one of them is nonzero); sparse the
+ * stored entries of the nonzero inputs. */
 #ifndef ESNN_ANN_H
 #define ESNN_ANN_H
 
@@ -54,6 +60,7 @@
 #define ESNN_ANN_LAYER_BYTES 40u
 #define ESNN_ANN_DENSE 0u
 #define ESNN_ANN_SPARSE 1u
+#define ESNN_ANN_DENSE_SKIP 2u /* dense blocks; runs of all-zero input groups are skipped */
 #define ESNN_ANN_OUT_RELU_U8 0u
 #define ESNN_ANN_OUT_INT32 1u
 
@@ -83,7 +90,8 @@ typedef struct {
     uint16_t n_classes;
     int32_t logits[ESNN_MAX_CLASSES];
     uint32_t macs[ESNN_ANN_MAX_LAYERS];   /* multiply-accumulates done (dense: n_in * n_out) */
-    uint32_t active[ESNN_ANN_MAX_LAYERS]; /* inputs visited: dense n_in, sparse the nonzero ones */
+    uint32_t active[ESNN_ANN_MAX_LAYERS]; /* inputs visited (dense: n_in; dense-skip: those
+                                             of the visited groups; sparse: the nonzero ones) */
 } esnn_ann_result_t;
 
 /* Validate the blob (bounds, alignment, CRC, enums, shapes, rowptr/index/weights, bias
