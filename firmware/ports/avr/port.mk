@@ -9,8 +9,8 @@ SIZE := $(CROSS)size
 OBJCOPY := $(CROSS)objcopy
 PORT_SRCS := port_avr.c
 # The model stays in flash, read through __memx pointers (esnn_rom.h): a GNU C named address
-# space, hence gnu99. avr-gcc 5.4's induction-variable pass crashes on __memx loops.
-PORT_CFLAGS := -std=gnu99 -DESNN_MODEL_IN_FLASH -fno-ivopts
+# space, hence gnu99 (esnn_rom.h also turns off the ivopts pass avr-gcc 5.4 crashes in).
+PORT_CFLAGS := -std=gnu99 -DESNN_MODEL_IN_FLASH
 PORT_LDFLAGS := -Wl,--gc-sections
 TARGET := firmware.elf
 HOSTCC ?= gcc
