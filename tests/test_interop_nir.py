@@ -288,3 +288,37 @@ def test_round_trip_variants(neuron: str, reset: str, encoder: str, per_neuron: 
             np.testing.assert_array_equal(la.bias, lb.bias)
     pixels, _ = samples
     np.testing.assert_array_equal(_predict(back, pixels), _predict(run, pixels))
+
+
+def test_edgesnn_nir_loads_in_snntorch_and_norse(mnist_data_dir: Path) -> None:
+    """edgesnn's own NIR export, read by snnTorch 1.0's and Norse 1.1's importers, reproduces
+    edgesnn's float spike counts (zero reset, biases, one threshold per layer as snnTorch's
+    importer requires). snnTorch takes the default file (r = tau/dt); Norse ignores r, so it
+    gets ``r=unit_r`` (r = 1, weights and bias / (1 - beta): the same NIR semantics)."""
+    pytest.importorskip("snntorch")
+    pytest.importorskip("nirtorch")
+    nt = pytest.importorskip("norse.torch")
+    from snntorch.import_nir import import_from_nir
+
+    from edgesnn.interop.params import to_model
+    from edgesnn.interop.synth import random_float_snn
+
+    snn = random_float_snn(4, hidden=(32,), reset="zero", bias=True)
+    pixels = load_dataset("mnist", "test", mnist_data_dir, limit=200).images
+    x = encode(torch.from_numpy(pixels), "rate", snn.steps, snn.encoder_seed)
+    with torch.no_grad():
+        ref = to_model(snn)(x).counts
+    assert float(ref.sum()) > 0
+    for peer in ("snntorch", "norse"):
+        graph = nir_graph.to_nir(snn, r_style="unit_r" if peer == "norse" else "unit_scale")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = nt.from_nir(graph, dt=nir_graph.DEFAULT_DT) if peer == "norse" \
+                else import_from_nir(graph)
+        state = None
+        counts = torch.zeros_like(ref)
+        with torch.no_grad():
+            for t in range(x.shape[0]):
+                out, state = net(x[t], state)
+                counts += out
+        assert torch.equal(counts, ref), peer

@@ -56,22 +56,23 @@ class NirTarget(ExportTarget):
         from edgesnn.interop import nir_graph
 
         source = str(options.pop("source", "float"))
+        r_style = str(options.pop("r", "unit_scale"))
         try:
             dt = float(options.pop("dt", nir_graph.DEFAULT_DT))
         except (TypeError, ValueError) as exc:
             raise ExportError(f"option dt: {exc}; give seconds, e.g. dt=1e-3") from exc
         if options:
             raise ExportError(f"unknown nir option(s) {', '.join(sorted(options))}; accepted: "
-                              "dt=SECONDS, source=float|integer")
+                              "dt=SECONDS, source=float|integer, r=unit_scale|unit_r")
         if source not in SOURCES:
             raise ExportError(f"option source={source!r}; accepted: {', '.join(SOURCES)}")
         try:
             if source == "integer":
                 snn, integer = integer_as_float(load_graph(Path(run_dir)))
-                graph = nir_graph.to_nir(snn, dt=dt, integer=integer)
+                graph = nir_graph.to_nir(snn, dt=dt, integer=integer, r_style=r_style)
             else:
                 snn = load_run(Path(run_dir))
-                graph = nir_graph.to_nir(snn, dt=dt)
+                graph = nir_graph.to_nir(snn, dt=dt, r_style=r_style)
         except InteropError as exc:
             raise ExportError(str(exc)) from exc
         with atomic_file(Path(out)) as tmp:

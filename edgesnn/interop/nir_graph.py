@@ -34,9 +34,19 @@ META_KEY = "edgesnn"
 _UNIT = 1e-6  # an input scale this close to 1 is 1 (float32 round trips of tau and r)
 
 
+R_STYLES = ("unit_scale", "unit_r")
+
+
 def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | None = None,
-           name: str = "edgesnn") -> Any:
-    """A ``nir.NIRGraph`` of ``snn``; ``integer`` (optional) is stored in the metadata."""
+           name: str = "edgesnn", r_style: str = "unit_scale") -> Any:
+    """A ``nir.NIRGraph`` of ``snn``; ``integer`` (optional) is stored in the metadata.
+
+    ``r_style`` picks one of two NIR-equivalent parameterisations of a LIF layer:
+    ``unit_scale`` writes ``r = tau/dt`` (input scale ``r*dt/tau`` = 1, the weights as they
+    are: what snnTorch's importer requires), ``unit_r`` writes ``r = 1`` and the weights and
+    bias divided by ``1 - beta`` (what Norse's importer needs: it ignores ``r``)."""
+    if r_style not in R_STYLES:
+        raise InteropError(f"r_style={r_style!r}; accepted: {', '.join(R_STYLES)}")
     import nir
 
     snn.validate()
@@ -48,20 +58,29 @@ def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | N
     for i, layer in enumerate(snn.layers):
         n = layer.n_out
         thr = layer.threshold_full().astype(np.float64)
-        if layer.bias is None:
-            nodes[f"fc{i}"] = nir.Linear(weight=layer.weight.astype(np.float32))
-        else:
-            nodes[f"fc{i}"] = nir.Affine(weight=layer.weight.astype(np.float32),
-                                         bias=layer.bias.astype(np.float32))
         beta = layer.beta_full().astype(np.float64)
-        if snn.neuron == "if" or np.all(beta == 1.0):
+        lif = not (snn.neuron == "if" or np.all(beta == 1.0))
+        w, b = layer.weight.astype(np.float64), layer.bias
+        if lif and r_style == "unit_r":
+            if np.any(beta >= 1.0):
+                raise InteropError(f"layer {i}: beta = 1 has no r = 1 form (input scale "
+                                   "1 - beta = 0); use r_style unit_scale")
+            w = w / (1.0 - beta)[:, None]
+            b = None if b is None else b / (1.0 - beta)
+        if b is None:
+            nodes[f"fc{i}"] = nir.Linear(weight=w.astype(np.float32))
+        else:
+            nodes[f"fc{i}"] = nir.Affine(weight=w.astype(np.float32),
+                                         bias=np.asarray(b).astype(np.float32))
+        if not lif:
             nodes[f"lif{i}"] = nir.IF(r=np.full(n, 1.0 / dt), v_threshold=thr,
                                       v_reset=np.zeros(n))
         else:
             with np.errstate(divide="ignore"):
                 tau = np.where(beta < 1.0, dt / (1.0 - beta), np.inf)
             # r = tau / dt makes R dt / tau = 1; for beta == 1 both are inf (see MAPPING.md)
-            nodes[f"lif{i}"] = nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(n),
+            nodes[f"lif{i}"] = nir.LIF(tau=tau, r=tau / dt if r_style == "unit_scale"
+                                       else np.ones(n), v_leak=np.zeros(n),
                                        v_threshold=thr, v_reset=np.zeros(n))
         edges += [(prev, f"fc{i}"), (f"fc{i}", f"lif{i}")]
         prev = f"lif{i}"
