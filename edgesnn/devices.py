@@ -13,7 +13,8 @@ Schema (every table required unless marked optional)::
              code besides the model, measured), model_max_bytes (optional: largest object the
              toolchain allows, 32,767 B with avr-gcc)
     [build]  port (folder under firmware/ports), toolchain_prefix, cflags [..], ldflags [..]
-    [run]    emulator ("" = none), machine, args [.. "{elf}" ..], serial ("pty"|"tcp"|"url"),
+    [run]    emulator ("" = none; QEMU, or a runner built with the firmware such as esnn_simavr),
+             machine, args [.. "{elf}", "{machine}", "{clock_hz}" ..], serial ("pty"|"tcp"|"url"),
              icount_shift (optional int), cycle_unit ("cycles"|"instructions"|"ns")
     [flash]  command [.. "{elf}" / "{bin}" ..] (optional table; [] = nothing to program)
     [serial] baudrate, timeout_s
