@@ -1,0 +1,250 @@
+"""Peer x rule x agreement: models trained in snnTorch 1.0, SpikingJelly 2.0 and Norse 1.1,
+exported with the peers' own NIR exporters, imported with ``edgesnn import`` and run side by
+side with the peer's own code on the same input spikes.
+
+    .venv/bin/python benchmarks/interop.py [--train 3000] [--test 10000] [--json]
+
+Per peer and rule: a 784-64-10 network with ``nn.Linear`` biases trained in the peer (one
+pass over ``--train`` MNIST training images, T = 8, edgesnn's deterministic rate encoder on
+both sides), then on ``--test`` MNIST test images: the share of images whose per-class spike
+counts are all identical, whose predictions (the peer's readout, argmax of the counts,
+lowest index on ties) are identical, the peer's float accuracy, the int8 golden accuracy of
+the imported run (PTQ, per-channel) and whether the C runtime (host build) equals the golden
+simulator on the first 100 images. ``tests/test_interop_peers.py`` runs the same code on 500
+images and holds the targets (counts >= 99 %, predictions >= 99.8 %).
+
+How each peer is imported (exporters/nir/MAPPING.md): snnTorch ``Leaky`` subtract with its
+default ``reset_delay=True`` -> ``--reset subtract_delayed``; zero -> ``zero``; none ->
+``none``; SpikingJelly ``LIFNode``/``IFNode`` (hard reset to 0) -> ``--reset zero --fire
+ge``; Norse ``LIFBoxCell`` -> ``--reset zero --dt dt**2`` (Norse 1.1 writes tau = dt*tau_mem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+STEPS, SEED, HIDDEN = 8, 0x1234ABCD, 64
+
+
+@dataclass
+class Peer:
+    """One peer network: how to reset its state, run one step, and export it to NIR."""
+
+    name: str
+    net: torch.nn.Module
+    reset_state: Callable[[], None]
+    step: Callable[[torch.Tensor], torch.Tensor]  # input [B, 784] -> output spikes [B, 10]
+    export: Callable[[], Any]  # -> nir.NIRGraph
+    options: list[str]  # edgesnn import options
+    lr: float = 3e-3
+
+
+def snntorch_leaky(mechanism: str) -> Peer:
+    import snntorch as snn
+    from snntorch import utils as sutils
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(1)
+    kw = {"reset_mechanism": mechanism, "init_hidden": True}  # reset_delay: the default
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, HIDDEN),
+        snn.Leaky(beta=torch.full((HIDDEN,), 0.9), threshold=torch.ones(HIDDEN), **kw),
+        torch.nn.Linear(HIDDEN, 10),
+        snn.Leaky(beta=torch.full((10,), 0.8), threshold=torch.ones(10), output=True, **kw))
+
+    def export() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return export_to_nir(net, torch.zeros(1, 784), ignore_dims=[0])
+
+    rule = {"subtract": "subtract_delayed"}.get(mechanism, mechanism)
+    return Peer(f"snntorch Leaky {mechanism}", net, lambda: sutils.reset(net),
+                lambda x: net(x)[0], export, ["--reset", rule])
+
+
+def spikingjelly_node(kind: str) -> Peer:
+    from spikingjelly.activation_based import functional, neuron
+    from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
+
+    torch.manual_seed(2)
+
+    def node() -> torch.nn.Module:  # hard reset to 0 (their NIR exporter refuses soft reset)
+        if kind == "IFNode":
+            return neuron.IFNode(v_reset=0.0)
+        return neuron.LIFNode(tau=2.0, decay_input=True, v_reset=0.0)
+
+    net = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), node(),
+                              torch.nn.Linear(HIDDEN, 10), node())
+    return Peer(f"spikingjelly {kind}", net, lambda: functional.reset_net(net), net,
+                lambda: export_to_nir(net, torch.zeros(1, 784), dt=1e-4),
+                ["--reset", "zero", "--fire", "ge", "--dt", "1e-4"])
+
+
+def norse_lifbox() -> Peer:
+    import nir
+    import norse.torch as nt
+    from norse.torch.utils.export_nir import to_nir
+
+    torch.manual_seed(3)
+    dt = 1e-3
+    net = nt.SequentialState(torch.nn.Linear(784, HIDDEN), nt.LIFBoxCell(dt=dt),
+                             torch.nn.Linear(HIDDEN, 10), nt.LIFBoxCell(dt=dt))
+    state: list[Any] = [None]
+
+    def reset() -> None:
+        state[0] = None
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        z, state[0] = net(x, state[0])
+        return z
+
+    def export() -> Any:
+        graph = to_nir(net, torch.zeros(1, 784), dt=dt)
+        # Norse 1.1 writes 0-dim LIF parameters, which nir.write (h5py) cannot store: give
+        # them the layer's shape, as a Norse user has to before saving the file
+        for name, node in graph.nodes.items():
+            if isinstance(node, nir.LIF):
+                (src,) = [a for a, b in graph.edges if b == name]
+                n = np.asarray(graph.nodes[src].weight).shape[0]
+                for field in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
+                    value = np.asarray(getattr(node, field), dtype=np.float32)
+                    setattr(node, field, np.full(n, float(value)) if value.ndim == 0 else value)
+        return graph
+
+    # Norse scales the input by dt / tau_mem = 0.1: a larger step size trains it as fast
+    return Peer("norse LIFBoxCell", net, reset, step, export,
+                ["--reset", "zero", "--dt", repr(dt * dt)], lr=2e-2)
+
+
+PEERS: dict[str, Callable[[], Peer]] = {
+    "snntorch-subtract": lambda: snntorch_leaky("subtract"),
+    "snntorch-zero": lambda: snntorch_leaky("zero"),
+    "snntorch-none": lambda: snntorch_leaky("none"),
+    "spikingjelly-lif": lambda: spikingjelly_node("LIFNode"),
+    "spikingjelly-if": lambda: spikingjelly_node("IFNode"),
+    "norse-lifbox": norse_lifbox,
+}
+
+
+def _peer_counts(peer: Peer, pixels: np.ndarray) -> torch.Tensor:
+    from edgesnn.data.encoders import encode
+
+    x = encode(torch.from_numpy(pixels), "rate", STEPS, SEED)
+    peer.reset_state()
+    counts = torch.zeros(pixels.shape[0], 10)
+    for t in range(STEPS):
+        counts = counts + peer.step(x[t])
+    return counts
+
+
+def compare(peer: Peer, data_dir: Path, work: Path, *, train: int, test: int
+            ) -> dict[str, Any]:
+    """Train ``peer`` in its library, export, import, run both; returns the measurements."""
+    import nir
+
+    from edgesnn.build import build_check_tool
+    from edgesnn.cli import main
+    from edgesnn.compress.quantize import extract, quantize
+    from edgesnn.data import load_dataset
+    from edgesnn.graph.esg import encode as encode_esg
+    from edgesnn.graph.golden import simulate
+    from edgesnn.snn.checkpoint import load
+
+    tr = load_dataset("mnist", "train", data_dir, limit=train)
+    te = load_dataset("mnist", "test", data_dir, limit=test)
+    opt = torch.optim.Adam(peer.net.parameters(), lr=peer.lr)
+    targets = torch.from_numpy(tr.labels).long()
+    torch.manual_seed(0)
+    for i in range(0, train, 50):
+        loss = torch.nn.functional.cross_entropy(_peer_counts(peer, tr.images[i:i + 50]),
+                                                 targets[i:i + 50])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        peer_counts = np.concatenate([_peer_counts(peer, te.images[i:i + 1000]).numpy()
+                                      for i in range(0, test, 1000)])
+    f = work / "peer.nir"
+    nir.write(str(f), peer.export())
+    run = work / "run"
+    if main(["import", str(f), "--out", str(run), "--steps", str(STEPS), "--encoder", "rate",
+             "--encoder-seed", str(SEED), *peer.options]) != 0:
+        raise RuntimeError(f"{peer.name}: edgesnn import failed")
+    model, _ = load(run)
+    with torch.no_grad():
+        out = [model.forward_pixels(torch.from_numpy(te.images[i:i + 1000]))
+               for i in range(0, test, 1000)]
+    counts = np.concatenate([o.counts.numpy() for o in out])
+    pred = np.concatenate([o.prediction().numpy() for o in out])
+    graph = quantize(extract(model), weight_bits=8, per_channel=True).to_graph()
+    ref = simulate(graph, te.images)
+    esg_path, px_path = work / "model.esg", work / "px.bin"
+    esg_path.write_bytes(encode_esg(graph))
+    px_path.write_bytes(np.ascontiguousarray(te.images[:100]).tobytes())
+    proc = subprocess.run([str(build_check_tool(work / "tool")), "infer", str(esg_path),
+                           str(px_path)], capture_output=True, text=True, timeout=300,
+                          check=True)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    c_equal = all(np.array_equal(np.array([r[k] for r in rows]), getattr(ref, k)[:100])
+                  for k in ("pred", "counts", "v_final", "spikes", "ops"))
+    return {
+        "peer": peer.name, "import_options": " ".join(peer.options), "images": test,
+        "readout": model.config.readout, "bias": bool(model.config.bias),
+        "counts_identical": float(np.mean(np.all(counts == peer_counts, axis=1))),
+        "predictions_identical": float(np.mean(pred == peer_counts.argmax(axis=1))),
+        "peer_accuracy": float(np.mean(peer_counts.argmax(axis=1) == te.labels)),
+        "int8_golden_accuracy": float(np.mean(ref.pred == te.labels)),
+        "c_equals_golden_100": c_equal,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edgesnn.data import search_dirs
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--train", type=int, default=3000)
+    p.add_argument("--test", type=int, default=10000)
+    p.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    data_dir = next((d for d in search_dirs(None) if (d / "mnist").is_dir()), None)
+    if data_dir is None:
+        raise SystemExit("MNIST not found; set EDGESNN_DATA to the folder holding mnist/")
+    torch.set_num_threads(2)
+    rows = []
+    for key in args.peers.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            rows.append(compare(PEERS[key](), data_dir, Path(tmp), train=args.train,
+                                test=args.test))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print("| peer, rule | edgesnn import | counts identical | predictions identical | "
+          "peer float acc | edgesnn int8 golden acc | C = golden |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['peer']} | `{r['import_options']}` | {100 * r['counts_identical']:.2f} % "
+              f"| {100 * r['predictions_identical']:.2f} % | {100 * r['peer_accuracy']:.2f} % "
+              f"| {100 * r['int8_golden_accuracy']:.2f} % | "
+              f"{'yes' if r['c_equals_golden_100'] else 'NO'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
