@@ -26,7 +26,14 @@ def _layers(text: str) -> list[int]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from edgesnn.data import DATASETS, ENCODERS
-    from edgesnn.snn.config import NEURONS, RESETS, SCHEDULES, SURROGATES, SNNConfig
+    from edgesnn.snn.config import (
+        NEURONS,
+        RESETS,
+        SCHEDULES,
+        SPIKE_REG,
+        SURROGATES,
+        SNNConfig,
+    )
 
     p = sub.add_parser("train", help="train a spiking MLP on MNIST / Fashion-MNIST",
                        description="Train a spiking MLP and write RUN_DIR/model.pt, "
@@ -64,6 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "recipe uses 1)")
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="X",
                    help="label smoothing of the cross-entropy (0 = off; the recipe uses 0.1)")
+    p.add_argument("--spike-reg", type=float, default=SPIKE_REG, metavar="X",
+                   help="add X times the hidden layers' firing rate (spikes per neuron and "
+                   f"step) to the loss: fewer events on the device (default "
+                   f"{SPIKE_REG:g}; 0 = off; see benchmarks/fewer_events.py)")
     p.add_argument("--method", choices=METHODS, default="surrogate")
     p.add_argument("--train-limit", type=positive_int,
                    help="use the first N training samples")
@@ -113,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                             train_limit=args.train_limit, test_limit=args.test_limit,
                             seed=args.seed, dataset=args.dataset, resume=args.resume,
                             augment_shift=args.augment_shift,
-                            label_smoothing=args.label_smoothing,
+                            label_smoothing=args.label_smoothing, spike_reg=args.spike_reg,
                             progress=not args.no_progress and not args.json)
         if args.epochs is not None:
             opts.epochs = args.epochs

@@ -14,6 +14,8 @@ FIRES = ("gt", "ge")  # v > threshold, v >= threshold (SpikingJelly)
 READOUTS = ("count_membrane", "count")  # SPEC 3.3: membrane tie-break, or the peers' argmax
 SURROGATES = ("fast_sigmoid", "arctan", "sigmoid", "triangle")
 SCHEDULES = ("cosine", "step", "none")  # learning-rate schedules of the training loop
+#: weight of the hidden firing rate in the training loss (TrainOptions.spike_reg, --spike-reg)
+SPIKE_REG = 0.0
 
 
 class ConfigError(ValueError):

@@ -5,8 +5,10 @@ Recipe: Adam, cross-entropy on the output spike counts times ``loss_scale`` (cou
 rate schedule, fresh Bernoulli rate noise for every batch (``stochastic=True``) and the
 deterministic SPEC encoder for evaluation. Optional: random ``±augment_shift`` pixel
 translations of the training images (:mod:`edgesnn.snn.augment`, before encoding) and label
-smoothing. Works in one process or under ``torchrun``
-(gloo, :class:`DistributedSampler`; rank 0 writes the run directory).
+smoothing. ``spike_reg`` adds ``spike_reg x`` the hidden layers' firing rate (spikes per
+neuron and step, averaged over the batch) to the loss: fewer hidden events, and on a device
+every event costs a row of synaptic operations (:func:`hidden_rate`). Works in one process
+or under ``torchrun`` (gloo, :class:`DistributedSampler`; rank 0 writes the run directory).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from edgesnn.data import Dataset, load_dataset
 from edgesnn.progress import progress
 from edgesnn.snn import checkpoint
 from edgesnn.snn.augment import AugmentError, image_side, random_shift
-from edgesnn.snn.config import SCHEDULES, SNNConfig
+from edgesnn.snn.config import SCHEDULES, SPIKE_REG, SNNConfig
 from edgesnn.snn.model import SpikingMLP, readout
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class TrainOptions:
     progress: bool = True
     augment_shift: int = 0
     label_smoothing: float = 0.0
+    spike_reg: float = SPIKE_REG
 
     def validate(self) -> TrainOptions:
         checks = [
@@ -76,6 +79,8 @@ class TrainOptions:
              f"augment_shift={self.augment_shift}; accepted: 0..8 pixels"),
             (0.0 <= self.label_smoothing < 1.0,
              f"label_smoothing={self.label_smoothing}; accepted: 0 <= value < 1"),
+            (math.isfinite(self.spike_reg) and self.spike_reg >= 0.0,
+             f"spike_reg={self.spike_reg}; accepted: a finite value >= 0 (0 = off)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -110,12 +115,39 @@ def _counts(model: SpikingMLP, pixels: torch.Tensor) -> tuple[torch.Tensor, torc
     return o.counts, o.v_final
 
 
+@torch.no_grad()
+def hidden_spike_rate(model: SpikingMLP, images: np.ndarray | torch.Tensor,
+                      batch_size: int = 1000) -> float:
+    """:func:`hidden_rate` of the float model with the deterministic encoder on ``images``."""
+    model.eval()
+    pixels = torch.as_tensor(images)
+    fired = slots = 0.0
+    for i in range(0, pixels.shape[0], batch_size):
+        spikes = model.forward_pixels(pixels[i:i + batch_size], record=True).layer_spikes
+        for s in (spikes or [])[:-1]:
+            fired += float(s.sum())
+            slots += s.numel()
+    return fired / slots if slots else 0.0
+
+
 def evaluate(model: SpikingMLP, dataset: Dataset, batch_size: int = 1000) -> float:
     """Test accuracy (fraction) with the deterministic encoder and the SPEC readout."""
     if len(dataset) == 0:
         raise TrainError(f"{dataset.name} {dataset.split}: no samples to evaluate")
     pred = predict(model, dataset.images, batch_size)
     return float((pred.numpy() == dataset.labels).mean())
+
+
+def hidden_rate(layer_spikes: list[torch.Tensor]) -> torch.Tensor:
+    """Firing rate of the hidden layers: their spikes over every (step, sample, neuron) slot,
+    the output layer (``layer_spikes[-1]``) left out. Differentiable through the surrogate
+    gradient; 0 for a network without hidden layers."""
+    hidden = layer_spikes[:-1]
+    if not hidden:
+        return layer_spikes[-1].new_zeros(())
+    fired = sum(s.sum() for s in hidden)
+    slots = sum(s.numel() for s in hidden)
+    return fired / slots
 
 
 def _dist_info() -> tuple[int, int]:
@@ -214,7 +246,7 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
         aug_gen = torch.Generator().manual_seed(opts.seed * 1_000_033 + epoch * 7927 + rank)
         net.train()
         seen = correct = 0
-        loss_sum = 0.0
+        loss_sum = rate_sum = 0.0
         bar = progress(range(0, len(order), opts.batch_size), unit="batch",
                        desc=f"epoch {epoch + 1}/{opts.epochs}",
                        enabled=opts.progress and rank == 0)
@@ -223,9 +255,15 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
             x, y = images[idx], labels[idx]
             if opts.augment_shift:
                 x = random_shift(x, opts.augment_shift, aug_gen)
-            o = model.forward_pixels(x, stochastic=True, generator=gen) if world == 1 else \
-                net(_encode_for(model, x, gen))
+            record = opts.spike_reg > 0
+            o = model.forward_pixels(x, stochastic=True, generator=gen, record=record) \
+                if world == 1 else net(_encode_for(model, x, gen), record=record)
             loss = loss_fn(o.counts * opts.loss_scale, y)
+            if record:
+                assert o.layer_spikes is not None  # record=True fills it
+                rate = hidden_rate(o.layer_spikes)
+                loss = loss + opts.spike_reg * rate
+                rate_sum += float(rate.detach()) * len(y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -236,11 +274,13 @@ def _train(config: SNNConfig, opts: TrainOptions, out: Path,
             loss_sum += float(loss.detach()) * len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         bar.close()
-        stats = torch.tensor([loss_sum, correct, seen], dtype=torch.float64)
+        stats = torch.tensor([loss_sum, correct, seen, rate_sum], dtype=torch.float64)
         if world > 1:
             dist.all_reduce(stats)
         history.append({"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]),
                         "train_accuracy": float(stats[1] / stats[2]),
+                        **({"train_hidden_rate": float(stats[3] / stats[2])}
+                           if opts.spike_reg > 0 else {}),
                         "lr": float(scheduler.get_last_lr()[0]),
                         "elapsed_s": round(time.perf_counter() - t_start, 3)})
         log.info("epoch %d: %s", epoch + 1, history[-1])

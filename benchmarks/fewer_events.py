@@ -1,0 +1,301 @@
+"""SNNs that need fewer events: which training / compression recipe costs the fewest device
+instructions at a given accuracy, side by side with the int8 ANN baselines.
+
+Each *variant* is a 784-H-10 LIF network (rate code) trained with
+:func:`edgesnn.snn.train.train` and compressed with
+:func:`edgesnn.compress.pipeline.compress_run` (int8 per-channel, magnitude pruning with QAT
+fine-tuning, optionally structured neuron pruning); what the variants change:
+
+* ``T``: time steps, trained for (not a T = 25 network run at a smaller T);
+* ``spike_reg``: the hidden firing rate in the loss (``edgesnn train --spike-reg``);
+* ``sparsity`` / ``qat``: how much magnitude pruning, how many fine-tuning epochs;
+* ``drop``: structured pruning (``--structured --structured-drop``: whole hidden neurons);
+* ``learn``: learned per-neuron thresholds and leaks.
+
+Measured per variant: golden (integer simulator) accuracy on ``--test-limit`` MNIST test
+digits (default all 10,000), and instructions per inference on QEMU ``lm3s6965evb``
+(Cortex-M3, ``-icount``; ``benchmarks/device_cost.py``'s runner, every RESULT bit for bit the
+golden simulator's) on the first ``--samples`` test digits: mean, p50, p99, max. The int8
+ANN baselines (``benchmarks/ann_baseline.py``: the 784-H-10 ReLU network trained by edgesnn,
+PTQ + QAT; the dense kernel, the zero-skipping sparse kernels and the 90 %-pruned sparse
+ANN) run on the same digits, and Arm CMSIS-NN's ``arm_fully_connected_s8`` is the per-MAC
+figure of /work/shared/reference/FACTS.md. Break-even: the spike rate ((input + hidden
+spikes) / (T * (784 + H))) at which a least-squares fit ``instructions = a + b * rate`` over
+the measured digits meets the ANN's mean.
+
+    EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/fewer_events.py \\
+        [--work DIR] [--variants NAME,...] [--samples 100] [--test-limit 10000] \\
+        [--epochs 2] [--train-limit 60000] [--ann-dir DIR] [--no-ann] [--json]
+
+Trained runs and ANNs are kept in ``--work`` (default ``runs/fewer_events``) and reused when
+their recipe is unchanged, so a second call only measures. ``--threads`` sets torch's CPU
+threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+log = logging.getLogger("fewer_events")
+
+DEVICE = "lm3s6965evb"
+RECIPE_FILE = "recipe.json"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One recipe: training (``hidden``, ``steps``, ``spike_reg``, ``learn``, ``epochs`` /
+    ``augment``) and compression (``sparsity``, ``qat``, ``drop``)."""
+
+    hidden: int = 256
+    steps: int = 25
+    spike_reg: float = 0.0
+    learn: bool = False
+    sparsity: float = 0.9
+    qat: int = 1
+    drop: float = 0.0  # structured: fraction of the firing hidden neurons removed
+    epochs: int | None = None  # None: --epochs
+    augment: int = 0
+
+
+#: the candidates, cheapest idea first within each group; ``T25-s90`` is issue 11's
+#: reference (README: 784-256-10, T = 25, 90 % pruned)
+VARIANTS: dict[str, Variant] = {
+    "T25-s90": Variant(steps=25),
+    "T8-s90": Variant(steps=8),
+    "T8-s90-reg": Variant(steps=8, spike_reg=0.3),
+    "T8-s90-reg1": Variant(steps=8, spike_reg=1.0),
+    "T8-s95": Variant(steps=8, sparsity=0.95, qat=2),
+    "T8-s97": Variant(steps=8, sparsity=0.97, qat=2),
+    "T8-s90-drop50": Variant(steps=8, drop=0.5),
+    "T8-s90-learn": Variant(steps=8, learn=True),
+    "T4-s90": Variant(steps=4),
+    "T8-s95-reg-drop30": Variant(steps=8, sparsity=0.95, qat=2, spike_reg=0.3, drop=0.3),
+    "T8-s95-long": Variant(steps=8, sparsity=0.95, qat=2, epochs=6, augment=1),
+}
+DEFAULT_VARIANTS = ("T25-s90", "T8-s90", "T8-s90-reg", "T8-s95", "T8-s97", "T8-s90-drop50",
+                    "T8-s90-learn", "T4-s90")
+
+
+def train_and_compress(name: str, v: Variant, work: Path, args: argparse.Namespace,
+                       ) -> dict[str, Any]:
+    """Train and compress ``v`` into ``work/name`` (reused when its recipe is unchanged)."""
+    from edgesnn.compress.pipeline import compress_run
+    from edgesnn.snn.config import SNNConfig
+    from edgesnn.snn.train import TrainOptions, train
+
+    run_dir = work / name
+    recipe = {"variant": asdict(v), "epochs": v.epochs or args.epochs,
+              "train_limit": args.train_limit, "test_limit": args.test_limit,
+              "seed": args.seed}
+    done = run_dir / RECIPE_FILE
+    if done.is_file() and json.loads(done.read_text()) == recipe:
+        log.info("%s: trained and compressed before, reused", name)
+        return {"train": json.loads((run_dir / "train.json").read_text()),
+                "compress": json.loads((run_dir / "compress.json").read_text()),
+                "reused": True}
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cfg = SNNConfig(hidden=[v.hidden], steps=v.steps, learn_threshold=v.learn,
+                    learn_beta=v.learn, per_neuron=v.learn)
+    opts = TrainOptions(epochs=v.epochs or args.epochs, train_limit=args.train_limit,
+                        test_limit=args.test_limit, seed=args.seed, spike_reg=v.spike_reg,
+                        augment_shift=v.augment, progress=False)
+    log.info("%s: training %s ...", name, v)
+    trained = train(cfg, opts, run_dir, data_dir=args.data_dir)
+    log.info("%s: float %.4f; compressing ...", name, trained["test_accuracy"])
+    summary = compress_run(run_dir, sparsity=v.sparsity, qat_epochs=v.qat,
+                           structured=v.drop > 0, structured_drop=v.drop,
+                           test_limit=args.test_limit, data_dir=args.data_dir,
+                           seed=args.seed)
+    log.info("%s: golden %.4f, layers %s", name, summary["golden_accuracy"],
+             summary["layer_sizes"])
+    done.write_text(json.dumps(recipe, sort_keys=True))
+    return {"train": trained, "compress": summary, "reused": False}
+
+
+def measure_snn(name: str, run_dir: Path, pixels: np.ndarray, work: Path, opt: str,
+                port: str) -> dict[str, Any]:
+    import device_cost
+    from ann_baseline import fit_rate, stats
+
+    from edgesnn.graph import esg
+
+    graph = esg.read_esg(run_dir / "model.esg")
+    sub = work / "builds" / f"{name}-{port}"
+    shutil.rmtree(sub, ignore_errors=True)  # the runner creates its folders afresh
+    sub.mkdir(parents=True)
+    run = device_cost.run_snn(name.replace(".", "_"), graph, pixels, sub, opt, device=port)
+    a, b = fit_rate(run.cycles, run.rate)
+    return {**stats(run.cycles), "fit": {"a": a, "b": b},
+            "spike_rate_mean": float(run.rate.mean()),
+            "input_rate_mean": float(run.input_rate.mean()),
+            "hidden_rate_mean": float(run.hidden_rate.mean()),
+            "synaptic_ops_mean": float(run.ops.mean()),
+            "image_text_bytes": run.text_bytes, "esg_bytes": run.esg_bytes,
+            "arena_bytes": run.arena_bytes}
+
+
+def ann_rows(args: argparse.Namespace, work: Path, ports: list[str], test: Any,
+             pixels: np.ndarray) -> dict[str, Any]:
+    """ann_baseline.py's rows (trained into ``work/ann`` once, or read from ``--ann-dir``)."""
+    import ann_baseline
+
+    if args.ann_dir is not None:
+        base = args.ann_dir
+    else:
+        base = work / "ann"
+        if not ((base / "ann-dense").is_dir() and (base / "ann-pruned").is_dir()):
+            log.info("training the ANN baselines (dense, and 90 %% pruned) ...")
+            ann_baseline.train_anns(base, args.hidden, 0.10, args.ann_epochs, 2, args.seed)
+    dirs = {"dense": base / "ann-dense", "pruned": base / "ann-pruned"}
+    ns = argparse.Namespace(opt=args.opt, snn_run=None)
+    r = ann_baseline.measure(dirs, ns, ports, [], test, pixels, work / "ann-builds")
+    return r["rows"]
+
+
+def break_even(fit: dict[str, float], ref: float | None) -> float | None:
+    if ref is None or fit["b"] <= 0:
+        return None
+    return (ref - fit["a"]) / fit["b"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "fewer_events",
+                    help="where runs, ANNs and builds are kept (default runs/fewer_events)")
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                    help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    ap.add_argument("--samples", type=int, default=100,
+                    help="test digits run on the device (default 100)")
+    ap.add_argument("--test-limit", type=int, default=10000,
+                    help="test digits for golden accuracy (default 10000)")
+    ap.add_argument("--epochs", type=int, default=2, help="training epochs (default 2)")
+    ap.add_argument("--train-limit", type=int, default=60000)
+    ap.add_argument("--hidden", type=int, default=256, help="ANN hidden size (default 256)")
+    ap.add_argument("--ann-dir", type=Path, help="ann_baseline.py's trained ANNs (ann-dense/, "
+                    "ann-pruned/); else trained into WORK/ann")
+    ap.add_argument("--ann-epochs", type=int, default=12)
+    ap.add_argument("--no-ann", action="store_true", help="leave the ANN baselines out")
+    ap.add_argument("--ports", default=DEVICE, help=f"QEMU boards (default {DEVICE}; "
+                    "mps2-an386 for the Cortex-M4)")
+    ap.add_argument("--opt", default="-Os", help="gcc optimisation of every firmware")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch CPU threads")
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    names = [n for n in args.variants.split(",") if n]
+    bad = [n for n in names if n not in VARIANTS]
+    if bad:
+        ap.error(f"unknown variant(s) {', '.join(bad)}; accepted: {', '.join(VARIANTS)}")
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc", "make"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found; this benchmark needs it")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from edgesnn.data import load_dataset
+
+    ports = [p for p in args.ports.split(",") if p]
+    t0 = time.monotonic()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    test = load_dataset("mnist", "test", args.data_dir, limit=args.test_limit)
+    pixels = test.images[:args.samples]
+    rows: dict[str, Any] = {}
+    for name in names:
+        v = VARIANTS[name]
+        made = train_and_compress(name, v, work, args)
+        comp = made["compress"]
+        row: dict[str, Any] = {
+            "recipe": asdict(v), "float_accuracy": made["train"]["test_accuracy"],
+            "golden_accuracy": comp["golden_accuracy"], "test_samples": comp["test_samples"],
+            "layer_sizes": comp["layer_sizes"], "sparsity": comp["sparsity"],
+            "esg_bytes": comp["esg_bytes"], "train_time_s": made["train"]["train_time_s"],
+            "ports": {}}
+        for port in ports:
+            log.info("%s on %s: %d inferences ...", name, port, len(pixels))
+            row["ports"][port] = measure_snn(name, work / name, pixels, work, args.opt, port)
+            log.info("%s on %s: mean %.0f instructions", name, port,
+                     row["ports"][port]["mean"])
+        rows[name] = row
+    anns = {} if args.no_ann else ann_rows(args, work, ports, test, pixels)
+    from ann_baseline import CMSIS_NN
+
+    macs = 784 * args.hidden + args.hidden * 10
+    for row in rows.values():
+        for port, p in row["ports"].items():
+            cmsis = CMSIS_NN.get(port)
+            p["x_cmsis_nn"] = p["mean"] / (cmsis * macs) if cmsis else None
+            p["max_x_cmsis_nn"] = p["max"] / (cmsis * macs) if cmsis else None
+            for other, arow in anns.items():
+                ref = arow["ports"].get(port, {}).get("mean")
+                p[f"x_{other}"] = p["mean"] / ref if ref else None
+                p[f"break_even_rate_vs_{other}"] = break_even(p["fit"], ref)
+    result = {"device_ports": ports, "samples": len(pixels), "test_limit": len(test),
+              "opt": args.opt, "cmsis_nn_instr_per_mac": CMSIS_NN, "cmsis_nn_macs": macs,
+              "unit": "instructions (QEMU -icount)", "snn": rows, "ann": anns,
+              "bit_exact": True, "wall_s": round(time.monotonic() - t0, 1)}
+    text = json.dumps(result, sort_keys=True)
+    (work / "fewer_events.json").write_text(text)
+    print(text) if args.json else print_table(result)
+    return 0
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print(f"784-H-10 SNNs vs int8 ANNs; instructions per inference (QEMU -icount) on "
+          f"{r['samples']} MNIST test digits, every answer bit-exact with golden / the numpy "
+          f"twin; golden accuracy on {r['test_limit']} test digits; {r['opt']}")
+    for port in r["device_ports"]:
+        cm = r["cmsis_nn_instr_per_mac"].get(port)
+        print(f"\n{port}" + (f": CMSIS-NN arm_fully_connected_s8 = {cm * r['cmsis_nn_macs']:,.0f}"
+                            f" instructions ({cm:.2f}/MAC)" if cm else ""))
+        print(f"{'':22}{'layers':>13}{'T':>4}{'spars.':>7}{'accuracy':>9}{'mean':>10}"
+              f"{'p50':>10}{'p99':>10}{'max':>10}{'xCMSIS':>7}{'xANNd':>7}{'xANNs':>7}"
+              f"{'in/hid rate':>13}{'b-e ANNs':>9}")
+        for name, a in r["ann"].items():
+            p = a["ports"].get(port, {})
+            if not p or p.get("fits") is False:
+                print(f"{name:22}{'':13}{'':4}{'':7}{a['golden_accuracy']:>8.2%}  does not "
+                      "fit the flash")
+                continue
+            xc = p["mean"] / (cm * r["cmsis_nn_macs"]) if cm else float("nan")
+            print(f"{name:22}{'':13}{'':4}{1 - (a.get('weight_density') or 1.0):>7.0%}"
+                  f"{a['golden_accuracy']:>8.2%} {p['mean']:>10,.0f}{p['p50']:>10,.0f}"
+                  f"{p['p99']:>10,.0f}{p['max']:>10,.0f}{xc:>7.3f}")
+        for name, s in r["snn"].items():
+            p = s["ports"][port]
+            layers = "-".join(map(str, s["layer_sizes"]))
+
+            def num(x: float | None, w: int = 7, f: str = ".3f") -> str:
+                return f"{x:>{w}{f}}" if x is not None else f"{'-':>{w}}"
+
+            print(f"{name:22}{layers:>13}{s['recipe']['steps']:>4}{s['sparsity']:>7.1%}"
+                  f"{s['golden_accuracy']:>8.2%} {p['mean']:>10,.0f}{p['p50']:>10,.0f}"
+                  f"{p['p99']:>10,.0f}{p['max']:>10,.0f}{num(p['x_cmsis_nn'])}"
+                  f"{num(p.get('x_ann_dense'))}{num(p.get('x_ann_pruned_sparse'))}"
+                  f"{p['input_rate_mean']:>7.3f}/{p['hidden_rate_mean']:<5.3f}"
+                  f"{num(p.get('break_even_rate_vs_ann_pruned_sparse'), 9)}")
+    print("\nxANNd / xANNs: mean instructions over edgesnn's dense int8 ANN kernel / over the "
+          "90 %-pruned int8 ANN on the event-driven sparse kernel; b-e ANNs: spike rate at "
+          f"which the SNN's fit meets the pruned sparse ANN. wall {r['wall_s']} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
