@@ -13,6 +13,16 @@ RUN_DIR must hold a compressed model (``edgesnn run --out RUN_DIR`` makes one). 
    directions + one device reset per 1,000 host frames, on the Python emulator; lost,
    failed and misattributed samples counted against the golden simulator;
 4. the same corruption and loss (no resets) against the real host firmware.
+
+With ``--v2-only``, protocol version 2 (chunked, compact input) side by side with today's raw
+784-byte INFER (``chunked=False``), with the runner's default options:
+
+5. samples/s through an 8N1 UART at 115,200 and 921,600 baud (``BaudLimitedTransport`` to the
+   golden emulator, device = golden), link efficiency, host bytes per sample;
+6. byte faults (``ByteFaultyTransport``: 1e-3 flip + 1e-3 drop + 5e-4 duplicate per byte in
+   each direction) on the host build (``--byte-fault-samples``, 10,000) and QEMU
+   (``--qemu-fault-samples``, 1,000), and 1e-2 of each on the host build
+   (``--heavy-samples``): completed, failed, lost and misattributed samples against golden.
 """
 
 from __future__ import annotations
@@ -31,16 +41,19 @@ import numpy as np
 from edgesnn.data import load_dataset
 from edgesnn.graph.esg import read_esg
 from edgesnn.graph.golden import simulate
-from edgesnn.host.faults import FaultConfig, FaultyTransport
+from edgesnn.host.faults import ByteFaults, ByteFaultyTransport, FaultConfig, FaultyTransport
 from edgesnn.host.link import DeviceLink, SampleOutcome, stream_samples
 from edgesnn.host.protocol import wire_size
 from edgesnn.host.simdevice import SimDevice, SimDeviceTransport, serve_pty
-from edgesnn.host.transport import open_transport
+from edgesnn.host.transport import BaudLimitedTransport, open_transport
 from edgesnn.pipeline.evaluation import open_device
 
 
-def _stream(link: DeviceLink, px: np.ndarray, window: int, timeout_s: float = 10.0,
-            expected: bytes | None = None) -> tuple[dict[int, SampleOutcome], float]:
+def _stream(link: DeviceLink, px: np.ndarray, window: int = 8, timeout_s: float = 10.0,
+            expected: bytes | None = None, **options: Any) -> tuple[dict[int, SampleOutcome],
+                                                                    float]:
+    """Stream ``px``; every sample must come back exactly once. ``options`` go to
+    :func:`stream_samples` (default: eight attempts; ``chunked``...)."""
     out: dict[int, SampleOutcome] = {}
     calls: list[int] = []
 
@@ -50,7 +63,8 @@ def _stream(link: DeviceLink, px: np.ndarray, window: int, timeout_s: float = 10
 
     t0 = time.perf_counter()
     stream_samples(link, ((i, px[i].tobytes()) for i in range(len(px))), on, window=window,
-                   timeout_s=timeout_s, max_attempts=8, expected_hash=expected)
+                   timeout_s=timeout_s, expected_hash=expected,
+                   **{"max_attempts": 8, **options})
     dt = time.perf_counter() - t0
     if sorted(calls) != list(range(len(px))):
         raise SystemExit("accounting broken: a sample was reported twice or never")
@@ -95,6 +109,69 @@ def pty_bound(nbytes: int = 4 << 20) -> float:
     return nbytes / dt
 
 
+def _byte_faults(spec: str, run_dir: Path, px: np.ndarray, golden: Any, rate: float,
+                 expected: bytes, *, chunked: bool, seed: int = 11) -> dict[str, Any]:
+    """``rate`` flip + ``rate`` drop + ``rate / 2`` duplicate per byte, each direction, on
+    ``spec`` (``sim`` or a device profile), default runner options."""
+    faults = ByteFaults(flip=rate, drop=rate, dup=rate / 2)
+    if spec == "sim":
+        dev = None
+        inner: Any = SimDeviceTransport(SimDevice(read_esg(run_dir / "model.esg"), expected))
+    else:
+        dev = open_device(spec, run_dir)
+        inner = dev.transport
+    try:
+        ft = ByteFaultyTransport(inner, faults, seed=seed)
+        link = DeviceLink(ft, name=f"{spec}+bytefaults", poll_s=0.002)
+        link.handshake(attempts=200, timeout_s=0.5)
+        # the runner's defaults (timeout, time budget, adaptive retries), not the 8 attempts
+        out, sps = _stream(link, px, expected=expected, timeout_s=5.0, max_attempts=None,
+                           chunked=chunked)
+    finally:
+        if dev is not None:
+            dev.close()
+    res = _check(out, golden)
+    return {"device": spec, "rate": rate, "chunked": chunked, **res, "lost": len(px) - len(out),
+            "completed_pct": 100.0 * (res["samples"] - res["failed"]) / len(px),
+            "samples_per_s": sps, "injected": ft.stats.to_json(),
+            "link": link.stats.to_json()}
+
+
+def _baud(run_dir: Path, px: np.ndarray, golden: Any, baud: int, expected: bytes, *,
+          chunked: bool) -> dict[str, Any]:
+    """Samples/s through an 8N1 UART at ``baud`` to the golden emulator (device = golden)."""
+    sim = SimDevice(read_esg(run_dir / "model.esg"), expected)
+    link = DeviceLink(BaudLimitedTransport(SimDeviceTransport(sim), baud), poll_s=0.005)
+    link.handshake()
+    out, sps = _stream(link, px, expected=expected, timeout_s=5.0, max_attempts=None,
+                       chunked=chunked)
+    st = link.stats.to_json()
+    return {"baud": baud, "chunked": chunked, "samples_per_s": sps,
+            "link_efficiency": st["link_efficiency"],
+            "wire_bytes_tx_per_sample": st["wire_bytes_tx"] / len(px), **_check(out, golden)}
+
+
+def link_v2(args: argparse.Namespace, px: np.ndarray, golden: Any, expected: bytes) -> dict:
+    """Protocol v2 (chunked, compact) side by side with today's raw INFER."""
+    res: dict[str, Any] = {"baud": [], "byte_faults": []}
+    nb = min(args.baud_samples, len(px))
+    for baud in (115_200, 921_600):
+        for chunked in (False, True):
+            res["baud"].append(_baud(args.run_dir, px[:nb], golden, baud, expected,
+                                     chunked=chunked))
+    for spec, n, rate in ((("host", args.byte_fault_samples, 1e-3),
+                           (args.qemu, args.qemu_fault_samples, 1e-3),
+                           ("host", args.heavy_samples, 1e-2))):
+        if not spec or n <= 0:
+            continue
+        for chunked in (False, True):
+            if not chunked and rate > 1e-3:
+                continue  # raw 800-byte frames at 2.5 % per byte: ~1e-9 get through
+            res["byte_faults"].append(_byte_faults(spec, args.run_dir, px[:n], golden, rate,
+                                                   expected, chunked=chunked))
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path("runs/default"))
@@ -103,18 +180,43 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qemu-samples", type=int, default=60)
     ap.add_argument("--fault-samples", type=int, default=10_000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--v2-only", action="store_true",
+                    help="only the protocol-v2 comparison (baud-limited and byte faults)")
+    ap.add_argument("--baud-samples", type=int, default=300)
+    ap.add_argument("--byte-fault-samples", type=int, default=10_000)
+    ap.add_argument("--qemu-fault-samples", type=int, default=1_000)
+    ap.add_argument("--heavy-samples", type=int, default=1_000)
     args = ap.parse_args(argv)
     esg = args.run_dir / "model.esg"
     if not esg.exists():
         raise SystemExit(f"{esg} not found: run `edgesnn run --out {args.run_dir}` first")
     graph = read_esg(esg)
     expected = esg.read_bytes()[32:48]
-    n_max = max(args.host_samples, args.qemu_samples, args.fault_samples)
+    n_max = max(args.host_samples, args.qemu_samples, args.fault_samples, args.baud_samples,
+                args.byte_fault_samples, args.qemu_fault_samples, args.heavy_samples)
     ds = load_dataset("mnist", "test", limit=n_max)
     px = np.asarray(ds.images, dtype=np.uint8)
     golden = simulate(graph, px)
     res: dict[str, Any] = {"model": [f"{la.n_in}x{la.n_out}" for la in graph.layers],
                            "steps": graph.steps}
+    if args.v2_only:
+        res["v2"] = link_v2(args, px, golden, expected)
+        if not args.json:
+            for row in res["v2"]["baud"]:
+                print(f"{row['baud']} baud, {'chunked' if row['chunked'] else 'raw INFER'}: "
+                      f"{row['samples_per_s']:.1f} samples/s, link efficiency "
+                      f"{row['link_efficiency']:.3f}, {row['wire_bytes_tx_per_sample']:.0f} "
+                      f"host bytes/sample, failed {row['failed']}, misattributed "
+                      f"{row['misattributed']}")
+            for row in res["v2"]["byte_faults"]:
+                print(f"{row['device']} byte faults {row['rate']:g} flip + {row['rate']:g} drop + "
+                      f"{row['rate'] / 2:g} dup, {'chunked' if row['chunked'] else 'raw INFER'}: "
+                      f"{row['samples']} samples, completed {row['completed_pct']:.2f} %, failed "
+                      f"{row['failed']}, lost {row['lost']}, misattributed "
+                      f"{row['misattributed']}, {row['samples_per_s']:.1f} samples/s")
+        else:
+            print(json.dumps(res, default=float))
+        return 0
 
     # link bound on a pseudo-terminal
     per_sample = wire_size(graph.input_size)

@@ -10,8 +10,10 @@ arrived within the timeout, possibly nothing), ``reset_input_buffer()``, ``close
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -103,35 +105,36 @@ class BaudLimitedTransport:
     directions like a UART at ``baud`` with ``bits_per_byte`` bits per byte (10 for 8N1):
     host bytes reach the device no faster than the line carries them, device bytes reach the
     host no sooner than their last bit would have. The directions are independent (full
-    duplex). Samples/s at real UART speeds without a board."""
+    duplex). Samples/s at real UART speeds without a board. ``clock`` is for tests."""
 
-    def __init__(self, inner: Transport, baud: int, *, bits_per_byte: int = 10) -> None:
+    def __init__(self, inner: Transport, baud: int, *, bits_per_byte: int = 10,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if baud <= 0 or bits_per_byte <= 0:
             raise ValueError(f"baud={baud}, bits_per_byte={bits_per_byte}: must be > 0")
         self.inner = inner
+        self.baud = baud
         self.byte_s = bits_per_byte / baud
-        self._tx = bytearray()  # host bytes not yet on the far end
-        self._tx_t = 0.0  # when the next of them has been fully sent
+        self._clock = clock
+        self._tx = bytearray()  # host bytes not yet at the far end
+        self._tx_t = 0.0  # when the first of them has been fully sent
         self._rx = bytearray()  # device bytes not yet delivered
         self._rx_t: list[float] = []  # when each of them is delivered
         self._rx_free = 0.0  # when the device->host line is free
 
     @property
     def url(self) -> str:
-        return f"{getattr(self.inner, 'url', '?')}@{round(10 / self.byte_s)}baud"
+        return f"{getattr(self.inner, 'url', '?')}@{self.baud}baud"
 
     def _pump_tx(self, now: float) -> None:
-        if not self._tx:
+        if not self._tx or now < self._tx_t:
             return
-        n = min(len(self._tx), int((now - self._tx_t) / self.byte_s) + 1) \
-            if now >= self._tx_t else 0
-        if n > 0:
-            self.inner.write(bytes(self._tx[:n]))
-            del self._tx[:n]
-            self._tx_t += n * self.byte_s
+        n = min(len(self._tx), int((now - self._tx_t) / self.byte_s) + 1)
+        self.inner.write(bytes(self._tx[:n]))
+        del self._tx[:n]
+        self._tx_t += n * self.byte_s
 
     def write(self, data: bytes) -> int:
-        now = time.monotonic()
+        now = self._clock()
         if not self._tx:
             self._tx_t = max(self._tx_t, now) + self.byte_s
         self._tx += data
@@ -139,36 +142,29 @@ class BaudLimitedTransport:
         return len(data)
 
     def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
-        deadline = time.monotonic() + (0.05 if timeout is None else timeout)
+        deadline = self._clock() + (0.05 if timeout is None else timeout)
         while True:
-            now = time.monotonic()
+            now = self._clock()
             self._pump_tx(now)
-            ready = 0
-            while ready < len(self._rx_t) and self._rx_t[ready] <= now and ready < size:
-                ready += 1
+            ready = min(bisect.bisect_right(self._rx_t, now), size)
             if ready:
                 out = bytes(self._rx[:ready])
                 del self._rx[:ready]
                 del self._rx_t[:ready]
                 return out
-            wake = [deadline]
+            if now >= deadline:
+                return b""
+            wake = deadline
             if self._tx:
-                wake.append(self._tx_t)
+                wake = min(wake, self._tx_t)
             if self._rx_t:
-                wake.append(self._rx_t[0])
-            wait = max(0.0, min(wake) - now)
-            data = self.inner.read(4096, min(wait, 0.002))
+                wake = min(wake, self._rx_t[0])
+            data = self.inner.read(4096, max(0.0, min(wake - now, 0.002)))
             if data:
-                t = max(self._rx_free, time.monotonic())
-                for _ in data:
-                    t += self.byte_s
-                    self._rx_t.append(t)
-                self._rx_free = t
+                t = max(self._rx_free, self._clock())
+                self._rx_t.extend(t + self.byte_s * (k + 1) for k in range(len(data)))
+                self._rx_free = self._rx_t[-1]
                 self._rx += data
-            elif time.monotonic() >= deadline and not self._rx_t:
-                return b""
-            elif time.monotonic() >= deadline and self._rx_t[0] > time.monotonic():
-                return b""
 
     def reset_input_buffer(self) -> None:
         self._rx.clear()
