@@ -454,7 +454,7 @@ static uint32_t ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *
     uint32_t rem = L->n_in & 3u;
     uint32_t stride = ANN_A4(L->n_in) * 4u;
     uint32_t blocks = ANN_A4(L->n_out) >> 2;
-    uint32_t n_runs = 1u;
+    uint32_t n_runs = 0u;
     uint32_t visited = 0u;
     uint32_t tail = rem;
     uint32_t b;
@@ -464,12 +464,11 @@ static uint32_t ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *
         for (k = 0u; k < rem && x[4u * groups + k] == 0u; ++k) {
         }
         tail = k < rem ? rem : 0u; /* the last 1..3 inputs: visited unless all zero */
+        for (k = 0u; k < n_runs; ++k) {
+            visited += 4u * runs[2u * k + 1u];
+        }
     } else {
-        runs[0] = 0u;
-        runs[1] = (uint16_t)groups;
-    }
-    for (k = 0u; k < n_runs; ++k) {
-        visited += 4u * runs[2u * k + 1u];
+        visited = 4u * groups;
     }
     for (b = 0u; b < blocks; ++b) {
         const int8_t *w = L->w + b * stride;
@@ -479,9 +478,13 @@ static uint32_t ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *
         for (r = 0u; r < 4u; ++r) {
             acc[r] = j0 + r < L->n_out ? L->bias[j0 + r] : 0;
         }
-        for (k = 0u; k < n_runs; ++k) {
-            uint32_t g0 = runs[2u * k];
-            ann_dot4(x + 4u * g0, w + 16u * g0, runs[2u * k + 1u], acc);
+        if (L->storage == ESNN_ANN_DENSE) {
+            ann_dot4(x, w, groups, acc);
+        } else {
+            for (k = 0u; k < n_runs; ++k) {
+                uint32_t g0 = runs[2u * k];
+                ann_dot4(x + 4u * g0, w + 16u * g0, runs[2u * k + 1u], acc);
+            }
         }
         if (tail != 0u) {
             ann_dot4_tail(x + 4u * groups, w + 16u * groups, tail, acc);
