@@ -384,7 +384,8 @@ def device_makefile(profile: DeviceProfile, banner: str = "") -> str:
         f"CROSS ?= {profile.build.toolchain_prefix}",
         f"DEVICE_CFLAGS := {_make_words(profile.build.cflags)}",
         f"DEVICE_LDFLAGS := {_make_words(profile.build.ldflags)}",
-        f"DEVICE_STACK_BYTES := {profile.memory.stack_bytes}", ""])
+        f"DEVICE_STACK_BYTES := {profile.memory.stack_bytes}",
+        f"DEVICE_EMULATOR := {profile.run.emulator}", ""])
 
 
 def write_board_files(profile: DeviceProfile, out_dir: Path, banner: str = "") -> list[Path]:

@@ -131,3 +131,19 @@ def test_mega2560_every_kernel_bit_exact(kind: dict, tmp_path: Path) -> None:
             check_bit_exact(link, graph, random_pixels(3, 8, graph.input_size))
         finally:
             link.close()
+
+
+def test_physical_board_builds_without_the_simulator(tmp_path: Path) -> None:
+    """arduino-mega2560-board: the same port, no simavr runner built, avrdude to program it."""
+    if shutil.which("avr-gcc") is None:
+        pytest.skip("avr-gcc not installed (Debian: gcc-avr avr-libc)")
+    graph = random_graph(3, input_size=64, hidden=(16,), n_classes=4, steps=4)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.esg").write_bytes(esg.encode(graph))
+    C_TARGET.export(run_dir, tmp_path / "fw", device="arduino-mega2560-board")
+    res = build_project(tmp_path / "fw")
+    assert res.elf.is_file() and not (tmp_path / "fw" / "esnn_simavr").exists()
+    profile = load_device("arduino-mega2560-board")
+    assert profile.kind == "board" and profile.flash.command[0] == "avrdude"
+    assert res.flash_bytes <= profile.memory.flash_bytes

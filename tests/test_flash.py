@@ -113,3 +113,31 @@ def test_devices_command_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1]).stdout
     assert out.strip().splitlines()[-1] == "NO-TORCH 0"
+
+
+@pytest.mark.parametrize(("device", "flasher"), [
+    ("bbc-microbit-v1", ["pyocd", "flash", "--target", "nrf51"]),
+    ("arduino-mega2560-board", ["avrdude", "-p", "atmega2560", "-c", "wiring"]),
+    ("nucleo-l4r5zi", ["pyocd", "flash", "--target", "stm32l4r5zitx"]),
+])
+def test_physical_boards_dry_run_names_the_flasher(device: str, flasher: list[str],
+                                                   project: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fw"
+    C_TARGET.export(project, out, device=device)
+    real_run = subprocess.run
+
+    def only_queries(cmd: list[str], *args: object, **kwargs: object) -> object:
+        if cmd[:1] == ["make"] and cmd[-1] == "print-vars":  # asks make for the image name
+            return real_run(cmd, *args, **kwargs)  # type: ignore[call-overload]
+        raise AssertionError(f"--dry-run ran {cmd}")
+
+    monkeypatch.setattr(subprocess, "run", only_queries)  # no build, no flasher
+    assert cli_main(["flash", str(out), "--device", device, "--dry-run", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    build, step = info["commands"]
+    assert build == ["make", "-C", str(out.resolve())]
+    elf = str(out.resolve() / "firmware.elf")
+    assert step[:len(flasher)] == flasher and any(elf in a for a in step), step
+    assert info["ran"] is False and not (out / "build").exists()

@@ -1,7 +1,7 @@
 # edgesnn port: 8-bit AVR (the -mmcu comes from the profile's cflags), run in simavr.
 # Included by a generated project's Makefile after its device.mk. Builds the firmware with
-# avr-gcc and, for the emulated profiles, the simulator bridge esnn_simavr (host gcc,
-# libsimavr) next to it.
+# avr-gcc and, for a profile that runs in simavr, the runner esnn_simavr (host gcc, libsimavr)
+# next to it.
 PORT_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 CROSS ?= avr-
 CC := $(CROSS)gcc
@@ -16,7 +16,8 @@ TARGET := firmware.elf
 HOSTCC ?= gcc
 SIMAVR_FLAGS = $(shell pkg-config --cflags simavr 2>/dev/null)
 SIMAVR_LIBS = $(shell pkg-config --libs simavr 2>/dev/null)
-PORT_EXTRA := $(ESNN_DIR)/esnn_simavr
+# the simulator runner, only for a profile that runs in it (device.mk: DEVICE_EMULATOR)
+PORT_EXTRA := $(if $(filter esnn_simavr,$(DEVICE_EMULATOR)),$(ESNN_DIR)/esnn_simavr)
 $(ESNN_DIR)/esnn_simavr: $(PORT_DIR)/sim/esnn_simavr.c
 	@test -n "$(SIMAVR_LIBS)" || { echo "libsimavr not found (Debian: apt install libsimavr-dev libelf-dev pkg-config)" >&2; exit 1; }
 	$(HOSTCC) -std=gnu99 -O2 -Wall -Wextra -Werror $(SIMAVR_FLAGS) $< -o $@ $(SIMAVR_LIBS) -lelf
