@@ -128,3 +128,13 @@ def test_learnable_parameters_get_gradients() -> None:
         model.threshold_0.fill_(-1.0)
     assert float(model.beta(0).detach().max()) == 1.0
     assert float(model.threshold(0).detach().min()) > 0
+
+
+def test_rule_names_are_the_ir_enum_names() -> None:
+    """The config/CLI/interop names of the neuron rules are the integer IR's enum names."""
+    from edgesnn.graph.ir import FireRule, NeuronKind, Readout, ResetMode
+    from edgesnn.snn import config
+
+    for names, enum in ((config.NEURONS, NeuronKind), (config.RESETS, ResetMode),
+                        (config.FIRES, FireRule), (config.READOUTS, Readout)):
+        assert names == tuple(m.name.lower() for m in enum)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from edgesnn.cli import CliError
+from edgesnn.snn.config import FIRES, READOUTS, RESETS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,16 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dt", type=float, default=None,
                    help="NIR time step in seconds (default: the file's edgesnn metadata, else "
                    "1e-4 as snnTorch writes); beta = 1 - dt/tau")
-    p.add_argument("--reset", choices=("subtract", "zero", "subtract_delayed", "none"),
-                   default=None,
+    p.add_argument("--reset", choices=RESETS, default=None,
                    help="reset mode (default: the file's edgesnn metadata, else 'zero', NIR's "
                    "reset to v_reset); snnTorch Leaky's default reset_mechanism='subtract' is "
                    "'subtract_delayed'; SpikingJelly's soft reset is 'subtract', Norse's and "
                    "hard resets to 0 are 'zero'")
-    p.add_argument("--fire", choices=("gt", "ge"), default=None,
+    p.add_argument("--fire", choices=FIRES, default=None,
                    help="threshold rule: 'gt' v > theta (NIR, snnTorch, Norse; default), 'ge' "
                    "v >= theta (SpikingJelly)")
-    p.add_argument("--readout", choices=("count", "count_membrane"), default=None,
+    p.add_argument("--readout", choices=READOUTS, default=None,
                    help="prediction: 'count' = argmax of the spike counts, lowest index on ties "
                    "(the peers'; default for files without edgesnn metadata), 'count_membrane' "
                    "= ties broken by the larger final membrane (edgesnn's)")

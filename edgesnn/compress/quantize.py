@@ -45,11 +45,11 @@ log = logging.getLogger(__name__)
 METHODS = ("maxabs", "p99.99", "p99.9", "mse")
 _ENCODERS = {"rate": EncoderKind.RATE, "latency": EncoderKind.LATENCY,
              "direct": EncoderKind.DIRECT}
-_NEURONS = {"lif": NeuronKind.LIF, "if": NeuronKind.IF}
-_RESETS = {"subtract": ResetMode.SUBTRACT, "zero": ResetMode.ZERO,
-           "subtract_delayed": ResetMode.SUBTRACT_DELAYED, "none": ResetMode.NONE}
-_FIRES = {"gt": FireRule.GT, "ge": FireRule.GE}
-_READOUTS = {"count_membrane": Readout.COUNT_MEMBRANE, "count": Readout.COUNT}
+# the config's rule names are the IR enums' member names in lower case (snn/config.py)
+_NEURONS = {m.name.lower(): m for m in NeuronKind}
+_RESETS = {m.name.lower(): m for m in ResetMode}
+_FIRES = {m.name.lower(): m for m in FireRule}
+_READOUTS = {m.name.lower(): m for m in Readout}
 
 
 @dataclass

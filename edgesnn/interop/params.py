@@ -20,11 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgesnn.data import ENCODERS
-
-NEURONS = ("lif", "if")
-RESETS = ("subtract", "zero", "subtract_delayed", "none")  # SPEC.md 3.2 step 4
-FIRES = ("gt", "ge")  # v > theta, v >= theta
-READOUTS = ("count_membrane", "count")  # SPEC.md 3.3: membrane tie-break, or the peers' argmax
+from edgesnn.snn.config import FIRES, NEURONS, READOUTS, RESETS
 
 
 class InteropError(ValueError):

@@ -8,8 +8,12 @@ from typing import Any
 from edgesnn.data import ENCODERS
 
 CONFIG_VERSION = 1
+# The names of the neuron rules everywhere outside the integer IR (config, CLI, interop, the
+# float LIF): the IR enums' member names in lower case (edgesnn/graph/ir.py: NeuronKind,
+# ResetMode, FireRule, Readout; tests/test_lif.py holds them equal). Kept here as strings
+# because building the CLI parser imports no numpy.
 NEURONS = ("lif", "if")
-RESETS = ("subtract", "zero", "subtract_delayed", "none")  # edgesnn.snn.lif.RESETS
+RESETS = ("subtract", "zero", "subtract_delayed", "none")  # SPEC 3.2 step 4
 FIRES = ("gt", "ge")  # v > threshold, v >= threshold (SpikingJelly)
 READOUTS = ("count_membrane", "count")  # SPEC 3.3: membrane tie-break, or the peers' argmax
 SURROGATES = ("fast_sigmoid", "arctan", "sigmoid", "triangle")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import torch
 
+from edgesnn.snn.config import FIRES, RESETS
 from edgesnn.snn.surrogate import spike, surrogate_grad
 
 
@@ -141,9 +142,6 @@ class LIFFunction(torch.autograd.Function):
         d_current = dv if ctx.needs_input_grad[0] else None
         return d_current, d_beta, d_theta, None, None, None, None
 
-
-RESETS = ("subtract", "zero", "subtract_delayed", "none")
-FIRES = ("gt", "ge")
 
 
 def lif(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor, reset: str = "subtract",
