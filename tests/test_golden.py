@@ -34,6 +34,7 @@ from edgesnn.graph.ir import (
     SpikeGraph,
     Storage,
 )
+from edgesnn.graph.neurons import State
 from edgesnn.graph.synth import random_graph, random_pixels
 
 FIELDS = ("pred", "counts", "v_final", "input_spikes", "spikes", "ops")
@@ -141,10 +142,10 @@ def test_leak_rounds_half_up_for_negative_membranes() -> None:
     layer = Layer(weights=np.zeros((1, 6), dtype=np.int8), threshold=np.array([10**6]),
                   leak=np.array([32768]))
     p = _Prepared(layer, direct_input=False)
-    v = np.array([[-3, 3, -1, 1, -2, 5]], dtype=np.int64)
-    _step_layer(v, np.zeros((1, 6), dtype=np.int64), p, None)
+    st = State(v=np.array([[-3, 3, -1, 1, -2, 5]], dtype=np.int64))
+    _step_layer(st, np.zeros((1, 6), dtype=np.int64), p)
     # SPEC 3.2: (v * 32768 + 32768) >> 16: -1.5 -> -1, 1.5 -> 2, -0.5 -> 0, 0.5 -> 1
-    assert v.tolist() == [[-1, 2, 0, 1, -1, 3]]
+    assert st.v.tolist() == [[-1, 2, 0, 1, -1, 3]]
 
 
 def test_strict_threshold_and_reset_modes() -> None:

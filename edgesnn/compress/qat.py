@@ -21,7 +21,8 @@ and final membranes equal the golden simulator's (:func:`edgesnn.graph.golden.si
 bit for bit; ``tests/test_qat.py`` checks that.
 Backward passes through the rounding and the leak's floor unchanged (straight-through) and
 through the spike with a fast-sigmoid surrogate of ``(v - theta) / theta``.
-This module is the only torch copy of the integer semantics.
+The neuron step itself is :func:`edgesnn.graph.neurons.step` (shared with the golden
+simulator); :class:`TorchInt` is its arithmetic on tensors.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from edgesnn.graph import neurons
 from edgesnn.graph.esg import weight_arrays_bytes
 from edgesnn.graph.ir import (
     BIAS_MAX,
@@ -75,6 +77,37 @@ class _SpikeFn(torch.autograd.Function):
 def _ste(exact: Tensor, smooth: Tensor) -> Tensor:
     """``exact`` forward, gradient of ``smooth`` backward."""
     return smooth + (exact - smooth).detach()
+
+
+class TorchInt:
+    """The integer arithmetic of :mod:`edgesnn.graph.neurons` on float64 tensors holding
+    integers (exact below 2**53), with gradients: the leak's floor is straight-through, the
+    spike is :class:`_SpikeFn` of ``(v - theta) / max(theta, 1)``."""
+
+    def __init__(self, theta: Tensor, slope: float) -> None:
+        self.norm = theta.clamp(min=1.0)
+        self.slope = slope
+
+    def leak(self, x: Tensor, q: Tensor | None) -> Tensor:
+        if q is None:
+            return x
+        prod = x * q  # ((x * q + 32768) >> 16), exact in float64
+        return _ste(torch.floor((prod + 32768.0) / 65536.0), prod / 65536.0)
+
+    def sat32(self, x: Tensor) -> Tensor:
+        return torch.clamp(x, INT32_MIN, INT32_MAX)
+
+    def fire(self, v: Tensor, theta: Tensor, ge: bool) -> Tensor:
+        return _SpikeFn.apply((v - theta) / self.norm, self.slope, ge)
+
+    def gate(self, s: Tensor) -> Tensor:
+        return s
+
+    def zero_where(self, v: Tensor, r: Tensor) -> Tensor:
+        return v * (1.0 - r)
+
+    def times(self, r: Tensor, theta: Tensor) -> Tensor:
+        return r * theta
 
 
 def qmax_for(bits: int) -> int:
@@ -291,28 +324,15 @@ class IntegerSNN(nn.Module):
                 assert s_all is not None
                 cur = (s_all.float() @ w.float().t()).to(DTYPE)
                 currents = (cur if qb is None else cur + qb).unbind(0)
-            beta = self.beta(idx)
-            theta = self.theta(idx)
-            norm = theta.clamp(min=1.0)
-            reset = ResetMode(self.specs[idx].reset)
-            ge = FireRule(self.specs[idx].fire) == FireRule.GE
-            v = torch.zeros(batch, w.shape[0], dtype=DTYPE)
-            pending = torch.zeros_like(v)  # SUBTRACT_DELAYED: theta where it fired last step
-            out = []
-            for t in range(self.steps):
-                prod = v * beta  # leak: ((v * beta_q + 32768) >> 16), exact in float64
-                leaked = _ste(torch.floor((prod + 32768.0) / 65536.0), prod / 65536.0)
-                if reset == ResetMode.SUBTRACT_DELAYED:
-                    leaked = leaked - pending
-                v = torch.clamp(leaked + currents[t], INT32_MIN, INT32_MAX)  # sat32
-                s = _SpikeFn.apply((v - theta) / norm, self.slope, ge)  # v > theta (or >=)
-                if reset == ResetMode.SUBTRACT:
-                    v = v - s * theta
-                elif reset == ResetMode.ZERO:
-                    v = v * (1.0 - s)
-                elif reset == ResetMode.SUBTRACT_DELAYED:
-                    pending = s * theta
-                out.append(s)
+            spec = self.specs[idx]
+            rule = neurons.LayerRule(kind=NeuronKind(spec.neuron), reset=ResetMode(spec.reset),
+                                     ge=FireRule(spec.fire) == FireRule.GE,
+                                     theta=self.theta(idx), leak=self.beta(idx))
+            arith = TorchInt(rule.theta, self.slope)
+            st = neurons.new_state(
+                rule, lambda n=w.shape[0]: torch.zeros(batch, n, dtype=DTYPE))
+            out = [neurons.step(arith, rule, st, currents[t]) for t in range(self.steps)]
+            v = st.v
             s_all = torch.stack(out)  # [T, B, n_out]
             layer_spikes.append(s_all.detach().sum(dim=(0, 2)))
             if per is not None:

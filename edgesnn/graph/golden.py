@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgesnn.graph import neurons
 from edgesnn.graph.ir import (
     INT32_MAX,
     INT32_MIN,
@@ -25,6 +26,7 @@ from edgesnn.graph.ir import (
     FireRule,
     GraphError,
     Layer,
+    NeuronKind,
     Readout,
     ResetMode,
     SpikeGraph,
@@ -124,11 +126,8 @@ class _Prepared:
         dtype = np.float64 if (direct_input or not exact32) else np.float32
         self.w = layer.weights.astype(dtype)
         self.fanout = fanout(layer)
-        self.theta = layer.threshold_full().astype(np.int64)
-        self.beta = layer.leak_full().astype(np.int64)
-        self.no_leak = bool(np.all(self.beta == Q16_ONE))
-        self.reset = ResetMode(layer.reset)
-        self.ge = FireRule(layer.fire) == FireRule.GE
+        self.rule = neurons.numpy_rule(layer.neuron, layer.reset, layer.fire,
+                                       layer.threshold_full(), layer.leak_full())
         self.n_out = layer.n_out
         self.bias = None if layer.bias is None else layer.bias.astype(np.int64)
 
@@ -136,47 +135,39 @@ class _Prepared:
 def lif_step(v: np.ndarray, current: np.ndarray, beta: np.ndarray, theta: np.ndarray,
              reset: ResetMode, no_leak: bool | None = None, *, ge: bool = False,
              pending: np.ndarray | None = None) -> np.ndarray:
-    """SPEC 3.2 steps 2.2-2.4 for one layer, in place on ``v`` (int64 ``[B, n]``): leak
-    ``(v*beta + 32768) >> 16``, subtract the delayed reset of the previous step, integrate,
-    saturate to int32, fire on ``v > theta`` (``v >= theta`` with ``ge``), reset. Returns the
-    spikes. ``pending`` (int64 ``[B, n]``, needed for SUBTRACT_DELAYED) carries the thresholds
-    of the neurons that fired into the next call. Every numpy user of the integer neuron (this
-    simulator, the crossbar periphery) calls this one function."""
+    """SPEC 3.2 steps 2.2-2.4 for one LIF layer, in place on ``v`` (int64 ``[B, n]``): the
+    neuron step of :mod:`edgesnn.graph.neurons` on numpy. Returns the spikes. ``pending``
+    (int64 ``[B, n]``, needed for SUBTRACT_DELAYED) carries the thresholds of the neurons that
+    fired into the next call. The numpy users of a single-state neuron outside this simulator
+    (the crossbar periphery) call this function."""
+    beta = np.asarray(beta, dtype=np.int64)
     if no_leak is None:
         no_leak = bool(np.all(beta == Q16_ONE))
-    if not no_leak:
-        v *= beta
-        v += 32768
-        v >>= 16
-    if reset == ResetMode.SUBTRACT_DELAYED:
-        if pending is None:
-            raise ValueError("lif_step: a SUBTRACT_DELAYED layer needs its pending array")
-        v -= pending  # exact: the leaked v that fired is >= theta >= 0
-    v += current
-    np.clip(v, INT32_MIN, INT32_MAX, out=v)
-    fired = v >= theta if ge else v > theta
-    if reset == ResetMode.ZERO:
-        v[fired] = 0
-    elif reset == ResetMode.SUBTRACT:
-        v -= np.where(fired, theta, 0)
-    elif reset == ResetMode.SUBTRACT_DELAYED:
-        assert pending is not None
-        np.multiply(fired, theta, out=pending)
+    rule = neurons.LayerRule(kind=NeuronKind.LIF, reset=ResetMode(reset), ge=ge,
+                             theta=np.asarray(theta, dtype=np.int64),
+                             leak=None if no_leak else beta)
+    st = neurons.State(v=v, pending=pending)
+    fired = neurons.step(neurons.NUMPY_INT, rule, st, current)
+    v[...] = st.v
+    if pending is not None and st.pending is not None:
+        pending[...] = st.pending
     return fired
 
 
-def _step_layer(v: np.ndarray, current: np.ndarray, p: _Prepared,
-                pending: np.ndarray | None) -> np.ndarray:
-    return lif_step(v, current, p.beta, p.theta, p.reset, p.no_leak, ge=p.ge, pending=pending)
+def _new_state(p: _Prepared, b: int) -> neurons.State[np.ndarray]:
+    return neurons.new_state(p.rule, lambda: np.zeros((b, p.n_out), dtype=np.int64))
+
+
+def _step_layer(st: neurons.State[np.ndarray], current: np.ndarray,
+                p: _Prepared) -> np.ndarray:
+    return neurons.step(neurons.NUMPY_INT, p.rule, st, current)
 
 
 def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
                     table: np.ndarray | None, record: bool) -> SimResult:
     steps, b, n_layers = graph.steps, px.shape[0], len(graph.layers)
     kind = graph.encoder.kind
-    v = [np.zeros((b, p.n_out), dtype=np.int64) for p in prep]
-    pending = [np.zeros((b, p.n_out), dtype=np.int64)
-               if p.reset == ResetMode.SUBTRACT_DELAYED else None for p in prep]
+    state = [_new_state(p, b) for p in prep]
     counts = np.zeros((b, graph.n_classes), dtype=np.int64)
     spikes = np.zeros((b, n_layers), dtype=np.int64)
     ops = np.zeros((b, n_layers), dtype=np.int64)
@@ -221,7 +212,7 @@ def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
                 if p.bias is not None:
                     current += p.bias
                 pre_counts[li] += s
-            s = _step_layer(v[li], current, p, pending[li])
+            s = _step_layer(state[li], current, p)
             spikes[:, li] += s.sum(axis=1)
             if raster is not None:
                 raster[li + 1][t] = s
@@ -231,7 +222,7 @@ def _simulate_chunk(graph: SpikeGraph, prep: list[_Prepared], px: np.ndarray,
         if not (li == 0 and i0 is not None):  # exact: < 2**53
             ops[:, li] += np.rint(pre_counts[li].astype(np.float64)
                                   @ p.fanout.astype(np.float64)).astype(np.int64)
-    v_final = v[-1]
+    v_final = state[-1].v
     return SimResult(pred=readout(counts, v_final, graph.readout), counts=counts,
                      v_final=v_final,
                      input_spikes=input_spikes, spikes=spikes, ops=ops, raster=raster)

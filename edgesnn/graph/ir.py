@@ -15,10 +15,20 @@ import numpy as np
 
 from edgesnn.graph.ann import AnnGraph
 from edgesnn.graph.ann import encode as ann_encode
+from edgesnn.graph.neurons import (  # the neuron enums live with the neuron models
+    INT32_MAX,
+    INT32_MIN,
+    Q16_ONE,
+    FireRule,
+    NeuronKind,
+    ResetMode,
+)
+from edgesnn.graph.neurons import model as neuron_model
 
-Q16_ONE = 1 << 16  # leak multiplier meaning "no leak" (IF neuron)
-INT32_MIN = -(1 << 31)  # membranes, thresholds and currents are int32 (SPEC.md 2)
-INT32_MAX = (1 << 31) - 1
+__all__ = ["BIAS_MAX", "INT32_MAX", "INT32_MIN", "Q16_ONE", "Encoder", "EncoderKind",
+           "ExportError", "FireRule", "GraphError", "Layer", "NeuronKind", "Readout",
+           "ResetMode", "SpikeGraph", "Storage"]
+
 #: |bias| limit: a bias plus a layer's largest current (< 2**23) stays below 2**24, and the
 #: direct encoder's I0 + bias stays inside int32 (SPEC.md 3.2)
 BIAS_MAX = (1 << 23) - 1
@@ -38,28 +48,6 @@ class EncoderKind(IntEnum):
     RATE = 0
     LATENCY = 1
     DIRECT = 2
-
-
-class NeuronKind(IntEnum):
-    LIF = 0
-    IF = 1
-
-
-class ResetMode(IntEnum):
-    """What a spike does to its membrane (SPEC.md 3.2 step 4)."""
-
-    SUBTRACT = 0  # v - theta in the step that fired (Norse, SpikingJelly soft reset)
-    ZERO = 1  # v = 0 (snnTorch "zero", Norse v_reset = 0, SpikingJelly v_reset = 0)
-    SUBTRACT_DELAYED = 2  # theta subtracted in the next step, after its leak (snnTorch Leaky
-    #                       reset_mechanism="subtract", its default reset_delay=True)
-    NONE = 3  # no reset (snnTorch reset_mechanism="none")
-
-
-class FireRule(IntEnum):
-    """The threshold comparison (SPEC.md 3.2 step 3)."""
-
-    GT = 0  # v > theta (edgesnn, snnTorch, Norse, NIR)
-    GE = 1  # v >= theta (SpikingJelly)
 
 
 class Readout(IntEnum):
@@ -176,8 +164,9 @@ class Layer:
             if int(arr.min()) < amin or int(arr.max()) > amax:
                 raise GraphError(f"{where}: {fname} outside [{amin}, {amax}] "
                                  f"(min {int(arr.min())}, max {int(arr.max())})")
-        if self.neuron == NeuronKind.IF and np.any(self.leak != Q16_ONE):
-            raise GraphError(f"{where}: an IF neuron must have leak == 65536 (no leak)")
+        problem = neuron_model(self.neuron).check(self.leak)
+        if problem:
+            raise GraphError(f"{where}: {problem}")
         if self.bias is not None:
             b = self.bias
             if b.shape != (self.n_out,) or not np.issubdtype(b.dtype, np.integer):

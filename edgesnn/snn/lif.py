@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import torch
 
+from edgesnn.graph import neurons
 from edgesnn.snn.config import FIRES, RESETS
 from edgesnn.snn.surrogate import spike, surrogate_grad
 
@@ -163,22 +164,44 @@ def lif_reference(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor
                   reset: str = "subtract", surrogate: str = "fast_sigmoid", slope: float = 25.0,
                   detach_reset: bool = True, fire: str = "gt"
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The recurrence written step by step with plain autograd (the only implementation of the
-    peers' rules, and the check of :class:`LIFFunction`)."""
-    u = torch.zeros_like(current[0])
-    r: torch.Tensor | None = None  # the previous step's spikes (delayed reset)
-    out = []
-    for t in range(current.shape[0]):
-        v = beta * u + current[t]
-        if reset == "subtract_delayed" and r is not None:
-            v = v - r * theta  # snnTorch: base_state_function(input) - reset * threshold
-        s = spike(v - theta, surrogate, slope, fire == "ge")
-        r = s.detach() if detach_reset else s
-        if reset == "zero":
-            u = v * (1.0 - r)
-        elif reset == "subtract":
-            u = v - theta * r
-        else:
-            u = v
-        out.append(s)
-    return torch.stack(out), u
+    """The recurrence written step by step with plain autograd: the neuron step of
+    :mod:`edgesnn.graph.neurons` on :class:`TorchFloat` (the only implementation of the peers'
+    rules in float, and the check of :class:`LIFFunction`)."""
+    if reset not in RESETS:
+        raise ValueError(f"reset={reset!r}; accepted: {', '.join(RESETS)}")
+    arith = TorchFloat(surrogate, slope, detach_reset)
+    rule = neurons.LayerRule(kind=neurons.NeuronKind.LIF,
+                             reset=neurons.ResetMode[reset.upper()], ge=fire == "ge",
+                             theta=theta, leak=beta)
+    st = neurons.new_state(rule, lambda: torch.zeros_like(current[0]))
+    out = [neurons.step(arith, rule, st, current[t]) for t in range(current.shape[0])]
+    return torch.stack(out), st.v
+
+
+class TorchFloat:
+    """The float arithmetic of :func:`edgesnn.graph.neurons.step`: ``leak`` is ``beta * x``
+    (snnTorch's operation order), nothing saturates, the spike is the surrogate ``spike``; the
+    reset sees the spikes detached when ``detach_reset``."""
+
+    def __init__(self, surrogate: str, slope: float, detach_reset: bool) -> None:
+        self.surrogate = surrogate
+        self.slope = slope
+        self.detach_reset = detach_reset
+
+    def leak(self, x: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
+        return x if q is None else q * x
+
+    def sat32(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def fire(self, v: torch.Tensor, theta: torch.Tensor, ge: bool) -> torch.Tensor:
+        return spike(v - theta, self.surrogate, self.slope, ge)
+
+    def gate(self, s: torch.Tensor) -> torch.Tensor:
+        return s.detach() if self.detach_reset else s
+
+    def zero_where(self, v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return v * (1.0 - r)
+
+    def times(self, r: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        return theta * r

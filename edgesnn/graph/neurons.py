@@ -1,0 +1,248 @@
+"""The neuron models: one definition per model, from which every implementation takes its rule.
+
+A neuron model is a :class:`NeuronModel` in :data:`MODELS`: its name (the ``.esg`` enum and the
+config / CLI name), its per-neuron states (int32 words of the C arena, SPEC.md 4), its
+parameters with their integer fields in the ``.esg`` LAYER record (SPEC.md 5.4), and the names
+the peers and NIR give it. Its integer time step (SPEC.md 3.2 steps 2.2-2.4) is written once,
+in :func:`step`, over a small set of arithmetic primitives (:class:`Arith`):
+
+* :class:`NumpyInt` (here): int64 numpy arrays, the golden simulator and the crossbar periphery;
+* ``edgesnn.compress.qat.TorchInt``: float64 torch tensors holding integers, with
+  straight-through gradients and the surrogate spike (the QAT forward pass);
+* ``edgesnn.snn.lif.TorchFloat``: the float recurrence of training and of the peers (snnTorch's
+  operation order), where ``leak`` is ``beta * x`` and nothing saturates.
+
+Each backend computes every primitive exactly (integers below 2**53 in float64), so golden and
+QAT agree bit for bit by construction; ``tests/test_golden.py`` and ``tests/test_qat.py`` hold
+them to it. The C runtime's fire / leak pass (``firmware/runtime/esnn_infer.c``) is the one
+hand-written twin; its neuron enum and per-model state count are generated from this table
+into ``firmware/runtime/esnn_layout.h`` (``c_neuron_defines``), and the C = golden tests cover
+every model, reset and fire rule.
+
+numpy only (``graph/`` imports no torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+Q16_ONE = 1 << 16  # leak multiplier meaning "no leak" (IF neuron)
+INT32_MIN = -(1 << 31)  # membranes, thresholds and currents are int32 (SPEC.md 2)
+INT32_MAX = (1 << 31) - 1
+
+
+class NeuronKind(IntEnum):
+    """The neuron model of a layer (``.esg`` LAYER ``neuron``; :data:`MODELS` describes each)."""
+
+    LIF = 0
+    IF = 1
+
+
+class ResetMode(IntEnum):
+    """What a spike does to its membrane (SPEC.md 3.2 step 4)."""
+
+    SUBTRACT = 0  # v - theta in the step that fired (Norse, SpikingJelly soft reset)
+    ZERO = 1  # v = 0 (snnTorch "zero", Norse v_reset = 0, SpikingJelly v_reset = 0)
+    SUBTRACT_DELAYED = 2  # theta subtracted in the next step, after its leak (snnTorch Leaky
+    #                       reset_mechanism="subtract", its default reset_delay=True)
+    NONE = 3  # no reset (snnTorch reset_mechanism="none")
+
+
+class FireRule(IntEnum):
+    """The threshold comparison (SPEC.md 3.2 step 3)."""
+
+    GT = 0  # v > theta (edgesnn, snnTorch, Norse, NIR)
+    GE = 1  # v >= theta (SpikingJelly)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One per-layer parameter array of a neuron model: the IR ``Layer`` attribute, the ``.esg``
+    LAYER field holding its offset, its element type and range, and its count flag."""
+
+    name: str
+    esg_offset: str
+    dtype: str  # numpy little-endian code of the stored elements
+    lo: int
+    hi: int
+    count_flag: str  # LAYER field: 0 = one value, 1 = n_out values
+    doc: str
+
+
+THRESHOLD = Param("threshold", "off_threshold", "<i4", 0, INT32_MAX, "threshold_count_flag",
+                  "int32 threshold theta, v > theta fires (SPEC.md 3.2 step 3)")
+LEAK = Param("leak", "off_leak", "<u4", 0, Q16_ONE, "leak_count_flag",
+             "membrane leak beta_q, Q0.16: leak(v) = (v * beta_q + 32768) >> 16")
+
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """One neuron model: everything the simulator, QAT, C, the ``.esg`` reader / writer and the
+    interop builders need to know about it besides :func:`step`."""
+
+    kind: NeuronKind
+    states: tuple[str, ...]  # per-neuron int32 states, in arena order (SPEC.md 4)
+    params: tuple[Param, ...]
+    nir: str  # the NIR node type it is exported as / imported from
+    peers: str  # what the peers call it (documentation, error messages)
+    fixed_leak: int | None = None  # every leak must equal this (IF: Q16_ONE, no leak)
+
+    @property
+    def name(self) -> str:
+        """Config / CLI / metadata name: the enum member in lower case."""
+        return self.kind.name.lower()
+
+    def check(self, leak: np.ndarray) -> str | None:
+        """What is wrong with a layer of this model (None if nothing): the model's own
+        constraints beyond the parameters' ranges."""
+        if self.fixed_leak is not None and np.any(np.asarray(leak) != self.fixed_leak):
+            return (f"an {self.kind.name} neuron must have leak == {self.fixed_leak} "
+                    "(no leak)")
+        return None
+
+
+#: every neuron model, by kind: the one table the rest of edgesnn reads
+MODELS: dict[NeuronKind, NeuronModel] = {
+    NeuronKind.LIF: NeuronModel(NeuronKind.LIF, ("v",), (THRESHOLD, LEAK), "LIF",
+                                "snnTorch Leaky, Norse LIFBoxCell, SpikingJelly LIFNode"),
+    NeuronKind.IF: NeuronModel(NeuronKind.IF, ("v",), (THRESHOLD, LEAK), "IF",
+                               "SpikingJelly IFNode; snnTorch Leaky(beta=1)",
+                               fixed_leak=Q16_ONE),
+}
+
+
+def model(kind: int | NeuronKind) -> NeuronModel:
+    """The :class:`NeuronModel` of ``kind``."""
+    return MODELS[NeuronKind(kind)]
+
+
+def state_words(kind: int | NeuronKind) -> int:
+    """int32 words per neuron that the C arena holds for this model (SPEC.md 4)."""
+    return len(model(kind).states)
+
+
+# -------------------------------------------------------------------------------- the step
+
+X = TypeVar("X")
+
+
+class Arith(Protocol[X]):
+    """The arithmetic :func:`step` is written in; one implementation per array library."""
+
+    def leak(self, x: X, q: X | None) -> X:
+        """``(x * q + 32768) >> 16`` (float: ``q * x``); ``q`` None: no leak (identity)."""
+        ...
+
+    def sat32(self, x: X) -> X:
+        """Clamp to [INT32_MIN, INT32_MAX] (float: identity)."""
+        ...
+
+    def fire(self, v: X, theta: X, ge: bool) -> X:
+        """The spikes: ``v > theta`` (``v >= theta`` with ``ge``)."""
+        ...
+
+    def gate(self, s: X) -> X:
+        """What the reset sees of the spikes (float training may detach them)."""
+        ...
+
+    def zero_where(self, v: X, r: X) -> X:
+        """``v`` with the neurons where ``r`` is set made 0."""
+        ...
+
+    def times(self, r: X, theta: X) -> X:
+        """``r * theta`` (the threshold where ``r`` is set, else 0)."""
+        ...
+
+
+@dataclass
+class LayerRule(Generic[X]):
+    """One layer's neuron parameters in a backend's array type."""
+
+    kind: NeuronKind
+    reset: ResetMode
+    ge: bool
+    theta: X
+    leak: X | None  # None: no leak
+
+
+@dataclass
+class State(Generic[X]):
+    """One layer's per-neuron states (``[B, n]`` each): the membrane ``v``, and ``pending``
+    (the thresholds of the neurons that fired, for SUBTRACT_DELAYED; else None)."""
+
+    v: X
+    pending: X | None = None
+
+
+def new_state(rule: LayerRule[Any], zeros: Any) -> State[Any]:
+    """Fresh states for ``rule`` from a ``zeros()`` factory (SPEC.md 3: all start at 0)."""
+    return State(v=zeros(),
+                 pending=zeros() if rule.reset == ResetMode.SUBTRACT_DELAYED else None)
+
+
+def step(a: Arith[X], rule: LayerRule[X], st: State[X], current: X) -> X:
+    """SPEC.md 3.2 steps 2.2-2.4 for one layer and one step, updating ``st``; returns the
+    spikes. Leak, integrate the current, subtract the delayed reset (order: snnTorch's
+    ``beta * v + I - theta * s_prev``; exact and order-free in the integer backends), saturate,
+    fire, reset."""
+    v = a.leak(st.v, rule.leak) + current
+    if rule.reset == ResetMode.SUBTRACT_DELAYED:
+        if st.pending is None:
+            raise ValueError("a SUBTRACT_DELAYED layer needs its pending state")
+        v = v - st.pending  # exact: the leaked v that fired is >= theta >= 0
+    v = a.sat32(v)
+    s = a.fire(v, rule.theta, rule.ge)
+    if rule.reset == ResetMode.ZERO:
+        v = a.zero_where(v, a.gate(s))
+    elif rule.reset == ResetMode.SUBTRACT:
+        v = v - a.times(a.gate(s), rule.theta)
+    elif rule.reset == ResetMode.SUBTRACT_DELAYED:
+        st.pending = a.times(a.gate(s), rule.theta)
+    st.v = v
+    return s
+
+
+class NumpyInt:
+    """:class:`Arith` on int64 numpy arrays (spikes are bool arrays)."""
+
+    def leak(self, x: np.ndarray, q: np.ndarray | None) -> np.ndarray:
+        if q is None:
+            return x
+        y = x * q
+        y += 32768
+        y >>= 16  # arithmetic shift: rounds to nearest, ties toward +inf
+        return y
+
+    def sat32(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, INT32_MIN, INT32_MAX, out=x)
+
+    def fire(self, v: np.ndarray, theta: np.ndarray, ge: bool) -> np.ndarray:
+        return v >= theta if ge else v > theta
+
+    def gate(self, s: np.ndarray) -> np.ndarray:
+        return s
+
+    def zero_where(self, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+        v[r] = 0
+        return v
+
+    def times(self, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        return np.multiply(r, theta, dtype=np.int64)
+
+
+NUMPY_INT = NumpyInt()
+
+
+def numpy_rule(kind: int | NeuronKind, reset: int | ResetMode, fire: int | FireRule,
+               theta: np.ndarray, leak: np.ndarray) -> LayerRule[np.ndarray]:
+    """A layer's :class:`LayerRule` for :class:`NumpyInt` (int64 arrays; a leak of all
+    ``Q16_ONE`` becomes None, the identity)."""
+    beta = np.asarray(leak, dtype=np.int64)
+    return LayerRule(kind=NeuronKind(kind), reset=ResetMode(reset),
+                     ge=FireRule(fire) == FireRule.GE,
+                     theta=np.asarray(theta, dtype=np.int64),
+                     leak=None if bool(np.all(beta == Q16_ONE)) else beta)
