@@ -26,8 +26,10 @@ CMSIS-NN's figure; the break-even spike rate comes from a least-squares fit
     EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/ann_baseline.py \\
         --snn-run RUN [--ann-dir DIR] [--samples 50] [--steps 25,16,8] [--json]
 
-Without ``--ann-dir`` the ANNs are trained here (about a minute each on two cores) and kept
-in ``--work`` (default: a temporary folder).
+Without ``--ann-dir`` the ANNs (dense; pruned to ``--keep`` and to each ``--extra-keep``) are
+trained here, about a minute each on two cores, and kept in ``--work`` (default: a temporary
+folder). The default SNN of the README: ``edgesnn train --out RUN --hidden 256 --steps 25
+--epochs 2`` then ``edgesnn compress RUN --sparsity 0.9 --qat-epochs 2``.
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ def stats(cycles: np.ndarray) -> dict[str, float]:
 
 
 def train_anns(work: Path, hidden: int, keep: float, epochs: int, qat_epochs: int,
-               seed: int) -> dict[str, Path]:
+               seed: int, extra_keep: list[float]) -> dict[str, Path]:
+    """The dense ANN, the one pruned to ``keep`` and one per ``extra_keep`` (same recipe:
+    ``epochs`` with ±1 px shifts, gradual magnitude pruning over 4 fine-tuning epochs, then
+    ``qat_epochs`` of QAT)."""
     from edgesnn.compress.ann import AnnBaselineOptions, make_baseline
     from edgesnn.data import load_dataset
     from edgesnn.snn.ann import AnnTrainOptions
@@ -77,9 +82,11 @@ def train_anns(work: Path, hidden: int, keep: float, epochs: int, qat_epochs: in
     dirs = {"dense": work / "ann-dense", "pruned": work / "ann-pruned"}
     make_baseline(train, test, AnnBaselineOptions(hidden=(hidden,), train=topts,
                                                   qat_epochs=qat_epochs), dirs["dense"])
-    make_baseline(train, test, AnnBaselineOptions(hidden=(hidden,), train=topts, keep=keep,
-                                                  qat_epochs=qat_epochs, storage="sparse"),
-                  dirs["pruned"])
+    for name, k in (("pruned", keep), *((f"pruned-{k:g}", k) for k in extra_keep)):
+        dirs[name] = work / f"ann-{name}"
+        make_baseline(train, test, AnnBaselineOptions(hidden=(hidden,), train=topts, keep=k,
+                                                      qat_epochs=qat_epochs, storage="sparse"),
+                      dirs[name])
     return dirs
 
 
@@ -104,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="where to keep trained ANNs and builds")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--keep", type=float, default=0.10, help="pruned ANN: fraction kept")
+    ap.add_argument("--extra-keep", default="0.07,0.05",
+                    help="more pruned ANNs to train (comma-separated fractions kept)")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--qat-epochs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -138,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 dirs[extra.name.removeprefix("ann-")] = extra
         else:
             dirs = train_anns(work, args.hidden, args.keep, args.epochs, args.qat_epochs,
-                              args.seed)
+                              args.seed, [float(k) for k in args.extra_keep.split(",") if k])
         result = measure(dirs, args, ports, steps, test, pixels, work)
     finally:
         if tmp is not None:
@@ -212,8 +221,7 @@ def measure(dirs: dict[str, Path], args: argparse.Namespace, ports: list[str],
                     ref = rows[other]["ports"][port].get("mean")  # None: did not fit
                     p["fit"][f"break_even_rate_vs_{other}"] = (
                         (ref - a) / b if b > 0 and ref is not None else None)
-    return {"network": dense_graph.layers[0].n_in and
-            [dense_graph.input_size, *[la.n_out for la in dense_graph.layers]],
+    return {"network": [dense_graph.input_size, *[la.n_out for la in dense_graph.layers]],
             "samples": len(pixels), "test_limit": len(test), "opt": args.opt,
             "cmsis_nn_instr_per_mac": CMSIS_NN, "rows": rows, "bit_exact": True,
             "unit": "instructions (QEMU -icount; SysTick ticks / ticks per instruction)"}
