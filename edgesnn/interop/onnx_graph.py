@@ -19,7 +19,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgesnn.graph.ir import INT32_MAX, INT32_MIN, EncoderKind, FireRule, ResetMode, SpikeGraph
+from edgesnn.graph import neurons
+from edgesnn.graph.ir import INT32_MAX, INT32_MIN, EncoderKind, FireRule, SpikeGraph
 from edgesnn.graph.prng import rate_table
 from edgesnn.interop.params import FloatSNN
 
@@ -59,6 +60,76 @@ class _Builder:
             out = f"{op_type.lower()}_{self._n}"
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
         return out
+
+
+class _Sym:
+    """An ONNX tensor name with the ``+`` / ``-`` that :func:`edgesnn.graph.neurons.step`
+    uses: the neuron step, executed on these, writes its own ONNX nodes."""
+
+    def __init__(self, b: _Builder, name: str) -> None:
+        self.b = b
+        self.name = name
+
+    def __add__(self, other: _Sym) -> _Sym:
+        return _Sym(self.b, self.b.op("Add", [self.name, other.name]))
+
+    def __sub__(self, other: _Sym) -> _Sym:
+        return _Sym(self.b, self.b.op("Sub", [self.name, other.name]))
+
+
+class _OnnxArith:
+    """The arithmetic of :mod:`edgesnn.graph.neurons` as ONNX nodes: ``integer`` in int64 (the
+    leak's arithmetic shift as an offset + unsigned ``BitShift``, exact: ``|v * beta_q +
+    32768| < 2^47 + 2^15 < 2^48``; saturation by ``Min``/``Max``), else float32 (``beta * v``,
+    no saturation; the peers' operation order)."""
+
+    def __init__(self, b: _Builder, integer: bool) -> None:
+        self.b = b
+        self.integer = integer
+        self.dtype = TensorProto.INT64 if integer else TensorProto.FLOAT
+        if integer:
+            self.half = b.const("", np.array(32768, np.int64))
+            self.offset = b.const("", np.array(1 << 48, np.int64))
+            self.unoffset = b.const("", np.array(1 << 32, np.int64))  # (1 << 48) >> 16
+            self.shift = b.const("", np.array(16, np.uint64))
+            self.lo = b.const("", np.array(INT32_MIN, np.int64))
+            self.hi = b.const("", np.array(INT32_MAX, np.int64))
+
+    def sym(self, name: str) -> _Sym:
+        return _Sym(self.b, name)
+
+    def leak(self, x: _Sym, q: _Sym | None) -> _Sym:
+        b = self.b
+        if q is None:
+            return x
+        if not self.integer:
+            return self.sym(b.op("Mul", [q.name, x.name]))
+        prod = b.op("Add", [b.op("Add", [b.op("Mul", [x.name, q.name]), self.half]),
+                            self.offset])
+        shifted = b.op("BitShift", [b.op("Cast", [prod], to=TensorProto.UINT64), self.shift],
+                       direction="RIGHT")
+        return self.sym(b.op("Sub", [b.op("Cast", [shifted], to=TensorProto.INT64),
+                                     self.unoffset]))
+
+    def sat32(self, x: _Sym) -> _Sym:
+        if not self.integer:
+            return x
+        return self.sym(self.b.op("Min", [self.b.op("Max", [x.name, self.lo]), self.hi]))
+
+    def fire(self, v: _Sym, theta: _Sym, ge: bool) -> _Sym:
+        fired = self.b.op("GreaterOrEqual" if ge else "Greater", [v.name, theta.name])
+        return self.sym(self.b.op("Cast", [fired], to=self.dtype))
+
+    def gate(self, s: _Sym) -> _Sym:
+        return s
+
+    def zero_where(self, v: _Sym, r: _Sym) -> _Sym:
+        one = self.b.const("", np.array(1, np.int64) if self.integer
+                           else np.array([1.0], np.float32))
+        return self.sym(self.b.op("Mul", [v.name, self.b.op("Sub", [one, r.name])]))
+
+    def times(self, r: _Sym, theta: _Sym) -> _Sym:
+        return self.sym(self.b.op("Mul", [theta.name, r.name]))
 
 
 def _metadata(model: onnx.ModelProto, meta: dict[str, Any]) -> None:
@@ -101,31 +172,39 @@ def _float_params(b: _Builder, snn: FloatSNN) -> list[tuple[str, str, str, str]]
     return names
 
 
+def _float_rules(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, str]]
+                 ) -> list[neurons.LayerRule[_Sym]]:
+    return [neurons.LayerRule(kind=neurons.NeuronKind[snn.neuron.upper()],
+                              reset=neurons.ResetMode[snn.reset.upper()], ge=snn.fire == "ge",
+                              theta=_Sym(b, theta), leak=_Sym(b, beta))
+            for _, beta, theta, _ in params]
+
+
 def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, str]], x: str,
                 vs: list[str], outs: list[str] | None = None, prev: list[str] | None = None,
                 prev_outs: list[str] | None = None) -> tuple[str, list[str], list[str]]:
-    """One step of every layer; returns (output spikes, new membranes, every layer's spikes).
-    ``prev``: every layer's spikes of the previous step (reset "subtract_delayed" only)."""
-    one = b.const("", np.array([1.0], np.float32))
+    """One step of every layer (:func:`edgesnn.graph.neurons.step` on ONNX nodes); returns
+    (output spikes, new membranes, every layer's spikes). ``prev``: every layer's spikes of the
+    previous step (reset "subtract_delayed" only)."""
+    arith = _OnnxArith(b, integer=False)
     s = x
     new_vs: list[str] = []
     new_s: list[str] = []
-    for i, (w, beta, theta, bias) in enumerate(params):
+    for i, ((w, _, theta, bias), rule) in enumerate(zip(params, _float_rules(b, snn, params),
+                                                          strict=True)):
         cur = b.op("MatMul", [s, w])
         if bias:  # W s + b, in that order (as nn.Linear)
             cur = b.op("Add", [cur, bias])
-        v = b.op("Add", [b.op("Mul", [beta, vs[i]]), cur])
+        pending = None
         if prev is not None:  # subtract_delayed: theta * the previous step's spikes
-            v = b.op("Sub", [v, b.op("Mul", [theta, prev[i]])])
-        fired = b.op("GreaterOrEqual" if snn.fire == "ge" else "Greater", [v, theta])
-        s = b.op("Cast", [fired], to=TensorProto.FLOAT, out=prev_outs[i] if prev_outs else "")
-        out = outs[i] if outs else ""
-        if snn.reset == "subtract":
-            v = b.op("Sub", [v, b.op("Mul", [theta, s])], out)
-        elif snn.reset == "zero":
-            v = b.op("Mul", [v, b.op("Sub", [one, s])], out)
-        else:
-            v = b.op("Identity", [v], out) if out else v
+            pending = _Sym(b, b.op("Mul", [theta, prev[i]]))
+        st = neurons.State(v=_Sym(b, vs[i]), pending=pending)
+        s = neurons.step(arith, rule, st, _Sym(b, cur)).name
+        if prev_outs:
+            s = b.op("Identity", [s], prev_outs[i])
+        v = st.v.name
+        if outs and outs[i]:
+            v = b.op("Identity", [v], outs[i])
         new_s.append(s)
         new_vs.append(v)
     return s, new_vs, new_s
@@ -199,18 +278,17 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
         ws.append(b.op("Cast", [b.const(f"W{i}", layer.weights.astype(np.int8))], to=i64))
         ths.append(b.const(f"theta{i}", layer.threshold.astype(np.int64)))
         leaks.append(b.const(f"leak{i}", layer.leak.astype(np.int64)))
-    vs = [b.zeros("pixels", 0, layer.n_out, i64) for layer in graph.layers]
-    pend = [""] * len(graph.layers)  # SUBTRACT_DELAYED: theta * s of the previous step
+    arith = _OnnxArith(b, integer=True)
+    rules = [neurons.LayerRule(kind=layer.neuron, reset=layer.reset,
+                               ge=layer.fire == FireRule.GE, theta=_Sym(b, ths[li]),
+                               leak=_Sym(b, leaks[li]))
+             for li, layer in enumerate(graph.layers)]
+    states = [neurons.new_state(rule, lambda n=layer.n_out: _Sym(b, b.zeros("pixels", 0, n, i64)))
+              for rule, layer in zip(rules, graph.layers, strict=True)]
     if kind == EncoderKind.DIRECT:
         i0 = b.op("MatMul", [px, ws[0]])
         if biases[0]:
             i0 = b.op("Add", [i0, biases[0]])
-    half = b.const("", np.array(32768, np.int64))
-    offset = b.const("", np.array(1 << 48, np.int64))  # > |v * beta_q + 32768| (< 2^47 + 2^15)
-    unoffset = b.const("", np.array(1 << 32, np.int64))  # (1 << 48) >> 16
-    shift = b.const("", np.array(16, np.uint64))
-    lo = b.const("", np.array(INT32_MIN, np.int64))
-    hi = b.const("", np.array(INT32_MAX, np.int64))
     counts = ""
     for t in range(graph.steps):
         if kind == EncoderKind.RATE:
@@ -220,33 +298,17 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
         elif kind == EncoderKind.LATENCY:
             s = b.op("Cast", [b.op("Equal", [t_fire, b.const("", np.array(t, np.int64))])],
                      to=i64)
-        for li, layer in enumerate(graph.layers):
+        for li, _layer in enumerate(graph.layers):
             if li == 0 and kind == EncoderKind.DIRECT:
                 cur = i0
             else:
                 cur = b.op("MatMul", [s, ws[li]])
                 if biases[li]:
                     cur = b.op("Add", [cur, biases[li]])
-            prod = b.op("Add", [b.op("Add", [b.op("Mul", [vs[li], leaks[li]]), half]), offset])
-            shifted = b.op("BitShift", [b.op("Cast", [prod], to=TensorProto.UINT64), shift],
-                           direction="RIGHT")
-            leaked = b.op("Sub", [b.op("Cast", [shifted], to=i64), unoffset])
-            if pend[li]:
-                leaked = b.op("Sub", [leaked, pend[li]])
-            v = b.op("Min", [b.op("Max", [b.op("Add", [leaked, cur]), lo]), hi])
-            fired = b.op("GreaterOrEqual" if layer.fire == FireRule.GE else "Greater",
-                         [v, ths[li]])
-            s = b.op("Cast", [fired], to=i64)
-            if layer.reset == ResetMode.SUBTRACT:
-                v = b.op("Sub", [v, b.op("Mul", [ths[li], s])])
-            elif layer.reset == ResetMode.ZERO:
-                v = b.op("Where", [fired, b.const("", np.array(0, np.int64)), v])
-            elif layer.reset == ResetMode.SUBTRACT_DELAYED:
-                pend[li] = b.op("Mul", [ths[li], s])  # subtracted after the next leak
-            vs[li] = v
+            s = neurons.step(arith, rules[li], states[li], _Sym(b, cur)).name
         counts = s if t == 0 else b.op("Add", [counts, s])
     b.op("Cast", [counts], "counts", to=TensorProto.INT32)
-    b.op("Cast", [vs[-1]], "v_final", to=TensorProto.INT32)
+    b.op("Cast", [states[-1].v.name], "v_final", to=TensorProto.INT32)
     inputs = [helper.make_tensor_value_info("pixels", TensorProto.UINT8, ["B", graph.input_size])]
     outputs = [helper.make_tensor_value_info("counts", TensorProto.INT32, ["B", graph.n_classes]),
                helper.make_tensor_value_info("v_final", TensorProto.INT32, ["B", graph.n_classes])]
