@@ -11,7 +11,10 @@ Schema (every table required unless marked optional)::
     [core]   arch, clock_hz (>= 0; 0 = unknown, host), fpu (bool)
     [memory] flash_bytes, ram_bytes, stack_bytes (> 0), code_bytes (optional: runtime + port
              code besides the model, measured), model_max_bytes (optional: largest object the
-             toolchain allows, 32,767 B with avr-gcc)
+             toolchain allows, 32,767 B with avr-gcc), static_bytes (optional: the runtime's
+             static RAM besides arena and stack, measured), input_block (optional: a small-RAM
+             build walks the input in blocks of this many pixels, esnn_infer.c, instead of
+             SPEC 4's two input-sized lists; 0 = off)
     [build]  port (folder under firmware/ports), toolchain_prefix, cflags [..], ldflags [..]
     [run]    emulator ("" = none; QEMU, or a runner built with the firmware such as esnn_simavr),
              machine, args [.. "{elf}", "{machine}", "{clock_hz}" ..], serial ("pty"|"tcp"|"url"),
@@ -65,6 +68,8 @@ class Memory:
     stack_bytes: int
     code_bytes: int = 0  # runtime + port code besides the model (0: the exporter's default)
     model_max_bytes: int = 0  # largest .esg one object may hold (0: no limit but flash)
+    static_bytes: int = 0  # runtime static RAM besides arena and stack (0: exporter's default)
+    input_block: int = 0  # ESNN_INPUT_BLOCK: input walked in blocks of this many pixels (0: off)
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,9 @@ def parse_device(raw: dict[str, Any], path: Path) -> DeviceProfile:
                     ram_bytes=m.integer("ram_bytes", minimum=1),
                     stack_bytes=m.integer("stack_bytes", minimum=1),
                     code_bytes=m.integer("code_bytes", default=0),
-                    model_max_bytes=m.integer("model_max_bytes", default=0))
+                    model_max_bytes=m.integer("model_max_bytes", default=0),
+                    static_bytes=m.integer("static_bytes", default=0),
+                    input_block=m.integer("input_block", default=0))
     m.done()
     b = _Fields(path, raw, "build")
     build = Build(port=b.get("port", str, "a folder name under firmware/ports"),

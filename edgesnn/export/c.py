@@ -27,6 +27,7 @@ from edgesnn.atomic import atomic_dir
 from edgesnn.devices import DeviceError, DeviceProfile, load_device, write_board_files
 from edgesnn.export.base import ExportError, ExportTarget
 from edgesnn.graph.esg import EsgError, decode, header_hash
+from edgesnn.graph.ir import SpikeGraph
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +73,30 @@ def _esg_path(run_dir: Path) -> Path:
     return path
 
 
+def device_arena_bytes(graph: SpikeGraph, profile: DeviceProfile) -> int:
+    """The arena the firmware for ``profile`` allocates: SPEC.md section 4, or, for a profile
+    with ``memory.input_block`` = B (``ESNN_INPUT_BLOCK``, esnn_infer.c), the same with one
+    list of B entries instead of the two input-sized ones (``esnn_arena_bytes``)."""
+    def a8(x: int) -> int:
+        return (x + 7) & ~7
+
+    block = profile.memory.input_block
+    full = graph.arena_bytes()
+    return full - 2 * a8(2 * graph.input_size) + a8(2 * block) if block else full
+
+
 def fit_report(profile: DeviceProfile, esg_bytes: int, arena_bytes: int) -> dict[str, Any]:
     """Flash and RAM the model needs on ``profile`` against what it has."""
     code = profile.memory.code_bytes or CODE_ESTIMATE[profile.kind]
     flash_need = esg_bytes + code
-    ram_need = arena_bytes + profile.memory.stack_bytes + STATIC_RAM_ESTIMATE
+    static = profile.memory.static_bytes or STATIC_RAM_ESTIMATE
+    ram_need = arena_bytes + profile.memory.stack_bytes + static
     return {
         "flash_needed": flash_need, "flash_available": profile.memory.flash_bytes,
         "flash_detail": {"esg_bytes": esg_bytes, "code_estimate": code},
         "ram_needed": ram_need, "ram_available": profile.memory.ram_bytes,
         "ram_detail": {"arena_bytes": arena_bytes, "stack_bytes": profile.memory.stack_bytes,
-                       "static_estimate": STATIC_RAM_ESTIMATE},
+                       "static_estimate": static},
         "model_max_bytes": profile.memory.model_max_bytes or None,
         "fits": flash_need <= profile.memory.flash_bytes
         and ram_need <= profile.memory.ram_bytes
@@ -103,7 +117,8 @@ def check_fit(profile: DeviceProfile, esg_bytes: int, arena_bytes: int) -> dict[
     if fit["ram_needed"] > fit["ram_available"]:
         problems.append(
             f"RAM needs {fit['ram_needed']:,} B (arena {arena_bytes:,} B + stack "
-            f"{profile.memory.stack_bytes:,} B + runtime buffers {STATIC_RAM_ESTIMATE:,} B) "
+            f"{profile.memory.stack_bytes:,} B + runtime buffers "
+            f"{fit['ram_detail']['static_estimate']:,} B) "
             f"but the device has {fit['ram_available']:,} B: over by "
             f"{fit['ram_needed'] - fit['ram_available']:,} B")
     if fit["model_max_bytes"] and esg_bytes > fit["model_max_bytes"]:
@@ -132,7 +147,7 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
     if graph.input_size > PROTO_MAX_PAYLOAD:
         raise ExportError(f"input_size {graph.input_size} exceeds the {PROTO_MAX_PAYLOAD}-byte "
                           "INFER payload of firmware/PROTOCOL.md")
-    arena = graph.arena_bytes()
+    arena = device_arena_bytes(graph, profile)
     fit = check_fit(profile, len(esg), arena)
     port_dir = firmware_dir() / "ports" / profile.build.port
     if not (port_dir / "port.mk").is_file():
@@ -147,7 +162,7 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         "hex_rows": _hex_rows(esg), "device": profile.name, "port": profile.build.port,
         "toolchain_prefix": profile.build.toolchain_prefix,
         "cflags": _make_list(profile.build.cflags), "ldflags": _make_list(profile.build.ldflags),
-        "runtime_srcs": " ".join(RUNTIME_SRCS),
+        "runtime_srcs": " ".join(RUNTIME_SRCS), "input_block": profile.memory.input_block,
     }
     env = _environment()
     out = Path(out)

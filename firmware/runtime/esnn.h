@@ -90,7 +90,15 @@ typedef struct {
  * must stay valid and unchanged while `m` is used, and must be 4-byte aligned. */
 esnn_status_t esnn_model_init(esnn_model_t *m, const ESNN_ROM uint8_t *esg, uint32_t len);
 
-/* One inference of `n` pixels; `arena` (4-byte aligned, >= m->arena_bytes) is scratch. */
+/* Arena bytes this build's esnn_infer needs: SPEC 4's m->arena_bytes, or less in a small-RAM
+ * build that walks the input in blocks (-DESNN_INPUT_BLOCK=B, see esnn_infer.c). */
+#ifdef ESNN_INPUT_BLOCK
+uint32_t esnn_arena_bytes(const esnn_model_t *m);
+#else
+#define esnn_arena_bytes(m) ((m)->arena_bytes)
+#endif
+
+/* One inference of `n` pixels; `arena` (4-byte aligned, >= esnn_arena_bytes(m)) is scratch. */
 esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *pixels, uint32_t n,
                          uint8_t *arena, uint32_t arena_len, esnn_result_t *out);
 

@@ -309,6 +309,19 @@ static NOINLINE uint32_t encode_rate(const uint8_t *px, const uint16_t *nz, uint
     return (uint32_t)(o - out);
 }
 
+/* Latency encoder (SPEC 3.1) for one step: the pixels of nz[0..count) that spike at step t go
+ * to out (which may be nz itself); returns their count. */
+static uint32_t encode_latency(const uint8_t *px, const uint16_t *nz, uint32_t count, uint32_t t,
+                               uint32_t steps, uint16_t *out)
+{
+    uint32_t k, i, o = 0;
+    for (k = 0; k < count; k++) {
+        i = nz[k];
+        if ((((uint32_t)(255u - px[i]) * steps) >> 8) == t) out[o++] = (uint16_t)i;
+    }
+    return o;
+}
+
 /* Fire, reset and leak every membrane of layer L (SPEC 3.2 steps 3-4, then the leak of the
  * next step's step 2, with beta = 1 when `last` so the readout sees post-reset membranes).
  * A SUBTRACT_DELAYED layer subtracts the threshold of a neuron that fired after that leak
@@ -404,10 +417,46 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
     return (uint32_t)(d - dst);
 }
 
+#ifdef ESNN_INPUT_BLOCK
+#if ESNN_INPUT_BLOCK < 1 || ESNN_INPUT_BLOCK > 65535
+#error "ESNN_INPUT_BLOCK must be 1..65535"
+#endif
+/* Small-RAM builds (-DESNN_INPUT_BLOCK=B, model_config.h): no input-sized lists. The pixels are
+ * walked once per step in blocks of at most B nonzero pixels, each block encoded in place and
+ * its events' rows added at once. The sums wrap (or take the flagged path, which does not
+ * depend on the order of the rows either), so membranes, spikes, ops and counts are those of
+ * the two-list layout; the arena is SPEC 4's with A(2 B) for the two A(2 input_size) lists. */
+uint32_t esnn_arena_bytes(const esnn_model_t *m)
+{
+    return m->arena_bytes - 2u * A8(2u * m->input_size) + A8(2u * ESNN_INPUT_BLOCK);
+}
+
+/* Layer 0's rows, added to acc, for the input events of step t (rate, latency) or, for the
+ * direct encoder, for every nonzero pixel scaled by its value (I0); adds the synaptic ops to
+ * *ops and returns the number of events. */
+static uint32_t input_blocks(const esnn_model_t *m, const uint8_t *px, uint32_t t, uint16_t *blk,
+                             uint32_t *acc, uint32_t *ops)
+{
+    uint32_t i = 0, k, cnt, events = 0, n = m->input_size;
+    uint32_t c = t * n * 0x9E3779B9u + m->seed;
+    while (i < n) {
+        for (k = 0; i < n && k < ESNN_INPUT_BLOCK; i++) {
+            if (px[i] != 0) blk[k++] = (uint16_t)i;
+        }
+        if (m->encoder == ESNN_ENC_RATE) cnt = encode_rate(px, blk, k, c, blk);
+        else if (m->encoder == ESNN_ENC_LATENCY) cnt = encode_latency(px, blk, k, t, m->steps, blk);
+        else cnt = k;
+        *ops += integrate(&m->layers[0], blk, cnt, m->encoder == ESNN_ENC_DIRECT ? px : NULL, acc);
+        events += cnt;
+    }
+    return events;
+}
+#endif
+
 esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, uint8_t *arena,
                          uint32_t arena_len, esnn_result_t *out)
 {
-    uint32_t i, j, k, l, t, sum_out, off, nz_count, n_src, cnt, best, lim;
+    uint32_t j, k, l, t, sum_out, off, nz_count, n_src, cnt, best, lim;
     uint32_t *v, *i0 = NULL, *vl;
     uint16_t *nz, *in_list, *src, *dst;
     const esnn_layer_t *L;
@@ -416,7 +465,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     if (m == NULL || px == NULL || arena == NULL || out == NULL) return ESNN_ERR_NULL;
     if (m->esg == NULL) return ESNN_ERR_NOT_INIT;
     if (n != m->input_size) return ESNN_ERR_INPUT_SIZE;
-    if (arena_len < m->arena_bytes) return ESNN_ERR_ARENA_TOO_SMALL;
+    if (arena_len < esnn_arena_bytes(m)) return ESNN_ERR_ARENA_TOO_SMALL;
     if (((uintptr_t)arena & 3u) != 0) return ESNN_ERR_ALIGN;
     direct = m->encoder == ESNN_ENC_DIRECT;
     /* |v| grows by at most 128 per presynaptic spike and step (leak, reset and saturation never
@@ -424,7 +473,8 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
      * wrapping sums are exact. Larger ones take the flagged path (see the top of this file). */
     lim = 0xFFFFFFu / m->steps;
 
-    /* Arena (SPEC 4): membranes | I0 (direct) | nonzero pixels | input spikes | layer spikes */
+    /* Arena (SPEC 4): membranes | I0 (direct) | nonzero pixels | input spikes | layer spikes
+     * (ESNN_INPUT_BLOCK: one block of B pixels for the two input lists) */
     sum_out = 0;
     for (l = 0; l < m->n_layers; l++) {
         sum_out += m->layers[l].n_out;
@@ -438,9 +488,15 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     }
     for (j = 0; j < off / 4u; j++) v[j] = 0; /* membranes (and I0) */
     nz = (uint16_t *)(void *)(arena + off);
+#ifdef ESNN_INPUT_BLOCK
+    in_list = nz;
+    off += A8(2u * ESNN_INPUT_BLOCK);
+    if (direct) (void)input_blocks(m, px, 0, nz, i0, &out->ops[0]);
+#else
     off += A8(2u * n);
     in_list = (uint16_t *)(void *)(arena + off);
     off += A8(2u * n);
+#endif
 
     out->n_layers = (uint8_t)m->n_layers;
     out->n_classes = m->n_classes;
@@ -448,25 +504,22 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     for (j = 0; j < m->n_classes; j++) out->counts[j] = 0;
 
     nz_count = 0;
-    for (i = 0; i < n; i++) {
-        if (px[i] != 0) nz[nz_count++] = (uint16_t)i;
+#ifndef ESNN_INPUT_BLOCK
+    for (j = 0; j < n; j++) {
+        if (px[j] != 0) nz[nz_count++] = (uint16_t)j;
     }
-    if (direct) {
-        out->ops[0] = integrate(&m->layers[0], nz, nz_count, px, i0);
-        if (m->layers[0].bias) add_bias(i0, &m->layers[0]); /* I0 + b fits int32 */
-    }
+    if (direct) out->ops[0] = integrate(&m->layers[0], nz, nz_count, px, i0);
+#endif
+    if (direct && m->layers[0].bias) add_bias(i0, &m->layers[0]); /* I0 + b fits int32 */
 
     for (t = 0; t < m->steps; t++) {
         n_src = 0;
         if (m->encoder == ESNN_ENC_RATE) {
             n_src = encode_rate(px, nz, nz_count, t * n * 0x9E3779B9u + m->seed, in_list);
         } else if (m->encoder == ESNN_ENC_LATENCY) {
-            for (k = 0; k < nz_count; k++) {
-                i = nz[k];
-                if ((((uint32_t)(255u - px[i]) * m->steps) >> 8) == t) in_list[n_src++] = (uint16_t)i;
-            }
+            n_src = encode_latency(px, nz, nz_count, t, m->steps, in_list);
         }
-        out->input_spikes += n_src;
+        out->input_spikes += n_src; /* ESNN_INPUT_BLOCK: 0 here, counted by input_blocks */
         src = in_list;
         vl = v;
         dst = (uint16_t *)(void *)(arena + off);
@@ -486,7 +539,11 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
                     for (j = 0; j < L->n_out; j++) dst[j] = (uint16_t)(vl[j] >> 30); /* 0..3 */
                 }
                 if (L->bias) add_bias(vl, L); /* the constant current, then the spikes' rows */
-                out->ops[l] += integrate(L, src, n_src, NULL, vl);
+#ifdef ESNN_INPUT_BLOCK
+                if (l == 0) out->input_spikes += input_blocks(m, px, t, nz, vl, &out->ops[0]);
+                else
+#endif
+                    out->ops[l] += integrate(L, src, n_src, NULL, vl);
             }
             cnt = fire(L, vl, dst, chk, t + 1u == m->steps);
             out->spikes[l] += cnt;

@@ -345,7 +345,7 @@ esnn_status_t esnn_app_run(const ESNN_ROM uint8_t *esg, uint32_t esg_len, uint8_
 {
     esnn_status_t st = esnn_model_init(&model, esg, esg_len);
     int c;
-    if (st == ESNN_OK && (arena == 0 || arena_len < model.arena_bytes)) st = ESNN_ERR_ARENA_TOO_SMALL;
+    if (st == ESNN_OK && (arena == 0 || arena_len < esnn_arena_bytes(&model))) st = ESNN_ERR_ARENA_TOO_SMALL;
     if (st == ESNN_OK && model.input_size > INPUT_MAX) st = ESNN_ERR_LIMIT;
     rx.n = rx.crc = rx.len = 0;
     rx.code = rx.left = 0;

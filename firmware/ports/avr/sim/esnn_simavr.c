@@ -9,7 +9,15 @@
  * frames: the kernel's terminal buffer holds the rest. (simavr's uart_pty part drops input
  * beyond its 512-byte FIFO.) simavr counts CPU cycles; the firmware times inferences with
  * Timer1, which simavr models cycle by cycle. Built by the AVR port.mk with the host compiler
- * and libsimavr. */
+ * and libsimavr.
+ *
+ * Stack: with ESNN_SIMAVR_STACK=FILE in the environment it follows the stack pointer after
+ * every instruction (interrupt entries included) and keeps in FILE one line
+ * `ramend sp_min peak_bytes pc` (peak = RAMEND - lowest SP: the bytes the stack ever held; pc:
+ * the byte address of the instruction that reached it), rewritten when the stack grows deeper.
+ * A frame is set up with SPH and SPL written one after the other (avr-gcc's prologue: out SPH;
+ * out SREG; out SPL), so for two instructions SP can read up to 255 bytes too low: a depth
+ * counts once SP has held it for three instructions in a row. */
 #define _DEFAULT_SOURCE /* cfmakeraw */
 #define _XOPEN_SOURCE 600
 #include <errno.h>
@@ -34,6 +42,18 @@ static unsigned char out_buf[4096];
 static size_t out_len;
 static int xon = 1;
 static avr_irq_t *uart_in;
+static const char *stack_file;
+
+/* The stack's low-water mark, written to stack_file (see the top of this file). */
+static void write_stack(const avr_t *avr, unsigned sp_min, unsigned long pc)
+{
+    FILE *f = fopen(stack_file, "w");
+    if (f != NULL) {
+        fprintf(f, "%u %u %u %lu\n", (unsigned)avr->ramend, sp_min, (unsigned)avr->ramend - sp_min,
+                pc);
+        fclose(f);
+    }
+}
 
 static void on_output(struct avr_irq_t *irq, uint32_t value, void *param)
 {
@@ -119,6 +139,8 @@ int main(int argc, char **argv)
     avr_t *avr;
     uint32_t flags = 0;
     int i, fd, state = cpu_Running;
+    unsigned sp, sp1 = 0u, sp2 = 0u, held, sp_min = 0xFFFFu, sp_written = 0xFFFFu;
+    unsigned long pc_min = 0;
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") && i + 1 < argc) {
@@ -164,11 +186,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "esnn_simavr: cannot open a pseudo-terminal: %s\n", strerror(errno));
         return 2;
     }
+    stack_file = getenv("ESNN_SIMAVR_STACK");
     printf("esnn_simavr: %s at %lu Hz, USART0 on %s\n", mcu, hz, name);
     fflush(stdout);
     while (state != cpu_Done && state != cpu_Crashed) {
         for (i = 0; i < STEPS_PER_POLL && state != cpu_Done && state != cpu_Crashed; i++) {
             state = avr_run(avr);
+            sp = (unsigned)avr->data[R_SPL] | ((unsigned)avr->data[R_SPH] << 8);
+            held = sp > sp1 ? sp : sp1; /* the depth of the last three instructions */
+            held = held > sp2 ? held : sp2;
+            sp2 = sp1;
+            sp1 = sp;
+            if (sp2 != 0u && held < sp_min) { /* 0: not set up yet */
+                sp_min = held;
+                pc_min = (unsigned long)avr->pc;
+            }
+        }
+        if (stack_file != NULL && sp_min != sp_written) {
+            write_stack(avr, sp_min, pc_min);
+            sp_written = sp_min;
         }
         pump(fd);
     }

@@ -64,10 +64,10 @@ static int do_infer(const char *model_path, const char *pixels_path)
                 (unsigned long)m.input_size);
         return 1;
     }
-    arena = (uint8_t *)malloc(m.arena_bytes);
+    arena = (uint8_t *)malloc(esnn_arena_bytes(&m)); /* SPEC 4, or the ESNN_INPUT_BLOCK arena */
     if (arena == NULL) return 1;
     for (k = 0; k < plen / m.input_size; k++) {
-        st = esnn_infer(&m, px + k * m.input_size, m.input_size, arena, m.arena_bytes, &r);
+        st = esnn_infer(&m, px + k * m.input_size, m.input_size, arena, esnn_arena_bytes(&m), &r);
         if (st != ESNN_OK) {
             fprintf(stderr, "sample %lu: %s\n", (unsigned long)k, esnn_status_str(st));
             return 1;
