@@ -138,27 +138,53 @@ def _byte_faults(spec: str, run_dir: Path, px: np.ndarray, golden: Any, rate: fl
 
 
 def _baud(run_dir: Path, px: np.ndarray, golden: Any, baud: int, expected: bytes, *,
-          chunked: bool) -> dict[str, Any]:
-    """Samples/s through an 8N1 UART at ``baud`` to the golden emulator (device = golden)."""
+          chunked: bool, rate: float = 0.0) -> dict[str, Any]:
+    """Samples/s through an 8N1 UART at ``baud`` to the golden emulator (device = golden),
+    with ``rate`` flip + drop + ``rate / 2`` duplicate byte faults each way on the line."""
     sim = SimDevice(read_esg(run_dir / "model.esg"), expected)
-    link = DeviceLink(BaudLimitedTransport(SimDeviceTransport(sim), baud), poll_s=0.005)
-    link.handshake()
+    line: Any = SimDeviceTransport(sim)
+    if rate:
+        line = ByteFaultyTransport(line, ByteFaults(flip=rate, drop=rate, dup=rate / 2),
+                                   seed=13)
+    link = DeviceLink(BaudLimitedTransport(line, baud), poll_s=0.005)
+    link.handshake(attempts=50, timeout_s=1.0)
     out, sps = _stream(link, px, expected=expected, timeout_s=5.0, max_attempts=None,
                        chunked=chunked)
     st = link.stats.to_json()
-    return {"baud": baud, "chunked": chunked, "samples_per_s": sps,
+    return {"baud": baud, "chunked": chunked, "fault_rate": rate, "samples_per_s": sps,
             "link_efficiency": st["link_efficiency"],
             "wire_bytes_tx_per_sample": st["wire_bytes_tx"] / len(px), **_check(out, golden)}
+
+
+def _say(row: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """Print one result row as soon as it is measured (a later failure keeps it)."""
+    if quiet:
+        return row
+    how = "chunked" if row["chunked"] else "raw INFER"
+    if "baud" in row:
+        noise = f" with {row['fault_rate']:g} byte faults" if row["fault_rate"] else ""
+        print(f"{row['baud']} baud{noise}, {how}: {row['samples_per_s']:.1f} samples/s, link "
+              f"efficiency {row['link_efficiency']:.3f}, {row['wire_bytes_tx_per_sample']:.0f} "
+              f"host bytes/sample, failed {row['failed']}, misattributed "
+              f"{row['misattributed']}", flush=True)
+    else:
+        r = row["rate"]
+        print(f"{row['device']} byte faults {r:g} flip + {r:g} drop + {r / 2:g} dup, {how}: "
+              f"{row['samples']} samples, completed {row['completed_pct']:.2f} %, failed "
+              f"{row['failed']}, lost {row['lost']}, misattributed {row['misattributed']}, "
+              f"{row['samples_per_s']:.1f} samples/s, link efficiency "
+              f"{row['link']['link_efficiency']:.3f}", flush=True)
+    return row
 
 
 def link_v2(args: argparse.Namespace, px: np.ndarray, golden: Any, expected: bytes) -> dict:
     """Protocol v2 (chunked, compact) side by side with today's raw INFER."""
     res: dict[str, Any] = {"baud": [], "byte_faults": []}
     nb = min(args.baud_samples, len(px))
-    for baud in (115_200, 921_600):
+    for baud, rate in ((115_200, 0.0), (921_600, 0.0), (115_200, 1e-3)):
         for chunked in (False, True):
-            res["baud"].append(_baud(args.run_dir, px[:nb], golden, baud, expected,
-                                     chunked=chunked))
+            res["baud"].append(_say(_baud(args.run_dir, px[:nb], golden, baud, expected,
+                                          chunked=chunked, rate=rate), args.json))
     for spec, n, rate in ((("host", args.byte_fault_samples, 1e-3),
                            (args.qemu, args.qemu_fault_samples, 1e-3),
                            ("host", args.heavy_samples, 1e-2))):
@@ -167,8 +193,9 @@ def link_v2(args: argparse.Namespace, px: np.ndarray, golden: Any, expected: byt
         for chunked in (False, True):
             if not chunked and rate > 1e-3:
                 continue  # raw 800-byte frames at 2.5 % per byte: ~1e-9 get through
-            res["byte_faults"].append(_byte_faults(spec, args.run_dir, px[:n], golden, rate,
-                                                   expected, chunked=chunked))
+            res["byte_faults"].append(_say(_byte_faults(spec, args.run_dir, px[:n], golden,
+                                                        rate, expected, chunked=chunked),
+                                           args.json))
     return res
 
 
@@ -201,20 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                            "steps": graph.steps}
     if args.v2_only:
         res["v2"] = link_v2(args, px, golden, expected)
-        if not args.json:
-            for row in res["v2"]["baud"]:
-                print(f"{row['baud']} baud, {'chunked' if row['chunked'] else 'raw INFER'}: "
-                      f"{row['samples_per_s']:.1f} samples/s, link efficiency "
-                      f"{row['link_efficiency']:.3f}, {row['wire_bytes_tx_per_sample']:.0f} "
-                      f"host bytes/sample, failed {row['failed']}, misattributed "
-                      f"{row['misattributed']}")
-            for row in res["v2"]["byte_faults"]:
-                print(f"{row['device']} byte faults {row['rate']:g} flip + {row['rate']:g} drop + "
-                      f"{row['rate'] / 2:g} dup, {'chunked' if row['chunked'] else 'raw INFER'}: "
-                      f"{row['samples']} samples, completed {row['completed_pct']:.2f} %, failed "
-                      f"{row['failed']}, lost {row['lost']}, misattributed "
-                      f"{row['misattributed']}, {row['samples_per_s']:.1f} samples/s")
-        else:
+        if args.json:
             print(json.dumps(res, default=float))
         return 0
 
