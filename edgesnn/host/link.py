@@ -15,12 +15,13 @@ the device still holds the request), a POLL asks again for a RESULT that may hav
 With ``chunked=False`` (or a device without DATA) an input is one INFER frame.
 
 Retries adapt. The reply timeout is the measured round trip (smoothed mean plus four mean
-deviations, Jacobson/Karels; only first answers count, Karn) between ``timeout_s / 20`` and
-``timeout_s``, doubled for each timeout in a row of that sample; a request times out only when
-it is that old AND the device has said nothing for that long, so a busy device working through
-a deep queue is not retried. The chunk size follows the measured share of damaged chunks
-(``1 / p`` data bytes for a per-byte error rate ``p``, within the device's ``chunk_max``). A
-sample fails only when its time budget (``budget_s`` from its first send) is spent, or after
+deviations, Jacobson/Karels, from the handshake and every answer) between 10 ms and
+``timeout_s`` (1 s before the first measurement), doubled for each timeout in a row of that
+sample; a request times out only when it is that old AND the device has said nothing for that
+long, so a busy device working through a deep queue is not retried. The chunk size follows
+the per-byte error rate estimated from the chunks NAKs and frame-CRC errors report damaged
+(:class:`ChunkSizer`), within the device's ``chunk_max``. A sample
+fails only when its time budget (``budget_s`` from its first send) is spent, or after
 ``max_attempts`` whole sends when that is given, or on an error the status table marks as
 final (only ``ESNN_TRANSIENT`` statuses in ``esnn_status.def`` are retried); the reason says
 which, and what went wrong last.
@@ -135,8 +136,9 @@ class _InFlight:
     seqs: list[int] = field(default_factory=list)
     request: ChunkedRequest | None = None  # the chunks of the newest seq (chunked mode)
     timeouts_in_row: int = 0
-    retried: bool = False  # a re-send happened: its round trip does not feed the estimator
-    polled: bool = False  # the last thing sent for it was a POLL that got no answer yet
+    retried: bool = False  # needed a second round
+    polls: int = 0  # POLLs in a row that got no answer
+    parked: bool = False  # waits, unsent, for room in a window that shrank
     last_problem: str = ""
 
 
@@ -152,6 +154,7 @@ class DeviceLink:
         self.poll_s = poll_s
         self._seq = 0
         self.hello: Hello | None = None
+        self.handshake_rtt: float | None = None  # PING -> HELLO, the first round trip seen
         self.stats = LinkStats()
 
     def next_seq(self, busy: dict[int, Any] | None = None) -> int:
@@ -187,7 +190,8 @@ class DeviceLink:
         for _ in range(attempts):
             seq = self.next_seq()
             self.send(ping(seq))
-            deadline = self.clock() + timeout_s
+            sent = self.clock()
+            deadline = sent + timeout_s
             while self.clock() < deadline:
                 for item in self.poll():
                     if isinstance(item, FrameError):
@@ -202,6 +206,8 @@ class DeviceLink:
                         continue
                     if item.seq in (seq, 0):
                         self.hello = hello
+                        if item.seq == seq:
+                            self.handshake_rtt = self.clock() - sent
                         return hello
         raise LinkError(f"{self.name}: no HELLO after {attempts} PINGs ({last})")
 
@@ -219,11 +225,17 @@ def check_model(hello: Hello, expected_hash: bytes, device: str) -> None:
 class RttEstimator:
     """Reply timeout from measured round trips (Jacobson/Karels, as TCP's RTO)."""
 
-    def __init__(self, ceiling: float, floor: float | None = None) -> None:
+    FLOOR_S = 0.01  # a pseudo-terminal answers in well under a millisecond
+    MAX_BACKOFF = 1  # doublings: a timeout here is a lost frame, not congestion
+
+    def __init__(self, ceiling: float, floor: float | None = None,
+                 first: float | None = None) -> None:
         self.ceiling = ceiling
-        self.floor = ceiling / 20 if floor is None else min(floor, ceiling)
+        self.floor = min(ceiling, self.FLOOR_S if floor is None else floor)
         self.srtt: float | None = None
         self.rttvar = 0.0
+        if first is not None:
+            self.sample(first)
 
     def sample(self, rtt: float) -> None:
         if self.srtt is None:
@@ -234,11 +246,11 @@ class RttEstimator:
 
     def rto(self, backoff: int = 0) -> float:
         """The timeout for a request after ``backoff`` timeouts in a row (before any
-        measurement: the ceiling)."""
+        measurement: 1 s, RFC 6298's initial value, or the ceiling if lower)."""
         if self.srtt is None:
-            return self.ceiling
+            return min(self.ceiling, 1.0 * 2 ** min(backoff, 16))
         base = max(self.floor, self.srtt + 4 * self.rttvar)
-        return min(self.ceiling, base * 2 ** min(backoff, 16))
+        return min(self.ceiling, base * 2 ** min(backoff, self.MAX_BACKOFF))
 
 
 class ChunkSizer:
@@ -282,6 +294,8 @@ class ChunkSizer:
 class _Stream:
     """The state of one :func:`stream_samples` call."""
 
+    MAX_POLLS = 8  # unanswered POLLs in a row before the request is sent whole again
+
     def __init__(self, link: DeviceLink, on_result: Callable[[SampleOutcome], None], *,
                  window: int, timeout_s: float, max_attempts: int | None, budget_s: float,
                  expected_hash: bytes | None, n_classes: int | None, n_layers: int | None,
@@ -291,7 +305,7 @@ class _Stream:
         self.expected_hash, self.n_classes, self.n_layers = expected_hash, n_classes, n_layers
         self.stats = link.stats
         self.clock = link.clock
-        self.rtt = RttEstimator(timeout_s)
+        self.rtt = RttEstimator(timeout_s, first=link.handshake_rtt)
         hello = link.hello
         self.chunked = bool(chunked and hello is not None and hello.chunk_max > CHUNK_HEADER + 2)
         self.sizer = ChunkSizer(hello.chunk_max) if self.chunked and hello else None
@@ -301,16 +315,20 @@ class _Stream:
         self.order: dict[int, int] = {}  # seq -> position of the latest send under it
         self.counter = 0
         self.last_rx = self.clock()
-        self.finished = 0.0  # decayed counts of finished samples and of those that needed
-        self.second_round = 0.0  # more than one round (chunked mode: the window adapts)
+        self.sends = 0.0  # decayed counts of whole requests sent and of the rounds that had
+        self.rework = 0.0  # to follow them (POLL, NAK, re-send): the window adapts
 
     def window_now(self) -> int:
         """The device keeps one chunked request at a time, so a re-send of only the missing
-        chunks works while nothing newer went out: pipeline while under 5 % of the samples
-        need a second round, else one request at a time."""
-        if self.chunked and self.finished >= 20 and self.second_round > 0.05 * self.finished:
+        chunks works while nothing newer went out: pipeline while under 5 % of the requests
+        need another round, else one request at a time."""
+        if self.chunked and self.sends >= 10 and self.rework > 0.05 * self.sends:
             return 1
         return self.window
+
+    def _count(self, send: int, rework: int) -> None:
+        self.sends = self.sends * 0.99 + send
+        self.rework = self.rework * 0.99 + rework
 
     # -- sending -------------------------------------------------------------------------
     def _write(self, entry: _InFlight, seq: int, frames: list[Frame]) -> None:
@@ -325,8 +343,9 @@ class _Stream:
     def send_full(self, entry: _InFlight) -> None:
         """The whole request again, under a new seq."""
         seq = self.link.next_seq(self.owner)
+        self._count(1, entry.attempts > 0)
         entry.attempts += 1
-        entry.polled = False
+        entry.polls = 0
         entry.seqs.append(seq)
         self.owner[seq] = entry.index
         self.stats.requests += 1
@@ -347,14 +366,15 @@ class _Stream:
 
     def ask_again(self, entry: _InFlight, problem: str) -> None:
         """Something of this request went missing: POLL while the device still holds it
-        (the answer is the RESULT or a NAK naming the missing chunks), else (or when the last
-        POLL went unanswered too) send it whole."""
+        (the answer is the RESULT or a NAK naming the missing chunks), else (or after
+        ``MAX_POLLS`` unanswered POLLs in a row) send it whole."""
         entry.last_problem = problem
         entry.retried = True
-        if (self.chunked and entry.request is not None and not entry.polled
+        if (self.chunked and entry.request is not None and entry.polls < self.MAX_POLLS
                 and self.is_newest(entry)):
             self.stats.polls += 1
-            entry.polled = True
+            self._count(0, 1)
+            entry.polls += 1
             self._write(entry, entry.seqs[-1], [entry.request.poll()])
             return
         self.resend(entry, problem)
@@ -366,8 +386,36 @@ class _Stream:
             self.finish(entry, SampleOutcome(
                 entry.index, "failed", f"{problem}; gave up after {entry.attempts} attempts"))
             return
+        if self.active() > self.window_now():
+            # the window shrank under it: wait, so that requests in flight do not keep
+            # replacing each other's chunks in the device
+            entry.parked = True
+            return
         self.stats.resent += 1
         self.send_full(entry)
+
+    def active(self) -> int:
+        return sum(not e.parked for e in self.inflight.values())
+
+    def refill(self, samples: Iterator[tuple[int, bytes]]) -> bool:
+        """Send parked samples, then new ones, while the window has room; False once
+        ``samples`` is exhausted."""
+        while self.active() < self.window_now():
+            parked = [e for e in self.inflight.values() if e.parked]
+            if parked:
+                entry = min(parked, key=lambda e: e.first_sent)
+                entry.parked = False
+                self.stats.resent += 1
+                self.send_full(entry)
+                continue
+            try:
+                index, pixels = next(samples)
+            except StopIteration:
+                return False
+            entry = _InFlight(index, bytes(pixels), first_sent=self.clock())
+            self.inflight[index] = entry
+            self.send_full(entry)
+        return True
 
     def on_nak(self, entry: _InFlight, nak: Nak) -> None:
         self.stats.naks += 1
@@ -381,6 +429,7 @@ class _Stream:
             self.sizer.on_missing(len(missing))
         entry.last_problem = f"{len(missing)} of {nak.total} chunks damaged"
         entry.retried = True
+        self._count(0, 1)
         self.stats.chunks_resent += len(missing)
         self._write(entry, entry.seqs[-1], req.on_nak(nak))
 
@@ -392,8 +441,6 @@ class _Stream:
             self.sent_at.pop(s, None)
             self.order.pop(s, None)
         outcome.attempts = entry.attempts
-        self.finished = self.finished * 0.98 + 1
-        self.second_round = self.second_round * 0.98 + entry.retried
         if outcome.status == "ok":
             self.stats.ok += 1
         else:
@@ -412,7 +459,7 @@ class _Stream:
                 f"{len(res.ops)} layers does not match the model"))
             return
         rtt = self.clock() - self.sent_at[seq]
-        if not entry.retried:
+        if seq == entry.seqs[-1]:
             self.rtt.sample(rtt)
         self.finish(entry, SampleOutcome(
             entry.index, "ok", prediction=res.prediction, counts=list(res.counts),
@@ -433,7 +480,8 @@ class _Stream:
             check_model(hello, self.expected_hash, self.link.name)
         self.link.hello = hello
         for entry in sorted(self.inflight.values(), key=lambda e: self.order[e.seqs[-1]]):
-            self.resend(entry, "device reset")
+            if not entry.parked:
+                self.resend(entry, "device reset")
 
     def on_frame(self, frame: Frame) -> None:
         if not frame.from_device:
@@ -461,8 +509,9 @@ class _Stream:
                 nak = Nak.decode(frame.payload)
             except ProtocolError:
                 return
+            self.rtt.sample(self.clock() - self.sent_at[frame.seq])
             entry.timeouts_in_row = 0
-            entry.polled = False
+            entry.polls = 0
             self.on_nak(entry, nak)
         elif frame.type == MsgType.ERROR:
             try:
@@ -471,7 +520,14 @@ class _Stream:
                 return
             if is_transient(err.status):
                 self.stats.device_crc_errors += 1
-                self.ask_again(entry, f"device reported {err.name}")
+                entry.last_problem = f"device reported {err.name}"
+                if self.sizer is None:
+                    self.ask_again(entry, entry.last_problem)  # the one INFER frame was hit
+                else:
+                    # one chunk was hit: the NAK that answers the request's last chunk names
+                    # it, or (that chunk hit) the timeout POLLs for that NAK
+                    self.sizer.on_missing(1)
+                    return
             else:
                 self.finish(entry, SampleOutcome(
                     entry.index, "failed", f"device error {err.name}"
@@ -481,7 +537,7 @@ class _Stream:
         # The device answers one request at a time, in order: anything sent before the
         # answered request and still unanswered was lost on the way (or its reply was).
         for other in list(self.inflight.values()):
-            if self.order[other.seqs[-1]] < answered:
+            if not other.parked and self.order[other.seqs[-1]] < answered:
                 self.ask_again(other, "request or reply lost")
 
     # -- time ----------------------------------------------------------------------------
@@ -493,6 +549,8 @@ class _Stream:
                 self.finish(entry, SampleOutcome(
                     entry.index, "failed", f"time budget of {self.budget_s:g} s spent "
                     f"({entry.attempts} attempts; last: {why})"))
+                continue
+            if entry.parked:
                 continue
             rto = self.rtt.rto(entry.timeouts_in_row)
             # old enough AND the device silent that long: a busy device is not dead
@@ -539,15 +597,10 @@ def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
     exhausted = False
     try:
         while abort is None or not abort.is_set():
-            while len(st.inflight) < st.window_now() and not exhausted:
-                try:
-                    index, pixels = next(samples)
-                except StopIteration:
-                    exhausted = True
-                    break
-                entry = _InFlight(index, bytes(pixels), first_sent=link.clock())
-                st.inflight[index] = entry
-                st.send_full(entry)
+            if not exhausted:
+                exhausted = not st.refill(samples)
+            else:
+                st.refill(iter(()))  # parked samples still need their room
             if not st.inflight and exhausted:
                 break
             items = link.poll()
