@@ -68,18 +68,24 @@ class Peer:
     lr: float = 3e-3
 
 
-def snntorch_leaky(mechanism: str) -> Peer:
+def _snntorch_peer(kind: str, mechanism: str, seed: int, hidden: dict[str, float],
+                   out: dict[str, float]) -> Peer:
+    """A 784-HIDDEN-10 snnTorch net of ``kind`` neurons (``Leaky`` or ``Synaptic``) with the
+    given per-layer decays, its reset_mechanism with the default reset_delay=True."""
     import snntorch as snn
     from snntorch import utils as sutils
     from snntorch.export_nir import export_to_nir
 
-    torch.manual_seed(1)
-    kw = {"reset_mechanism": mechanism, "init_hidden": True}  # reset_delay: the default
-    net = torch.nn.Sequential(
-        torch.nn.Linear(784, HIDDEN),
-        snn.Leaky(beta=torch.full((HIDDEN,), 0.9), threshold=torch.ones(HIDDEN), **kw),
-        torch.nn.Linear(HIDDEN, 10),
-        snn.Leaky(beta=torch.full((10,), 0.8), threshold=torch.ones(10), output=True, **kw))
+    torch.manual_seed(seed)
+    cls = getattr(snn, kind)
+    kw: dict[str, Any] = {"reset_mechanism": mechanism, "init_hidden": True}
+
+    def params(n: int, decays: dict[str, float]) -> dict[str, Any]:
+        return {k: torch.full((n,), v) for k, v in decays.items()} | {"threshold": torch.ones(n)}
+
+    net = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), cls(**params(HIDDEN, hidden), **kw),
+                              torch.nn.Linear(HIDDEN, 10),
+                              cls(**params(10, out), output=True, **kw))
 
     def export() -> Any:
         with warnings.catch_warnings():
@@ -87,8 +93,20 @@ def snntorch_leaky(mechanism: str) -> Peer:
             return export_to_nir(net, torch.zeros(1, 784), ignore_dims=[0])
 
     rule = {"subtract": "subtract_delayed"}.get(mechanism, mechanism)
-    return Peer(f"snntorch Leaky {mechanism}", net, lambda: sutils.reset(net),
+    return Peer(f"snntorch {kind} {mechanism}", net, lambda: sutils.reset(net),
                 lambda x: net(x)[0], export, ["--reset", rule])
+
+
+def snntorch_leaky(mechanism: str) -> Peer:
+    return _snntorch_peer("Leaky", mechanism, 1, {"beta": 0.9}, {"beta": 0.8})
+
+
+def snntorch_synaptic(mechanism: str) -> Peer:
+    """snnTorch ``Synaptic`` (NIR ``CubaLIF``): a synaptic current with its own decay alpha;
+    edgesnn's neuron "cuba_lif". snnTorch's "zero" also drops the step's synaptic input, which
+    no edgesnn reset does: subtract (delayed, the default) and none only."""
+    return _snntorch_peer("Synaptic", mechanism, 4, {"alpha": 0.6, "beta": 0.8},
+                          {"alpha": 0.5, "beta": 0.7})
 
 
 def spikingjelly_node(kind: str) -> Peer:
@@ -149,6 +167,8 @@ PEERS: dict[str, Callable[[], Peer]] = {
     "snntorch-subtract": lambda: snntorch_leaky("subtract"),
     "snntorch-zero": lambda: snntorch_leaky("zero"),
     "snntorch-none": lambda: snntorch_leaky("none"),
+    "snntorch-synaptic-subtract": lambda: snntorch_synaptic("subtract"),
+    "snntorch-synaptic-none": lambda: snntorch_synaptic("none"),
     "spikingjelly-lif": lambda: spikingjelly_node("LIFNode"),
     "spikingjelly-if": lambda: spikingjelly_node("IFNode"),
     "norse-lifbox": norse_lifbox,

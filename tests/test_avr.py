@@ -118,7 +118,9 @@ def test_mega2560_bit_exact_on_200_digits(tmp_path: Path, mnist_data_dir: Path) 
     dict(encoder="latency", storage="sparse", density=0.3, weight_bits=4),
     dict(encoder="direct", per_neuron=True, bias=True),
     dict(weight_bits=4, per_neuron=True),
-], ids=["if-zero-bias-2hidden", "latency-sparse-int4", "direct-bias", "dense-int4"])
+    dict(neuron="cuba_lif", reset="subtract_delayed", per_neuron=True, bias=True),
+], ids=["if-zero-bias-2hidden", "latency-sparse-int4", "direct-bias", "dense-int4",
+        "cuba-lif"])
 def test_mega2560_every_kernel_bit_exact(kind: dict, tmp_path: Path) -> None:
     """Dense/sparse, int8/int4, rate/latency/direct, LIF/IF, bias: 16-bit int changes nothing."""
     _need_avr()

@@ -219,6 +219,52 @@ def test_peer_rules_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: s
         assert int(c["spikes"].sum()) > 0
 
 
+CUBA_CONFIGS = list(itertools.product(("rate", "latency", "direct"), ("dense", "sparse"), (8, 4),
+                                      ("subtract_delayed", "subtract", "zero", "none")))
+
+
+@pytest.mark.parametrize(("encoder", "storage", "bits", "reset"), CUBA_CONFIGS,
+                         ids=["-".join(map(str, c)) for c in CUBA_CONFIGS])
+def test_cuba_lif_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: str, storage: str,
+                                  bits: int, reset: str) -> None:
+    """CubaLIF (SPEC 3.2, .esg 1.4): the synaptic currents in the arena's first block, the
+    membranes in the second; CubaLIF layers beside a LIF layer, per-layer or per-neuron
+    constants, biases, both fire rules."""
+    for seed in range(2):
+        graph = random_graph(seed, input_size=40, hidden=(24, 12), n_classes=6, steps=8,
+                             encoder=encoder, storage=storage, weight_bits=bits,
+                             neuron="cuba_lif", reset=reset, fire=("gt", "ge")[seed],
+                             per_neuron=bool(seed), bias=bool(seed),
+                             density=0.4 if storage == "sparse" else 1.0)
+        if seed:  # a plain LIF layer between CubaLIF ones: the two state blocks stay aligned
+            mid = graph.layers[1]
+            mid.neuron, mid.syn_leak = NeuronKind.LIF, None
+        pixels = random_pixels(400 + seed, 12, graph.input_size)
+        c = run_c(check_tool, graph, pixels, tmp_path)
+        assert_equal_to_golden(c, graph, pixels, f"cuba {reset} seed {seed}")
+        assert int(c["spikes"].sum()) > 0
+
+
+@pytest.mark.parametrize("alpha", [65536, 65535, 32768, 0])
+def test_cuba_lif_at_the_int32_limits(check_tool: Path, tmp_path: Path, alpha: int) -> None:
+    """Synaptic currents and membranes near +-2^31 (biases of +-(2^23 - 1) over 300 steps):
+    the flagged saturation of the synaptic current and the saturating membrane add."""
+    w = np.zeros((6, 4), np.int8)
+    w[:, 1] = 127
+    w[:, 3] = -128
+    bias = np.array([BIAS_MAX, -BIAS_MAX, 7, -BIAS_MAX], np.int32)
+    graph = SpikeGraph(6, 300, [
+        Layer(w, np.array([2**31 - 2, 0, 5, 2**31 - 1], np.int32), np.array([65536], np.uint32),
+              NeuronKind.CUBA_LIF, reset=ResetMode.SUBTRACT_DELAYED, bias=bias,
+              syn_leak=np.array([alpha], np.uint32))],
+        Encoder(EncoderKind.RATE, 5)).validate()
+    pixels = random_pixels(4, 4, 6)
+    c = run_c(check_tool, graph, pixels, tmp_path)
+    assert_equal_to_golden(c, graph, pixels, f"cuba saturation alpha {alpha}")
+    if alpha >= 65535:
+        assert c["v_final"][0, 3] == -(2**31)
+
+
 def test_count_readout(check_tool: Path, tmp_path: Path) -> None:
     """Readout 1 (argmax of the counts, lowest index): C = golden on tie-heavy samples."""
     graph = random_graph(31, input_size=16, hidden=(8,), n_classes=6, steps=3, readout="count")

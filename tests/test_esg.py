@@ -291,3 +291,56 @@ def test_bias_range_is_checked() -> None:
     g.layers[0].bias = np.array([1, 2], np.int32)
     with pytest.raises(GraphError, match=r"bias must be integers of shape \[3\]"):
         encode(g)
+
+
+def test_cuba_lif_round_trip_as_version_1_4() -> None:
+    """A CubaLIF layer carries the LAYER_SYN extension (8 bytes after the 48-byte header) with
+    its synaptic leak array; the file is 1.4 only when a layer uses it."""
+    from edgesnn.graph.esg import LAYER_HEADER_SIZE, LAYER_SYN, header_field, layer_header_size
+    from edgesnn.graph.ir import NeuronKind
+
+    assert layer_header_size(NeuronKind.CUBA_LIF) == LAYER_HEADER_SIZE + LAYER_SYN.size == 56
+    assert layer_header_size(NeuronKind.LIF) == LAYER_HEADER_SIZE
+    for per_neuron, storage in ((False, "dense"), (True, "sparse")):
+        g = random_graph(9, input_size=10, hidden=(5,), n_classes=3, steps=3,
+                         neuron="cuba_lif", per_neuron=per_neuron, storage=storage,
+                         density=0.5 if storage == "sparse" else 1.0, bias=True)
+        data = encode(g)
+        assert header_field(data, "version_minor") == 4
+        back = decode(data)
+        assert back == g and back.layers[1].neuron == NeuronKind.CUBA_LIF
+        assert back.layers[0].syn_leak.shape == ((5,) if per_neuron else (1,))
+        assert describe(data)["layers"][0]["syn_leak_range"] == [
+            int(g.layers[0].syn_leak.min()), int(g.layers[0].syn_leak.max())]
+        # the synaptic currents: one more int32 per neuron, A(4 * (5 + 3)) bytes (SPEC.md 4)
+        plain = random_graph(9, input_size=10, hidden=(5,), n_classes=3, steps=3)
+        assert g.arena_bytes() - plain.arena_bytes() == 32
+    assert header_field(encode(random_graph(9, input_size=10, hidden=(5,), n_classes=3,
+                                            steps=3)), "version_minor") == 0
+
+
+def test_cuba_lif_extension_faults() -> None:
+    """Each fault of the LAYER_SYN extension is rejected with its class (SPEC.md 6.1)."""
+    from edgesnn.graph.esg import LAYER_HEADER_SIZE, LAYER_SYN, EsgError
+
+    g = random_graph(9, input_size=10, hidden=(), n_classes=3, steps=3, neuron="cuba_lif")
+    data = encode(g)
+    lay = struct.unpack_from("<I", data, 64 + 16 + 4)[0]  # layer 0's payload offset
+    ext = lay + LAYER_HEADER_SIZE
+    o_syn = struct.unpack_from("<I", data, ext + LAYER_SYN.offset("off_syn_leak"))[0]
+
+    def mutate(at: int, fmt: str, value: int | bytes) -> bytes:
+        d = bytearray(data)
+        struct.pack_into(fmt, d, at, value)
+        return refresh_checksums(bytes(d))
+
+    cases = [(mutate(ext + LAYER_SYN.offset("syn_leak_count_flag"), "<B", 2), "enum",
+              "syn_leak_count_flag"),
+             (mutate(ext + LAYER_SYN.offset("reserved"), "<B", 1), "value", "reserved"),
+             (mutate(ext, "<I", 52), "bounds", "off_syn_leak"),
+             (mutate(ext, "<I", 2), "bounds", "off_syn_leak"),
+             (mutate(lay + o_syn, "<I", 65537), "value", "syn_leak")]
+    for blob, category, field in cases:
+        with pytest.raises(EsgError, match=field) as exc:
+            decode(blob)
+        assert exc.value.category == category, str(exc.value)

@@ -79,7 +79,8 @@ def test_fast_equals_reference_on_random_graphs(combo: tuple) -> None:
     assert fast.spikes[:, 0].sum() > 0
 
 
-def _extreme_graph(rng: np.random.Generator, encoder: EncoderKind) -> SpikeGraph:
+def _extreme_graph(rng: np.random.Generator, encoder: EncoderKind,
+                   cuba: bool = False) -> SpikeGraph:
     n_layers = int(rng.integers(1, 4))
     sizes = [int(rng.integers(1, 9)) for _ in range(n_layers + 1)]
     layers = []
@@ -97,10 +98,16 @@ def _extreme_graph(rng: np.random.Generator, encoder: EncoderKind) -> SpikeGraph
         bias = None
         if rng.random() < 0.5:
             bias = rng.choice([0, 1, -1, BIAS_MAX, -BIAS_MAX, 1 << 20], size=sizes[li + 1])
+        syn_leak = None
+        if cuba:  # every reset, and the synaptic leak at its extremes too
+            neuron = NeuronKind.CUBA_LIF
+            syn_leak = rng.choice([0, 1, 32767, 32768, 32769, 65535, 65536], size=count)
         layers.append(Layer(weights=w.astype(np.int16), threshold=theta.astype(np.int64),
                             leak=leak.astype(np.int64), neuron=neuron,
-                            reset=ResetMode(int(rng.integers(0, 2))), weight_bits=bits,
-                            storage=Storage(int(rng.integers(0, 2))), bias=bias))
+                            reset=ResetMode(int(rng.integers(0, 4 if cuba else 2))),
+                            weight_bits=bits,
+                            storage=Storage(int(rng.integers(0, 2))), bias=bias,
+                            syn_leak=syn_leak))
     return SpikeGraph(input_size=sizes[0], steps=int(rng.integers(1, 12)), layers=layers,
                       encoder=Encoder(kind=encoder, seed=int(rng.integers(0, 1 << 32))))
 
@@ -112,6 +119,73 @@ def test_fast_equals_reference_on_extreme_values(encoder: EncoderKind) -> None:
         graph = _extreme_graph(rng, encoder)
         pixels = rng.choice([0, 1, 127, 128, 254, 255], size=(3, graph.input_size))
         check_graph(graph, pixels.astype(np.uint8), f"extreme {encoder.name} #{k}")
+
+
+@pytest.mark.parametrize("encoder", list(EncoderKind))
+def test_cuba_lif_fast_equals_reference_on_extreme_values(encoder: EncoderKind) -> None:
+    rng = np.random.default_rng(2000 + int(encoder))
+    for k in range(40):
+        graph = _extreme_graph(rng, encoder, cuba=True)
+        pixels = rng.choice([0, 1, 127, 128, 254, 255], size=(3, graph.input_size))
+        check_graph(graph, pixels.astype(np.uint8), f"extreme cuba {encoder.name} #{k}")
+
+
+CUBA_COMBOS = list(itertools.product(
+    ("rate", "latency", "direct"), tuple(ResetMode), (FireRule.GT, FireRule.GE),
+    ("dense", "sparse")))
+
+
+@pytest.mark.parametrize("combo", CUBA_COMBOS, ids=["-".join(map(str, c)) for c in CUBA_COMBOS])
+def test_cuba_lif_fast_equals_reference(combo: tuple) -> None:
+    encoder, reset, fire, storage = combo
+    seed = CUBA_COMBOS.index(combo)
+    graph = random_graph(seed, input_size=15, hidden=((9,), (8, 6))[seed % 2], n_classes=4,
+                         steps=7, encoder=encoder, reset=reset, fire=fire, storage=storage,
+                         density=0.5 if storage == "sparse" else 1.0, neuron="cuba_lif",
+                         per_neuron=bool(seed % 3), bias=bool(seed % 2))
+    fast = check_graph(graph, random_pixels(seed, 4, 15), str(combo))
+    assert fast.spikes[:, 0].sum() > 0
+
+
+def test_cuba_lif_by_hand() -> None:
+    """SPEC.md 3.2 for CubaLIF, I0 = 8 every step, alpha = beta = 1/2 (Q16 32768), theta = 9,
+    4 steps, written out (leak(x) = (x * 32768 + 32768) >> 16):
+
+    syn: 8 | 4+8=12 | 6+8=14 | 7+8=15
+    SUBTRACT:          v: 8 | 4+12=16 > 9 -> 7 | 4+14=18 > 9 -> 9 | 5+15=20 > 9 -> 11
+                       counts 3, v_final 11
+    SUBTRACT_DELAYED:  v: 8 | 4+12=16 (fires) | 8-9+14=13 (fires) | 7-9+15=13 (fires)
+                       counts 3, v_final 13
+    ZERO:              v: 8 | 16 -> 0 | 0+14=14 -> 0 | 15 -> 0: counts 3, v_final 0
+    NONE:              v: 8 | 16 | 8+14=22 | 11+15=26: counts 3, v_final 26
+    and with alpha = 0 (no synaptic memory) CubaLIF is the LIF of the same current."""
+    px = np.array([[1]], dtype=np.uint8)
+    for reset, counts, v_final in ((ResetMode.SUBTRACT, 3, 11),
+                                   (ResetMode.SUBTRACT_DELAYED, 3, 13),
+                                   (ResetMode.ZERO, 3, 0), (ResetMode.NONE, 3, 26)):
+        g = _direct_single(8, 1, 9, 32768, 4, reset)
+        g.layers[0].neuron = NeuronKind.CUBA_LIF
+        g.layers[0].syn_leak = np.array([32768])
+        res = simulate(g, px)
+        assert res.counts[0].tolist() == [counts] * 2, reset
+        assert res.v_final[0].tolist() == [v_final] * 2, reset
+        assert_same(res, reference_simulate(g, px[0]), 0, f"cuba {reset}")
+        lif = _direct_single(8, 1, 9, 32768, 4, reset)
+        g.layers[0].syn_leak = np.array([0])
+        assert_same(simulate(g, px), reference_simulate(lif, px[0]), 0, f"alpha 0 {reset}")
+
+
+def test_cuba_lif_needs_its_synaptic_leak() -> None:
+    g = _direct_single(8, 1, 9, 32768, 4)
+    g.layers[0].neuron = NeuronKind.CUBA_LIF
+    with pytest.raises(GraphError, match="needs syn_leak"):
+        g.validate()
+    g.layers[0].syn_leak = np.array([65537])
+    with pytest.raises(GraphError, match="syn_leak outside"):
+        g.validate()
+    g.layers[0].neuron = NeuronKind.LIF
+    with pytest.raises(GraphError, match="syn_leak is set but a LIF neuron"):
+        g.validate()
 
 
 def _direct_single(w: int, n_in: int, theta: int, leak: int, steps: int,

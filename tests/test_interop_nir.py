@@ -226,8 +226,8 @@ def test_hand_built_graphs(tmp_path: Path) -> None:
                      v_threshold=np.ones(3))}, "'lif'.*3 values"),
     ({"lif": nir.LIF(tau=np.full(4, 1e-3), r=np.ones(4), v_leak=np.ones(4),
                      v_threshold=np.ones(4))}, "'lif'.*v_leak"),
-    ({"lif": nir.CubaLIF(tau_syn=np.full(4, 5e-3), tau_mem=np.full(4, 1e-3), r=np.ones(4),
-                         v_leak=np.zeros(4), v_threshold=np.ones(4))}, "'lif'.*synaptic"),
+    ({"lif": nir.CubaLIF(tau_syn=np.full(4, 5e-5), tau_mem=np.full(4, 1e-3), r=np.ones(4),
+                         v_leak=np.zeros(4), v_threshold=np.ones(4))}, "'lif'.*tau_syn < dt"),
     ({"lif": nir.Delay(delay=np.ones(4))}, "unsupported NIR node.*lif \\(Delay\\).*supported"),
 ])
 def test_bad_graphs_name_the_node(override: dict, match: str, tmp_path: Path) -> None:

@@ -265,3 +265,12 @@ def test_float_peer_rules_step_and_unrolled(reset: str, fire: str, samples,
     np.testing.assert_array_equal(counts_u, counts_t)
     np.testing.assert_array_equal(counts_s, counts_t)
     np.testing.assert_allclose(v_u, v_t, atol=1e-4)
+
+
+def test_integer_onnx_of_cuba_lif_equals_golden(tmp_path: Path) -> None:
+    """The integer ONNX graph runs the neuron step of edgesnn/graph/neurons.py, CubaLIF's
+    synaptic current included."""
+    for seed, reset in enumerate(("subtract_delayed", "zero", "none")):
+        graph = synth.random_graph(seed, input_size=20, hidden=(9,), n_classes=4, steps=6,
+                                   neuron="cuba_lif", reset=reset, bias=True, per_neuron=True)
+        _check_integer_onnx(graph, synth.random_pixels(seed, 32, 20), tmp_path)

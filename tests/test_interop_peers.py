@@ -45,6 +45,7 @@ def _bench() -> ModuleType:  # benchmarks/ is not a package
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 @pytest.mark.parametrize("key", ["snntorch-subtract", "snntorch-zero", "snntorch-none",
+                                 "snntorch-synaptic-subtract", "snntorch-synaptic-none",
                                  "spikingjelly-lif", "spikingjelly-if", "norse-lifbox"])
 def test_peer_model_runs_unchanged(key: str, mnist_data_dir: Path, tmp_path: Path,
                                    record_property) -> None:

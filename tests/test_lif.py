@@ -138,3 +138,31 @@ def test_rule_names_are_the_ir_enum_names() -> None:
     for names, enum in ((config.NEURONS, NeuronKind), (config.RESETS, ResetMode),
                         (config.FIRES, FireRule), (config.READOUTS, Readout)):
         assert names == tuple(m.name.lower() for m in enum)
+
+
+@pytest.mark.parametrize("mechanism,reset", [("subtract", "subtract_delayed"), ("none", "none")])
+@pytest.mark.parametrize("per_neuron", [False, True])
+def test_cuba_lif_is_snntorch_synaptic_bit_for_bit(mechanism: str, reset: str,
+                                                   per_neuron: bool) -> None:
+    """The float CubaLIF (the neuron step of edgesnn/graph/neurons.py on TorchFloat) equals
+    snnTorch 1.0's own Synaptic, run side by side: spikes and final membranes identical."""
+    snn = pytest.importorskip("snntorch")
+    g = torch.Generator().manual_seed(11)
+    n = 9 if per_neuron else 1
+    current = torch.randn(24, 5, 9, generator=g) * 0.6
+    alpha = torch.rand(n, generator=g) * 0.9
+    beta = torch.rand(n, generator=g) * 0.9 + 0.05
+    theta = torch.rand(n, generator=g) + 0.5
+    neuron = snn.Synaptic(alpha=alpha, beta=beta, threshold=theta, reset_mechanism=mechanism)
+    syn, mem = neuron.init_synaptic()
+    ref = []
+    for t in range(current.shape[0]):
+        spk, syn, mem = neuron(current[t], syn, mem)
+        ref.append(spk)
+    spikes, u = lif(current, beta, theta, reset, alpha=alpha)
+    assert torch.equal(spikes, torch.stack(ref)) and torch.equal(u, mem)
+    assert spikes.sum() > 0
+    # alpha = 0 is the LIF of the same current
+    s0, u0 = lif(current, beta, theta, reset, alpha=torch.zeros(n))
+    s1, u1 = lif(current, beta, theta, reset)
+    assert torch.equal(s0, s1) and torch.equal(u0, u1)

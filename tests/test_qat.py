@@ -10,7 +10,7 @@ import torch
 from edgesnn.compress.qat import IntegerSNN, finetune, qat_loss
 from edgesnn.compress.quantize import extract, quantize
 from edgesnn.graph.golden import simulate
-from edgesnn.graph.ir import Encoder, EncoderKind, Layer, SpikeGraph
+from edgesnn.graph.ir import Encoder, EncoderKind, Layer, NeuronKind, SpikeGraph
 from edgesnn.graph.synth import random_graph, random_pixels
 
 torch.set_num_threads(1)
@@ -34,6 +34,12 @@ CONFIGS = [
     {"reset": "zero", "fire": "ge", "encoder": "direct", "bias": True},
     {"reset": "subtract_delayed", "fire": "ge", "hidden": (10, 7)},
     {"readout": "count", "steps": 3},
+    # CubaLIF (snnTorch Synaptic): the synaptic current with its own leak, every reset
+    {"neuron": "cuba_lif", "reset": "subtract_delayed", "bias": True, "per_neuron": True},
+    {"neuron": "cuba_lif", "reset": "zero", "encoder": "direct", "fire": "ge"},
+    {"neuron": "cuba_lif", "reset": "subtract", "storage": "sparse", "density": 0.4,
+     "weight_bits": 4, "hidden": (10, 7)},
+    {"neuron": "cuba_lif", "reset": "none", "encoder": "latency", "bias": True},
 ]
 
 
@@ -65,6 +71,9 @@ def test_qat_forward_equals_golden_on_random_graphs(kw: dict, seed: int) -> None
         assert (a.bias is None) == (b.bias is None)
         assert (a.reset, a.fire) == (b.reset, b.fire)
         assert np.array_equal(a.bias_full(), b.bias_full())
+        assert a.neuron == b.neuron
+        assert (a.syn_leak is None) == (b.syn_leak is None)
+        assert a.syn_leak is None or np.array_equal(a.syn_leak_full(), b.syn_leak_full())
     assert back.readout == graph.readout
 
 
@@ -88,6 +97,14 @@ def test_saturation_and_negative_leak_rounding_match_golden() -> None:
     ref = simulate(graph, pixels)
     assert ref.v_final[:, 0].max() == 2**31 - 1 and ref.v_final[:, 1].min() == -(2**31)
     assert ref.v_final[:, 2].min() < 0
+    _assert_same(IntegerSNN.from_graph(graph), graph, pixels)
+    # the same currents into CubaLIF neurons: the synaptic current saturates too (no decay),
+    # or decays with the membrane's rounding (alpha_q = 32768, negative currents)
+    cuba = graph.layers[0]
+    cuba.neuron = NeuronKind.CUBA_LIF
+    cuba.syn_leak = np.array([65536, 65536, 32768], np.uint32)
+    ref = simulate(graph.validate(), pixels)
+    assert ref.v_final[:, 0].max() == 2**31 - 1 and ref.v_final[:, 1].min() == -(2**31)
     _assert_same(IntegerSNN.from_graph(graph), graph, pixels)
 
 
@@ -175,3 +192,32 @@ def test_bad_pixels_are_rejected() -> None:
         model(np.zeros((2, 20), dtype=np.float32))
     with pytest.raises(ValueError, match="shape"):
         model(np.zeros((2, 21), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("reset", ["subtract_delayed", "none"])
+def test_cuba_lif_float_model_quantizes_to_golden(mnist_data_dir, reset: str) -> None:
+    """A float CubaLIF model (neuron "cuba_lif", snnTorch Synaptic's rule) quantizes to CUBA_LIF
+    layers with the synaptic decay in Q0.16; the QAT module equals golden on them, and the
+    integer predictions follow the float model's."""
+    from edgesnn.data import load_dataset
+    from edgesnn.graph.ir import Q16_ONE
+    from edgesnn.snn import SNNConfig, SpikingMLP
+
+    torch.manual_seed(7)
+    cfg = SNNConfig(input_size=784, hidden=[24], n_classes=10, steps=8, neuron="cuba_lif",
+                    reset=reset, per_neuron=True, bias=True, threshold=0.5, alpha=0.6)
+    model = SpikingMLP(cfg)
+    with torch.no_grad():
+        model.alpha_0.uniform_(0.3, 0.9)
+    pixels = load_dataset("mnist", "test", mnist_data_dir, limit=64).images
+    qmodel = quantize(extract(model), weight_bits=8, per_channel=True)
+    graph = qmodel.to_graph()
+    layer = graph.layers[0]
+    assert layer.neuron == NeuronKind.CUBA_LIF
+    want = np.round(model.alpha(0).detach().double().numpy() * Q16_ONE)
+    assert np.array_equal(layer.syn_leak_full(), want)
+    res = simulate(graph, pixels)
+    assert res.spikes[:, 0].sum() > 0, "the hidden layer should spike"
+    _assert_same(qmodel, graph, pixels)
+    float_pred = model.predict(torch.from_numpy(pixels)).numpy()
+    assert np.mean(float_pred == res.pred) >= 0.8

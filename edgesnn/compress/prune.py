@@ -126,7 +126,8 @@ def _slice_spec(spec: LayerSpec, rows: np.ndarray) -> LayerSpec:
     return LayerSpec(threshold=pick(spec.threshold), leak=pick(spec.leak),
                      scale=pick(spec.scale), neuron=spec.neuron, reset=spec.reset,
                      name=spec.name, extra=extra, fire=spec.fire,
-                     bias=None if spec.bias is None else np.asarray(spec.bias)[rows])
+                     bias=None if spec.bias is None else np.asarray(spec.bias)[rows],
+                     syn_leak=None if spec.syn_leak is None else pick(spec.syn_leak))
 
 
 def prune_neurons(model: IntegerSNN, pixels: np.ndarray, *, drop_fraction: float = 0.0

@@ -130,6 +130,7 @@ class LayerSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     bias: np.ndarray | None = None  # [n_out] in integer units (float), or None: no bias
     fire: FireRule = FireRule.GT
+    syn_leak: np.ndarray | None = None  # CUBA_LIF: int Q0.16 synaptic leak, [1] or [n_out]
 
 
 @dataclass
@@ -201,6 +202,9 @@ class IntegerSNN(nn.Module):
                 np.asarray(spec.threshold, dtype=np.int64), dtype=DTYPE).reshape(-1))
             self.register_buffer(f"beta{idx}", torch.as_tensor(
                 np.asarray(spec.leak, dtype=np.int64), dtype=DTYPE).reshape(-1))
+            if spec.syn_leak is not None:
+                self.register_buffer(f"alpha{idx}", torch.as_tensor(
+                    np.asarray(spec.syn_leak, dtype=np.int64), dtype=DTYPE).reshape(-1))
             if spec.bias is not None:
                 b = torch.as_tensor(np.asarray(spec.bias, dtype=np.float64), dtype=DTYPE)
                 if b.shape != (t.shape[0],):
@@ -222,7 +226,9 @@ class IntegerSNN(nn.Module):
                            scale=np.ones(1), neuron=NeuronKind(layer.neuron),
                            reset=ResetMode(layer.reset), name=layer.name,
                            fire=FireRule(layer.fire),
-                           bias=None if layer.bias is None else layer.bias.astype(np.float64))
+                           bias=None if layer.bias is None else layer.bias.astype(np.float64),
+                           syn_leak=None if layer.syn_leak is None
+                           else np.asarray(layer.syn_leak, dtype=np.int64))
                  for layer in graph.layers]
         latent = [layer.weights.astype(np.float64).T for layer in graph.layers]
         masks = [(layer.weights != 0).astype(np.float64).T for layer in graph.layers]
@@ -255,6 +261,10 @@ class IntegerSNN(nn.Module):
 
     def beta(self, idx: int) -> Tensor:
         return getattr(self, f"beta{idx}")
+
+    def alpha(self, idx: int) -> Tensor | None:
+        """The synaptic leak of a CUBA_LIF layer (Q0.16 integers), else None."""
+        return getattr(self, f"alpha{idx}", None)
 
     @torch.no_grad()
     def apply_masks(self) -> None:
@@ -327,7 +337,8 @@ class IntegerSNN(nn.Module):
             spec = self.specs[idx]
             rule = neurons.LayerRule(kind=NeuronKind(spec.neuron), reset=ResetMode(spec.reset),
                                      ge=FireRule(spec.fire) == FireRule.GE,
-                                     theta=self.theta(idx), leak=self.beta(idx))
+                                     theta=self.theta(idx), leak=self.beta(idx),
+                                     syn_leak=self.alpha(idx))
             arith = TorchInt(rule.theta, self.slope)
             st = neurons.new_state(
                 rule, lambda n=w.shape[0]: torch.zeros(batch, n, dtype=DTYPE))
@@ -373,6 +384,8 @@ class IntegerSNN(nn.Module):
                 leak=self.beta(idx).numpy().astype(np.uint32),
                 neuron=spec.neuron, reset=spec.reset, weight_bits=self.weight_bits,
                 storage=storage, name=spec.name or f"fc{idx}", fire=spec.fire,
+                syn_leak=None if self.alpha(idx) is None
+                else self.alpha(idx).numpy().astype(np.uint32),  # type: ignore[union-attr]
                 bias=None if qb is None else qb.detach().numpy().astype(np.int32)))
         graph = SpikeGraph(input_size=self.input_size, steps=self.steps, layers=layers,
                            encoder=Encoder(kind=self.encoder, seed=self.seed),

@@ -69,6 +69,7 @@ class FloatNet:
     bias: list[np.ndarray | None] = field(default_factory=list)  # [n_out] per layer, or None
     fire: FireRule = FireRule.GT
     readout: Readout = Readout.COUNT_MEMBRANE
+    alpha: list[np.ndarray | None] = field(default_factory=list)  # CUBA_LIF: synaptic decay
 
 
 def _cfg_dict(cfg: Any) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def extract(model: Any) -> FloatNet:
         raise ExportError(f"steps={cfg.steps} outside [1, 65535]")
     weights, betas, thetas = [], [], []
     biases: list[np.ndarray | None] = []
+    alphas: list[np.ndarray | None] = []
     prev = int(cfg.input_size)
     for idx, fc in enumerate(model.fcs):
         where = f"layer {idx} (fc{idx})"
@@ -139,6 +141,13 @@ def extract(model: Any) -> FloatNet:
             bias = fc.bias.detach().double().cpu().numpy().reshape(-1)
             if not np.all(np.isfinite(bias)):
                 raise ExportError(f"{where}: bias contains NaN or inf")
+        alpha_t = model.alpha(idx) if hasattr(model, "alpha") else None
+        alpha = None
+        if alpha_t is not None:
+            alpha = np.atleast_1d(alpha_t.detach().double().cpu().numpy()).reshape(-1)
+            if not np.all(np.isfinite(alpha)) or alpha.shape[0] not in (1, w.shape[0]):
+                raise ExportError(f"{where}: alpha must be 1 or {w.shape[0]} finite values")
+        alphas.append(alpha)
         weights.append(w)
         biases.append(bias)
         betas.append(beta)
@@ -149,7 +158,7 @@ def extract(model: Any) -> FloatNet:
     return FloatNet(weights=weights, beta=betas, threshold=thetas, input_size=int(cfg.input_size),
                     steps=int(cfg.steps), encoder=encoder, seed=int(cfg.encoder_seed),
                     neuron=neuron, reset=reset, config=conf, bias=biases, fire=fire,
-                    readout=mode)
+                    readout=mode, alpha=alphas)
 
 
 def choose_scale(w: np.ndarray, bits: int, per_channel: bool, method: str) -> np.ndarray:
@@ -201,9 +210,15 @@ def layer_spec(net: FloatNet, idx: int, scale: np.ndarray) -> LayerSpec:
         leak = np.full(1, Q16_ONE, dtype=np.int64)
     else:
         leak = np.round(net.beta[idx] * Q16_ONE).astype(np.int64)
+    alpha = net.alpha[idx] if idx < len(net.alpha) else None
+    syn_leak = None  # CUBA_LIF: alpha in Q0.16, the synaptic current in the weights' units
+    if net.neuron == NeuronKind.CUBA_LIF:
+        if alpha is None:
+            raise ExportError(f"{where}: a cuba_lif layer needs its synaptic decay alpha")
+        syn_leak = np.round(np.clip(alpha, 0.0, 1.0) * Q16_ONE).astype(np.int64)
     return LayerSpec(threshold=theta_q.astype(np.int64), leak=leak, scale=scale,
                      neuron=net.neuron, reset=net.reset, name=f"fc{idx}", bias=bias_q,
-                     fire=net.fire,
+                     fire=net.fire, syn_leak=syn_leak,
                      extra={"threshold_float": net.threshold[idx].tolist(),
                             "beta_float": net.beta[idx].tolist()})
 

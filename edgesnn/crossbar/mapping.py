@@ -28,6 +28,7 @@ import numpy as np
 
 from edgesnn.crossbar.profile import CrossbarProfile
 from edgesnn.graph.ir import EncoderKind, FireRule, ResetMode, SpikeGraph
+from edgesnn.graph.neurons import model as neuron_model
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,10 @@ def map_graph(graph: SpikeGraph, profile: CrossbarProfile) -> CrossbarMapping:
                            "crossbar target has 1-bit (spike) row drivers; accepted encoders: "
                            "rate, latency")
     for i, ly in enumerate(graph.layers):
+        if len(neuron_model(ly.neuron).states) > 1:  # the periphery holds one membrane/column
+            raise MappingError(f"layer {i}: a {ly.neuron.name} neuron has states "
+                               f"{', '.join(neuron_model(ly.neuron).states)}; the crossbar's "
+                               "neuron periphery holds one membrane per column (LIF, IF)")
         if ly.reset not in (ResetMode.SUBTRACT, ResetMode.ZERO) or ly.fire != FireRule.GT:
             raise MappingError(f"layer {i}: reset {ly.reset.name.lower()} with fire rule "
                                f"{ly.fire.name.lower()} is not built into the crossbar's neuron "

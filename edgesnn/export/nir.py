@@ -24,7 +24,11 @@ def integer_as_float(graph: Any) -> tuple[FloatSNN, dict[str, Any]]:
     from edgesnn.graph.ir import EncoderKind, NeuronKind
 
     layers, info = [], []
-    for layer in graph.layers:
+    for i, layer in enumerate(graph.layers):
+        if layer.syn_leak is not None:
+            raise InteropError(f"layer {i}: {layer.neuron.name} neurons are not exported to "
+                               "NIR from the integer graph (source=integer); export the float "
+                               "model")
         layers.append(FloatLayer(weight=np.ascontiguousarray(layer.weights.T.astype(np.float32)),
                                  beta=(layer.leak.astype(np.float64) / 65536).astype(np.float32),
                                  threshold=layer.threshold.astype(np.float32),

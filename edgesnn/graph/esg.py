@@ -36,10 +36,13 @@ from edgesnn.graph.ir import (
     SpikeGraph,
     Storage,
 )
+from edgesnn.graph.neurons import c_defines as neuron_c_defines
+from edgesnn.graph.neurons import model as neuron_model
 
 MAGIC = b"ESNG"
 VERSION_MAJOR = 1
-VERSION_MINOR = 3  # 1.1 biases, 1.2 the ANN section, 1.3 fire rule >= and delayed/no reset
+VERSION_MINOR = 4  # 1.1 biases, 1.2 the ANN section, 1.3 fire rule >= and delayed/no reset,
+#                   1.4 CubaLIF (the LAYER_SYN extension)
 MAX_SECTIONS = 1 + 255 + 1
 MAX_DENSE_ELEMENTS = 1 << 26  # a sparse layer the Python IR would expand beyond 64 Mi weights
 LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
@@ -95,7 +98,10 @@ LAYER = Record("LAYER", "5.4", (
     ("leak_count_flag", "B"), ("fire", "B"), ("nnz", "I"), ("off_threshold", "I"),
     ("off_leak", "I"), ("off_rowptr", "I"), ("off_index", "I"), ("off_weights", "I"),
     ("weights_bytes", "I"), ("off_bias", "I")))
-RECORDS = (HEADER, ENTRY, GRAPH, LAYER)
+#: after the LAYER header of a neuron model with a synaptic current (CUBA_LIF, version 1.4)
+LAYER_SYN = Record("LAYER_SYN", "5.4.1", (
+    ("off_syn_leak", "I"), ("syn_leak_count_flag", "B"), ("reserved", "3s")))
+RECORDS = (HEADER, ENTRY, GRAPH, LAYER, LAYER_SYN)
 
 
 class SectionKind(IntEnum):
@@ -203,6 +209,13 @@ def _pack_int4(values: np.ndarray) -> bytes:
     return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8).tobytes()
 
 
+def layer_header_size(neuron: int) -> int:
+    """Bytes of a LAYER payload's header for a layer of ``neuron``: 48, or 56 with the
+    LAYER_SYN extension of a model with a synaptic current (SPEC.md 5.4)."""
+    syn = "syn" in neuron_model(neuron).states
+    return LAYER_HEADER_SIZE + (LAYER_SYN.size if syn else 0)
+
+
 def _layer_payload(layer: Layer) -> bytes:
     n_in, n_out = layer.n_in, layer.n_out
     w = layer.weights.astype(np.int64)
@@ -210,6 +223,9 @@ def _layer_payload(layer: Layer) -> bytes:
     thr = np.asarray(layer.threshold, dtype=np.int64).astype("<i4").tobytes()
     leak = np.asarray(layer.leak, dtype=np.int64).astype("<u4").tobytes()
     parts: list[tuple[str, bytes]] = [("threshold", thr), ("leak", leak)]
+    if layer.syn_leak is not None:
+        parts.append(("syn_leak", np.asarray(layer.syn_leak, dtype=np.int64).astype("<u4")
+                      .tobytes()))
     if layer.bias is not None:
         parts.append(("bias", np.asarray(layer.bias, dtype=np.int64).astype("<i4").tobytes()))
     if sparse:
@@ -231,10 +247,11 @@ def _layer_payload(layer: Layer) -> bytes:
     parts.append(("weights", wbytes))
     offsets: dict[str, int] = {}
     body = bytearray()
-    pos = LAYER_HEADER_SIZE
+    hsize = layer_header_size(layer.neuron)
+    pos = hsize
     for name, blob in parts:
         pos = _a4(pos)
-        body += b"\0" * (pos - LAYER_HEADER_SIZE - len(body))
+        body += b"\0" * (pos - hsize - len(body))
         offsets[name] = pos
         body += blob
         pos += len(blob)
@@ -244,6 +261,10 @@ def _layer_payload(layer: Layer) -> bytes:
         1 if layer.threshold.shape[0] > 1 else 0, 1 if layer.leak.shape[0] > 1 else 0,
         int(layer.fire), nnz, offsets["threshold"], offsets["leak"], offsets.get("rowptr", 0),
         offsets.get("index", 0), offsets["weights"], len(wbytes), offsets.get("bias", 0))
+    if hsize > LAYER_HEADER_SIZE:
+        assert layer.syn_leak is not None  # validated: a CUBA_LIF layer has one
+        header += LAYER_SYN.struct.pack(offsets["syn_leak"],
+                                        1 if layer.syn_leak.shape[0] > 1 else 0, b"\0" * 3)
     return header + bytes(body)
 
 
@@ -289,10 +310,12 @@ def encode(graph: SpikeGraph) -> bytes:
 
 
 def _minor_version(graph: SpikeGraph) -> int:
-    """The lowest minor version that holds ``graph``: 1.3 added the fire rule >=, the
+    """The lowest minor version that holds ``graph``: 1.4 added CubaLIF, 1.3 the fire rule >=, the
     delayed / no reset and readout 1 (count, lowest index), 1.2 the ANN section, 1.1 biases;
     a file using none of them is 1.0."""
     layers = graph.layers
+    if any(lay.syn_leak is not None for lay in layers):
+        return 4
     if graph.readout != Readout.COUNT_MEMBRANE or any(
             lay.fire != FireRule.GT or lay.reset in (ResetMode.SUBTRACT_DELAYED, ResetMode.NONE)
             for lay in layers):
@@ -500,6 +523,18 @@ class _Reader:
             raise self.fail(f"{w}.index_bits", f"{index_bits} for "
                             f"{'sparse' if sparse else 'dense'} storage with n_out={n_out}; "
                             f"accepted: {', '.join(map(str, ok_index))}", "enum")
+        hsize = layer_header_size(neuron)
+        o_syn, n_syn = 0, 0
+        if hsize > LAYER_HEADER_SIZE:  # the LAYER_SYN extension (CUBA_LIF, version 1.4)
+            if size < hsize:
+                raise self.fail(w, f"payload is {size} bytes, shorter than the {hsize}-byte "
+                                f"header of a {NeuronKind(neuron).name} layer", "shape")
+            o_syn, sflag, reserved = LAYER_SYN.struct.unpack_from(d, off + LAYER_HEADER_SIZE)
+            if sflag > 1:
+                raise self.fail(f"{w}.syn_leak_count_flag", f"{sflag}; accepted: 0, 1", "enum")
+            if reserved != b"\0" * 3:
+                raise self.fail(f"{w}.reserved", "must be 0", "value")
+            n_syn = n_out if sflag else 1
         if n_in != n_in_expected:
             raise self.fail(f"{w}.n_in", f"{n_in} but the previous stage produces "
                             f"{n_in_expected}", "shape")
@@ -525,13 +560,15 @@ class _Reader:
                             "bounds")
         if o_bias:  # 0: the layer has no bias (every 1.0 file)
             arrays.append(("bias", o_bias, 4 * n_out))
+        if n_syn:
+            arrays.append(("syn_leak", o_syn, 4 * n_syn))
         spans = []
         for name, o, n in arrays:
             if o % 4:
                 raise self.fail(f"{w}.off_{name}", f"{o} is not a multiple of 4", "bounds")
-            if o < LAYER_HEADER_SIZE or o + n > size:
+            if o < hsize or o + n > size:
                 raise self.fail(f"{w}.off_{name}", f"array [{o}, {o + n}) is outside the "
-                                f"payload [{LAYER_HEADER_SIZE}, {size})", "bounds")
+                                f"payload [{hsize}, {size})", "bounds")
             spans.append((o, o + n, name))
         spans.sort()
         for (_, e1, a), (s2, _, b) in zip(spans, spans[1:], strict=False):
@@ -545,6 +582,11 @@ class _Reader:
             raise self.fail(f"{w}.leak", f"{int(leak.max())} > 65536", "value")
         if neuron == NeuronKind.IF and np.any(leak != Q16_ONE):
             raise self.fail(f"{w}.leak", "an IF neuron needs every leak == 65536", "value")
+        syn_leak = None
+        if n_syn:
+            syn_leak = np.frombuffer(d, "<u4", n_syn, off + o_syn).astype(np.uint32)
+            if syn_leak.max() > Q16_ONE:
+                raise self.fail(f"{w}.syn_leak", f"{int(syn_leak.max())} > 65536", "value")
         raw = np.frombuffer(d, np.uint8, w_bytes, off + o_w)
         if sparse:
             weights = self._sparse(w, d, off, n_in, n_out, nnz, o_rowptr, o_index,
@@ -568,7 +610,7 @@ class _Reader:
                                 f"[-{BIAS_MAX}, {BIAS_MAX}]", "value")
         return Layer(weights=weights, threshold=thr, leak=leak, neuron=NeuronKind(neuron),
                      reset=ResetMode(reset), weight_bits=bits, storage=Storage(storage),
-                     bias=bias, fire=FireRule(fire))
+                     bias=bias, fire=FireRule(fire), syn_leak=syn_leak)
 
     def _sparse(self, w: str, d: bytes, off: int, n_in: int, n_out: int, nnz: int,
                 o_rowptr: int, o_index: int, index_bits: int, bits: int,
@@ -708,6 +750,8 @@ def describe(data: bytes) -> dict[str, Any]:
             "threshold_range": [int(layer.threshold.min()), int(layer.threshold.max())],
             "leak": "per-neuron" if layer.leak.shape[0] > 1 else int(layer.leak[0]),
             "leak_range": [int(layer.leak.min()), int(layer.leak.max())],
+            "syn_leak_range": (None if layer.syn_leak is None
+                               else [int(layer.syn_leak.min()), int(layer.syn_leak.max())]),
             "bias_range": (None if layer.bias is None
                            else [int(layer.bias.min()), int(layer.bias.max())]),
             "bytes": sec["bytes"],
@@ -759,6 +803,7 @@ def c_layout_header() -> str:
                   f"#define ESNN_{rec.c_prefix}_BYTES {rec.size}u"]
         lines += [f"#define ESNN_{rec.c_prefix}_{name.upper()} {rec.offset(name)}u"
                   for name, _ in rec.fields]
+    lines += [""] + neuron_c_defines()
     for prefix, enum in ENUMS:
         members = ", ".join(f"ESNN_{prefix}_{m.name} = {int(m)}" for m in enum)
         lines += ["", f"enum {{ {members} }};",

@@ -127,7 +127,8 @@ class _Prepared:
         self.w = layer.weights.astype(dtype)
         self.fanout = fanout(layer)
         self.rule = neurons.numpy_rule(layer.neuron, layer.reset, layer.fire,
-                                       layer.threshold_full(), layer.leak_full())
+                                       layer.threshold_full(), layer.leak_full(),
+                                       layer.syn_leak_full())
         self.n_out = layer.n_out
         self.bias = None if layer.bias is None else layer.bias.astype(np.int64)
 
@@ -296,6 +297,8 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
     resets = [ResetMode(layer.reset) for layer in graph.layers]
     ge = [FireRule(layer.fire) == FireRule.GE for layer in graph.layers]
     bias = [[int(x) for x in layer.bias_full()] for layer in graph.layers]
+    alpha = [None if layer.syn_leak is None else [int(x) for x in layer.syn_leak_full()]
+             for layer in graph.layers]  # CUBA_LIF: the synaptic current's leak
 
     def fan(li: int, i: int) -> int:
         row = weights[li][i]
@@ -303,6 +306,7 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
 
     v = [[0] * layer.n_out for layer in graph.layers]
     pend = [[0] * layer.n_out for layer in graph.layers]  # SUBTRACT_DELAYED: theta if fired
+    syn = [[0] * layer.n_out for layer in graph.layers]  # CUBA_LIF: synaptic currents
     counts = [0] * graph.n_classes
     spikes = [0] * n_layers
     ops = [0] * n_layers
@@ -345,7 +349,12 @@ def reference_simulate(graph: SpikeGraph, pixels: np.ndarray, *,
             out = [0] * n_out
             for j in range(n_out):
                 vj = v[li][j]
-                vj = _ref_sat32(((vj * beta[li][j] + 32768) >> 16) - pend[li][j] + cur[j])
+                cj = cur[j]
+                a = alpha[li]
+                if a is not None:  # CUBA_LIF: I_syn = sat32(leak_alpha(I_syn) + I)
+                    syn[li][j] = _ref_sat32(((syn[li][j] * a[j] + 32768) >> 16) + cj)
+                    cj = syn[li][j]
+                vj = _ref_sat32(((vj * beta[li][j] + 32768) >> 16) - pend[li][j] + cj)
                 pend[li][j] = 0
                 if vj >= theta[li][j] if ge[li] else vj > theta[li][j]:
                     out[j] = 1

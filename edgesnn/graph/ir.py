@@ -16,12 +16,14 @@ import numpy as np
 from edgesnn.graph.ann import AnnGraph
 from edgesnn.graph.ann import encode as ann_encode
 from edgesnn.graph.neurons import (  # the neuron enums live with the neuron models
+    ALL_PARAMS,
     INT32_MAX,
     INT32_MIN,
     Q16_ONE,
     FireRule,
     NeuronKind,
     ResetMode,
+    state_words,
 )
 from edgesnn.graph.neurons import model as neuron_model
 
@@ -95,6 +97,8 @@ class Layer:
     name: str = ""
     bias: np.ndarray | None = None  # int32 [n_out], |b| <= BIAS_MAX, added every step; or None
     fire: FireRule = FireRule.GT
+    #: CUBA_LIF only: uint32 Q0.16 synaptic-current leak, shape [1] or [n_out]; else None
+    syn_leak: np.ndarray | None = None
 
     @property
     def n_in(self) -> int:
@@ -114,6 +118,12 @@ class Layer:
     def leak_full(self) -> np.ndarray:
         return np.broadcast_to(self.leak.astype(np.int64), (self.n_out,))
 
+    def syn_leak_full(self) -> np.ndarray | None:
+        """int64 ``[n_out]`` synaptic leak of a CUBA_LIF layer, else None."""
+        if self.syn_leak is None:
+            return None
+        return np.broadcast_to(self.syn_leak.astype(np.int64), (self.n_out,))
+
     def bias_full(self) -> np.ndarray:
         """int64 ``[n_out]``: the bias, zeros for a layer without one."""
         if self.bias is None:
@@ -132,7 +142,9 @@ class Layer:
                 and self.weight_bits == other.weight_bits
                 and int(self.storage) == int(other.storage) and self.name == other.name
                 and (self.bias is None) == (other.bias is None)
-                and (self.bias is None or np.array_equal(self.bias, other.bias)))
+                and (self.bias is None or np.array_equal(self.bias, other.bias))
+                and (self.syn_leak is None) == (other.syn_leak is None)
+                and (self.syn_leak is None or np.array_equal(self.syn_leak, other.syn_leak)))
 
     def validate(self, index: int) -> None:
         where = f"layer {index}" + (f" ({self.name})" if self.name else "")
@@ -154,8 +166,15 @@ class Layer:
                              f"(min {int(w.min())}, max {int(w.max())})")
         if self.n_in > 65535 or self.n_out > 65535:
             raise GraphError(f"{where}: {self.n_in}x{self.n_out} exceeds 65535 neurons per side")
-        for fname, arr, amin, amax in (("threshold", self.threshold, 0, INT32_MAX),
-                                       ("leak", self.leak, 0, Q16_ONE)):
+        nm = neuron_model(self.neuron)
+        for fname in {p.name for p in ALL_PARAMS} - {p.name for p in nm.params}:
+            if getattr(self, fname) is not None:
+                raise GraphError(f"{where}: {fname} is set but a {nm.kind.name} neuron has no "
+                                 f"such parameter")
+        for param in nm.params:
+            fname, arr, amin, amax = param.name, getattr(self, param.name), param.lo, param.hi
+            if arr is None:
+                raise GraphError(f"{where}: a {nm.kind.name} neuron needs {fname}")
             if arr.ndim != 1 or arr.shape[0] not in (1, self.n_out):
                 raise GraphError(f"{where}: {fname} must have shape [1] or [{self.n_out}], "
                                  f"got {arr.shape}")
@@ -164,7 +183,7 @@ class Layer:
             if int(arr.min()) < amin or int(arr.max()) > amax:
                 raise GraphError(f"{where}: {fname} outside [{amin}, {amax}] "
                                  f"(min {int(arr.min())}, max {int(arr.max())})")
-        problem = neuron_model(self.neuron).check(self.leak)
+        problem = nm.check(self.leak)
         if problem:
             raise GraphError(f"{where}: {problem}")
         if self.bias is not None:
@@ -238,6 +257,9 @@ class SpikeGraph:
             return (x + 7) & ~7
 
         total = a8(4 * sum(layer.n_out for layer in self.layers))
+        # the further states of multi-state neurons (CUBA_LIF's synaptic current)
+        total += a8(4 * sum((state_words(layer.neuron) - 1) * layer.n_out
+                            for layer in self.layers))
         if self.encoder.kind == EncoderKind.DIRECT:
             total += a8(4 * self.layers[0].n_out)
         total += 2 * a8(2 * self.input_size)

@@ -40,6 +40,7 @@ class NeuronKind(IntEnum):
 
     LIF = 0
     IF = 1
+    CUBA_LIF = 2  # a synaptic-current state with its own decay (snnTorch Synaptic, NIR CubaLIF)
 
 
 class ResetMode(IntEnum):
@@ -77,6 +78,8 @@ THRESHOLD = Param("threshold", "off_threshold", "<i4", 0, INT32_MAX, "threshold_
                   "int32 threshold theta, v > theta fires (SPEC.md 3.2 step 3)")
 LEAK = Param("leak", "off_leak", "<u4", 0, Q16_ONE, "leak_count_flag",
              "membrane leak beta_q, Q0.16: leak(v) = (v * beta_q + 32768) >> 16")
+SYN_LEAK = Param("syn_leak", "off_syn_leak", "<u4", 0, Q16_ONE, "syn_leak_count_flag",
+                 "synaptic-current leak alpha_q, Q0.16, the same rounding as the membrane's")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,13 @@ MODELS: dict[NeuronKind, NeuronModel] = {
     NeuronKind.IF: NeuronModel(NeuronKind.IF, ("v",), (THRESHOLD, LEAK), "IF",
                                "SpikingJelly IFNode; snnTorch Leaky(beta=1)",
                                fixed_leak=Q16_ONE),
+    NeuronKind.CUBA_LIF: NeuronModel(NeuronKind.CUBA_LIF, ("v", "syn"), (THRESHOLD, LEAK, SYN_LEAK),
+                                     "CubaLIF", "snnTorch Synaptic, Norse LIFCell"),
 }
+
+
+#: every parameter of any model (the IR attributes a layer may carry)
+ALL_PARAMS: tuple[Param, ...] = tuple(dict.fromkeys(p for m in MODELS.values() for p in m.params))
 
 
 def model(kind: int | NeuronKind) -> NeuronModel:
@@ -123,6 +132,18 @@ def model(kind: int | NeuronKind) -> NeuronModel:
 def state_words(kind: int | NeuronKind) -> int:
     """int32 words per neuron that the C arena holds for this model (SPEC.md 4)."""
     return len(model(kind).states)
+
+
+def c_defines() -> list[str]:
+    """Lines of ``firmware/runtime/esnn_layout.h`` derived from :data:`MODELS`: the int32 state
+    words per neuron of each model and the arena's extra states (SPEC.md 4)."""
+    lines = ["/* neuron models (edgesnn/graph/neurons.py): int32 state words per neuron */"]
+    lines += [f"#define ESNN_NEURON_{m.kind.name}_STATES {len(m.states)}u" for m in MODELS.values()]
+    extra = [m for m in MODELS.values() if len(m.states) > 1]
+    expr = " : ".join(f"(k) == ESNN_NEURON_{m.kind.name} ? {len(m.states) - 1}u"
+                      for m in extra) + " : 0u"
+    lines.append(f"#define ESNN_NEURON_EXTRA_STATES(k) ({expr})")
+    return lines
 
 
 # -------------------------------------------------------------------------------- the step
@@ -167,28 +188,38 @@ class LayerRule(Generic[X]):
     ge: bool
     theta: X
     leak: X | None  # None: no leak
+    syn_leak: X | None = None  # CUBA_LIF: the synaptic current's leak (None: no leak)
 
 
 @dataclass
 class State(Generic[X]):
-    """One layer's per-neuron states (``[B, n]`` each): the membrane ``v``, and ``pending``
-    (the thresholds of the neurons that fired, for SUBTRACT_DELAYED; else None)."""
+    """One layer's per-neuron states (``[B, n]`` each): the membrane ``v``, ``pending`` (the
+    thresholds of the neurons that fired, for SUBTRACT_DELAYED; else None) and ``syn`` (the
+    synaptic current of a CUBA_LIF layer; else None)."""
 
     v: X
     pending: X | None = None
+    syn: X | None = None
 
 
 def new_state(rule: LayerRule[Any], zeros: Any) -> State[Any]:
     """Fresh states for ``rule`` from a ``zeros()`` factory (SPEC.md 3: all start at 0)."""
     return State(v=zeros(),
-                 pending=zeros() if rule.reset == ResetMode.SUBTRACT_DELAYED else None)
+                 pending=zeros() if rule.reset == ResetMode.SUBTRACT_DELAYED else None,
+                 syn=zeros() if "syn" in MODELS[rule.kind].states else None)
 
 
 def step(a: Arith[X], rule: LayerRule[X], st: State[X], current: X) -> X:
     """SPEC.md 3.2 steps 2.2-2.4 for one layer and one step, updating ``st``; returns the
-    spikes. Leak, integrate the current, subtract the delayed reset (order: snnTorch's
-    ``beta * v + I - theta * s_prev``; exact and order-free in the integer backends), saturate,
-    fire, reset."""
+    spikes. A CUBA_LIF layer first leaks its synaptic current and adds the input current to it
+    (saturated), and that is the current its membrane integrates. Then: leak, integrate the
+    current, subtract the delayed reset (order: snnTorch's ``beta * v + I - theta * s_prev``;
+    exact and order-free in the integer backends), saturate, fire, reset (the membrane only)."""
+    if rule.kind == NeuronKind.CUBA_LIF:
+        if st.syn is None:
+            raise ValueError("a CUBA_LIF layer needs its syn state")
+        st.syn = a.sat32(a.leak(st.syn, rule.syn_leak) + current)
+        current = st.syn
     v = a.leak(st.v, rule.leak) + current
     if rule.reset == ResetMode.SUBTRACT_DELAYED:
         if st.pending is None:
@@ -237,12 +268,19 @@ class NumpyInt:
 NUMPY_INT = NumpyInt()
 
 
+def _q16_or_none(leak: np.ndarray | None) -> np.ndarray | None:
+    if leak is None:
+        return None
+    q = np.asarray(leak, dtype=np.int64)
+    return None if bool(np.all(q == Q16_ONE)) else q
+
+
 def numpy_rule(kind: int | NeuronKind, reset: int | ResetMode, fire: int | FireRule,
-               theta: np.ndarray, leak: np.ndarray) -> LayerRule[np.ndarray]:
+               theta: np.ndarray, leak: np.ndarray,
+               syn_leak: np.ndarray | None = None) -> LayerRule[np.ndarray]:
     """A layer's :class:`LayerRule` for :class:`NumpyInt` (int64 arrays; a leak of all
     ``Q16_ONE`` becomes None, the identity)."""
-    beta = np.asarray(leak, dtype=np.int64)
     return LayerRule(kind=NeuronKind(kind), reset=ResetMode(reset),
                      ge=FireRule(fire) == FireRule.GE,
-                     theta=np.asarray(theta, dtype=np.int64),
-                     leak=None if bool(np.all(beta == Q16_ONE)) else beta)
+                     theta=np.asarray(theta, dtype=np.int64), leak=_q16_or_none(leak),
+                     syn_leak=_q16_or_none(syn_leak))

@@ -99,9 +99,12 @@ def random_graph(
             leak = np.full(count, Q16_ONE, dtype=np.uint32)
         else:
             leak = rng.integers(49152, Q16_ONE + 1, count).astype(np.uint32)
+        syn_leak = None  # CUBA_LIF: a synaptic decay of 1/2 .. 15/16 per step
+        if nkind == NeuronKind.CUBA_LIF:
+            syn_leak = rng.integers(32768, 61441, count).astype(np.uint32)
         layers.append(Layer(weights=w, threshold=np.ones(count, dtype=np.int32), leak=leak,
                             neuron=nkind, reset=rmode, weight_bits=weight_bits, storage=store,
-                            name=f"fc{li}", fire=frule))
+                            name=f"fc{li}", fire=frule, syn_leak=syn_leak))
     graph = SpikeGraph(input_size=input_size, steps=steps, layers=layers,
                        encoder=Encoder(kind=enc, seed=int(rng.integers(0, 1 << 32))),
                        metadata={"name": f"random_graph({seed})", "synth_seed": seed},

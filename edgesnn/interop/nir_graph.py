@@ -59,7 +59,8 @@ def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | N
         n = layer.n_out
         thr = layer.threshold_full().astype(np.float64)
         beta = layer.beta_full().astype(np.float64)
-        lif = not (snn.neuron == "if" or np.all(beta == 1.0))
+        cuba = snn.neuron == "cuba_lif"
+        lif = cuba or not (snn.neuron == "if" or np.all(beta == 1.0))
         w, b = layer.weight.astype(np.float64), layer.bias
         if lif and r_style == "unit_r":
             if np.any(beta >= 1.0):
@@ -72,7 +73,17 @@ def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | N
         else:
             nodes[f"fc{i}"] = nir.Affine(weight=w.astype(np.float32),
                                          bias=np.asarray(b).astype(np.float32))
-        if not lif:
+        if cuba:  # snnTorch's Synaptic export: tau_syn = dt/(1-alpha), w_in = tau_syn/dt
+            assert layer.alpha is not None  # validated
+            alpha = np.broadcast_to(layer.alpha.astype(np.float64), (n,))
+            with np.errstate(divide="ignore"):
+                tau = np.where(beta < 1.0, dt / (1.0 - beta), np.inf)
+                tau_syn = np.where(alpha < 1.0, dt / (1.0 - alpha), np.inf)
+            nodes[f"lif{i}"] = nir.CubaLIF(
+                tau_syn=tau_syn, tau_mem=tau, r=tau / dt if r_style == "unit_scale"
+                else np.ones(n), v_leak=np.zeros(n), v_threshold=thr, v_reset=np.zeros(n),
+                w_in=np.where(np.isinf(tau_syn), 1.0, tau_syn / dt))
+        elif not lif:
             nodes[f"lif{i}"] = nir.IF(r=np.full(n, 1.0 / dt), v_threshold=thr,
                                       v_reset=np.zeros(n))
         else:
@@ -175,10 +186,10 @@ def _param(node_name: str, node: Any, field: str, n: int) -> np.ndarray:
     return arr
 
 
-def _neuron(name: str, node: Any, n: int, dt: float, reset: str) -> tuple[np.ndarray,
-                                                                            np.ndarray,
-                                                                            np.ndarray]:
-    """(beta, input scale, threshold) of one neuron node, each float64 [n]."""
+def _neuron(name: str, node: Any, n: int, dt: float, reset: str
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(beta, input scale, threshold, alpha) of one neuron node, each float64 [n]; alpha (the
+    synaptic decay, CubaLIF) is 0 for LIF and IF nodes."""
     kind = type(node).__name__
     thr = _param(name, node, "v_threshold", n)
     if not np.all(np.isfinite(thr)):
@@ -189,17 +200,22 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str) -> tuple[np.nda
         if np.any(v_reset != 0):
             raise InteropError(f"node {name!r}: v_reset != 0 is not expressible (edgesnn "
                                "resets to 0 or subtracts the threshold)")
+    alpha = np.zeros(n)
     if kind == "IF":
         r = _param(name, node, "r", n)
-        return np.ones(n), r * dt, thr
+        return np.ones(n), r * dt, thr, alpha
     if kind == "CubaLIF":
+        # tau_syn dI/dt = -I + w_in S, one Euler step: I = alpha I + (dt/tau_syn) w_in S; the
+        # membrane integrates R dt/tau_mem I: our synaptic current is that, so its input scale
+        # is w_in (dt/tau_syn) (R dt/tau_mem) (snnTorch writes w_in = tau_syn/dt: scale 1)
         tau_syn = _param(name, node, "tau_syn", n)
-        alpha = 1.0 - dt / tau_syn
-        if np.any(np.abs(alpha) > 1e-9):
-            raise InteropError(f"node {name!r}: CubaLIF with a synaptic time constant "
-                               f"(alpha = 1 - dt/tau_syn up to {float(np.abs(alpha).max()):.3g})"
-                               " is not expressible; only tau_syn == dt (instant synapse) is")
-        w_in = _param(name, node, "w_in", n)
+        if np.any(tau_syn < dt):
+            raise InteropError(f"node {name!r}: tau_syn < dt gives alpha = 1 - dt/tau_syn < 0 "
+                               f"(dt={dt}); pass a smaller --dt")
+        with np.errstate(divide="ignore"):
+            alpha = np.where(np.isinf(tau_syn), 1.0, 1.0 - dt / tau_syn)
+        alpha = np.where(np.abs(alpha) < 1e-9, 0.0, alpha)  # tau_syn == dt: no synaptic memory
+        w_in = _param(name, node, "w_in", n) * np.where(np.isinf(tau_syn), 1.0, dt / tau_syn)
         tau = _param(name, node, "tau_mem", n)
     else:
         w_in = np.ones(n)
@@ -221,7 +237,7 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str) -> tuple[np.nda
                            f"(dt={dt}); pass a smaller --dt")
     if not np.all(np.isfinite(scale)):
         raise InteropError(f"node {name!r}: input scale R*dt/tau is not finite")
-    return beta, scale, thr
+    return beta, scale, thr, alpha
 
 
 def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
@@ -292,7 +308,7 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
         if pending is None:
             raise InteropError(f"node {name!r}: a neuron node must follow a Linear/Affine")
         n = pending[1].shape[0]
-        beta, scale, thr = _neuron(name, node, n, dt, reset)
+        beta, scale, thr, alpha = _neuron(name, node, n, dt, reset)
         w, bias = pending[1], pending[2]
         if np.any(np.abs(scale - 1.0) > _UNIT):  # the input scale multiplies W x + b
             w = w * scale[:, None]
@@ -303,12 +319,19 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
             weight=w.astype(np.float32),
             beta=(beta[:1] if np.all(beta == beta[0]) else beta).astype(np.float32),
             threshold=(thr[:1] if np.all(thr == thr[0]) else thr).astype(np.float32),
-            bias=None if bias is None else bias.astype(np.float32)))
+            bias=None if bias is None else bias.astype(np.float32),
+            alpha=(alpha[:1] if np.all(alpha == alpha[0]) else alpha).astype(np.float32)))
         kinds.append(type(node).__name__)
         pending = None
     if not layers:
         raise InteropError("the graph has no Linear/Affine -> neuron layer")
     neuron = "if" if all(k == "IF" for k in kinds) else "lif"
+    if any(np.any(layer.alpha != 0) for layer in layers):  # type: ignore[operator]
+        # a synaptic current somewhere: every layer is CubaLIF (alpha = 0 is exactly LIF/IF)
+        neuron = "cuba_lif"
+    else:
+        for layer in layers:
+            layer.alpha = None
     snn = FloatSNN(layers=layers,
                    steps=int(steps if steps is not None else meta.get("steps", 25)),
                    encoder=str(encoder or meta.get("encoder", "rate")),

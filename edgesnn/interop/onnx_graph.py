@@ -22,7 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgesnn.graph import neurons
 from edgesnn.graph.ir import INT32_MAX, INT32_MIN, EncoderKind, FireRule, SpikeGraph
 from edgesnn.graph.prng import rate_table
-from edgesnn.interop.params import FloatSNN
+from edgesnn.interop.params import FloatSNN, InteropError
 
 OPSET = 17
 PRODUCER = "edgesnn"
@@ -176,16 +176,21 @@ def _float_rules(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, s
                  ) -> list[neurons.LayerRule[_Sym]]:
     return [neurons.LayerRule(kind=neurons.NeuronKind[snn.neuron.upper()],
                               reset=neurons.ResetMode[snn.reset.upper()], ge=snn.fire == "ge",
-                              theta=_Sym(b, theta), leak=_Sym(b, beta))
-            for _, beta, theta, _ in params]
+                              theta=_Sym(b, theta), leak=_Sym(b, beta),
+                              syn_leak=None if layer.alpha is None else _Sym(b, b.const(
+                                  f"alpha{i}", layer.alpha.astype(np.float32))))
+            for i, ((_, beta, theta, _), layer) in enumerate(zip(params, snn.layers,
+                                                                  strict=True))]
 
 
 def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, str]], x: str,
                 vs: list[str], outs: list[str] | None = None, prev: list[str] | None = None,
-                prev_outs: list[str] | None = None) -> tuple[str, list[str], list[str]]:
+                prev_outs: list[str] | None = None, syns: list[str] | None = None
+                ) -> tuple[str, list[str], list[str]]:
     """One step of every layer (:func:`edgesnn.graph.neurons.step` on ONNX nodes); returns
     (output spikes, new membranes, every layer's spikes). ``prev``: every layer's spikes of the
-    previous step (reset "subtract_delayed" only)."""
+    previous step (reset "subtract_delayed" only); ``syns``: neuron "cuba_lif"'s synaptic
+    currents, replaced in place by the new ones."""
     arith = _OnnxArith(b, integer=False)
     s = x
     new_vs: list[str] = []
@@ -198,8 +203,11 @@ def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, st
         pending = None
         if prev is not None:  # subtract_delayed: theta * the previous step's spikes
             pending = _Sym(b, b.op("Mul", [theta, prev[i]]))
-        st = neurons.State(v=_Sym(b, vs[i]), pending=pending)
+        st = neurons.State(v=_Sym(b, vs[i]), pending=pending,
+                           syn=None if syns is None else _Sym(b, syns[i]))
         s = neurons.step(arith, rule, st, _Sym(b, cur)).name
+        if syns is not None and st.syn is not None:
+            syns[i] = st.syn.name
         if prev_outs:
             s = b.op("Identity", [s], prev_outs[i])
         v = st.v.name
@@ -212,6 +220,11 @@ def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, st
 
 def float_step_model(snn: FloatSNN) -> onnx.ModelProto:
     snn.validate()
+    if snn.neuron == "cuba_lif":
+        raise InteropError("the float step graph streams one membrane per layer; neuron "
+                           "'cuba_lif' also carries a synaptic current: use the unrolled float "
+                           "graph (--option mode=unrolled) or the integer one (--option "
+                           "integer=true)")
     b = _Builder()
     params = _float_params(b, snn)
     vs = [f"v{i}" for i in range(len(snn.layers))]
@@ -237,12 +250,13 @@ def float_unrolled_model(snn: FloatSNN) -> onnx.ModelProto:
     x0 = b.op("Gather", ["x", b.const("", np.array(0, np.int64))], axis=0)
     vs = [b.zeros("x", 1, layer.n_out, TensorProto.FLOAT) for layer in snn.layers]
     prev = list(vs) if snn.reset == "subtract_delayed" else None
+    syns = list(vs) if snn.neuron == "cuba_lif" else None  # synaptic currents, from 0
     counts = ""
     for t in range(snn.steps):
         xt = x0 if t == 0 else b.op("Gather", ["x", b.const("", np.array(t, np.int64))], axis=0)
         last = t == snn.steps - 1
         outs = [""] * (len(vs) - 1) + ["v_final"] if last else None
-        s, vs, spikes = _float_step(b, snn, params, xt, vs, outs, prev)
+        s, vs, spikes = _float_step(b, snn, params, xt, vs, outs, prev, syns=syns)
         prev = spikes if prev is not None else None
         counts = s if t == 0 else b.op("Add", [counts, s])
     b.op("Identity", [counts], "counts")
@@ -281,7 +295,9 @@ def integer_model(graph: SpikeGraph) -> onnx.ModelProto:
     arith = _OnnxArith(b, integer=True)
     rules = [neurons.LayerRule(kind=layer.neuron, reset=layer.reset,
                                ge=layer.fire == FireRule.GE, theta=_Sym(b, ths[li]),
-                               leak=_Sym(b, leaks[li]))
+                               leak=_Sym(b, leaks[li]),
+                               syn_leak=None if layer.syn_leak is None else _Sym(b, b.const(
+                                   f"syn_leak{li}", layer.syn_leak.astype(np.int64))))
              for li, layer in enumerate(graph.layers)]
     states = [neurons.new_state(rule, lambda n=layer.n_out: _Sym(b, b.zeros("pixels", 0, n, i64)))
               for rule, layer in zip(rules, graph.layers, strict=True)]

@@ -33,6 +33,7 @@ class FloatLayer:
     beta: np.ndarray  # float32 [1] or [n_out]; 1.0 for IF
     threshold: np.ndarray  # float32 [1] or [n_out]
     bias: np.ndarray | None = None  # float32 [n_out]: a current added every step; or None
+    alpha: np.ndarray | None = None  # float32 [1] or [n_out]: neuron "cuba_lif"'s synaptic decay
 
     @property
     def n_in(self) -> int:
@@ -111,7 +112,16 @@ class FloatSNN:
             for pname, arr in arrays:
                 if not np.all(np.isfinite(arr)):
                     raise InteropError(f"{name}: {pname} contains NaN or Inf")
-            for pname, arr in (("beta", layer.beta), ("threshold", layer.threshold)):
+            if (layer.alpha is not None) != (self.neuron == "cuba_lif"):
+                raise InteropError(f"{name}: a synaptic decay alpha is needed by, and only by, "
+                                   f"neuron 'cuba_lif' (neuron {self.neuron!r})")
+            shaped = [("beta", layer.beta), ("threshold", layer.threshold)]
+            if layer.alpha is not None:
+                shaped.append(("alpha", layer.alpha))
+                if not np.all(np.isfinite(layer.alpha)) or np.any(layer.alpha < 0) or np.any(
+                        layer.alpha > 1):
+                    raise InteropError(f"{name}: alpha must lie in [0, 1]")
+            for pname, arr in shaped:
                 if arr.ndim != 1 or arr.shape[0] not in (1, layer.n_out):
                     raise InteropError(f"{name}: {pname} must have shape [1] or "
                                        f"[{layer.n_out}], got {arr.shape}")
@@ -138,9 +148,11 @@ def from_model(model: Any) -> FloatSNN:
     layers = []
     for i, fc in enumerate(model.fcs):
         bias = getattr(fc, "bias", None)
+        alpha = model.alpha(i) if hasattr(model, "alpha") else None
         layers.append(FloatLayer(weight=_arr(fc.weight).reshape(fc.weight.shape),
                                  beta=_arr(model.beta(i)), threshold=_arr(model.threshold(i)),
-                                 bias=None if bias is None else _arr(bias)))
+                                 bias=None if bias is None else _arr(bias),
+                                 alpha=None if alpha is None else _arr(alpha)))
     known = {"steps", "encoder", "encoder_seed", "neuron", "reset", "bias", "fire", "readout"}
     snn = FloatSNN(layers=layers, steps=int(cfg_dict["steps"]),
                    encoder=str(cfg_dict["encoder"]), encoder_seed=int(cfg_dict["encoder_seed"]),
@@ -186,6 +198,7 @@ def to_model(snn: FloatSNN) -> Any:
 
     snn.validate()
     per_neuron = any(layer.beta.shape[0] > 1 or layer.threshold.shape[0] > 1
+                     or (layer.alpha is not None and layer.alpha.shape[0] > 1)
                      for layer in snn.layers)
     for i, layer in enumerate(snn.layers):
         if np.any(layer.threshold < MIN_THRESHOLD):
@@ -195,7 +208,7 @@ def to_model(snn: FloatSNN) -> Any:
             raise InteropError(f"layer {i}: neuron 'if' needs beta == 1")
     known = {"input_size", "hidden", "n_classes", "steps", "encoder", "encoder_seed", "neuron",
              "reset", "beta", "threshold", "per_neuron", "learn_beta", "learn_threshold",
-             "bias", "fire", "readout"}
+             "bias", "fire", "readout", "alpha"}
     bias = any(layer.bias is not None for layer in snn.layers)
     kept = {k: v for k, v in snn.extra.items() if k in {"surrogate", "slope", "detach_reset"}}
     config = SNNConfig(input_size=snn.input_size, hidden=snn.hidden, n_classes=snn.n_classes,
@@ -204,6 +217,8 @@ def to_model(snn: FloatSNN) -> Any:
                        beta=float(snn.layers[0].beta[0]),
                        threshold=float(snn.layers[0].threshold[0]), per_neuron=per_neuron,
                        bias=bias, fire=snn.fire, readout=snn.readout,
+                       alpha=float(snn.layers[0].alpha[0]) if snn.layers[0].alpha is not None
+                       else 0.5,
                        **{k: v for k, v in kept.items() if k not in known})
     model = SpikingMLP(config)
     state = model.state_dict()
@@ -216,6 +231,8 @@ def to_model(snn: FloatSNN) -> Any:
         state[f"beta_{i}"] = torch.from_numpy(np.broadcast_to(layer.beta, shape).copy())
         state[f"threshold_{i}"] = torch.from_numpy(
             np.broadcast_to(layer.threshold, shape).copy())
+        if layer.alpha is not None:
+            state[f"alpha_{i}"] = torch.from_numpy(np.broadcast_to(layer.alpha, shape).copy())
     model.load_state_dict(state)
     model.eval()
     return model

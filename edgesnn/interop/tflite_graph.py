@@ -114,6 +114,10 @@ def _meta(snn: FloatSNN, mode: str, quant: str) -> dict[str, Any]:
 def snn_model(snn: FloatSNN, mode: str = "step", quant: str = "float") -> bytes:
     """The ``.tflite`` bytes of ``snn`` (see the module doc for inputs and outputs)."""
     snn.validate()
+    if snn.neuron == "cuba_lif":
+        raise InteropError("neuron 'cuba_lif' (a synaptic-current state besides the membrane) "
+                           "has no TFLite graph here; use --target onnx (mode=unrolled or "
+                           "integer=true) or --target nir")
     if snn.reset not in ("subtract", "zero") or snn.fire != "gt":
         raise InteropError(f"reset {snn.reset!r} with fire {snn.fire!r} has no TFLite graph "
                            "here; accepted: reset subtract or zero with fire gt (use "

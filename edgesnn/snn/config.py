@@ -12,7 +12,7 @@ CONFIG_VERSION = 1
 # float LIF): the IR enums' member names in lower case (edgesnn/graph/ir.py: NeuronKind,
 # ResetMode, FireRule, Readout; tests/test_lif.py holds them equal). Kept here as strings
 # because building the CLI parser imports no numpy.
-NEURONS = ("lif", "if")
+NEURONS = ("lif", "if", "cuba_lif")  # cuba_lif: snnTorch Synaptic (a decaying synaptic current)
 RESETS = ("subtract", "zero", "subtract_delayed", "none")  # SPEC 3.2 step 4
 FIRES = ("gt", "ge")  # v > threshold, v >= threshold (SpikingJelly)
 READOUTS = ("count_membrane", "count")  # SPEC 3.3: membrane tie-break, or the peers' argmax
@@ -58,6 +58,7 @@ class SNNConfig:
     bias: bool = False  # nn.Linear biases: a per-neuron current added every step (SPEC 3.2)
     fire: str = "gt"  # "ge": fire on v >= threshold (SpikingJelly's rule)
     readout: str = "count_membrane"  # "count": argmax of the counts, lowest index on ties
+    alpha: float = 0.5  # neuron "cuba_lif": the synaptic current's decay (snnTorch Synaptic)
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -98,6 +99,7 @@ class SNNConfig:
         need(self.neuron != "if" or self.beta == 1.0,
              f"neuron='if' has no leak, so beta must be 1.0 (got {self.beta})")
         need(self.threshold > 0, f"threshold={self.threshold}; must be > 0")
+        need(0.0 <= self.alpha <= 1.0, f"alpha={self.alpha}; accepted: 0..1")
         need(self.surrogate in SURROGATES,
              f"surrogate={self.surrogate!r}; accepted: {', '.join(SURROGATES)}")
         need(self.slope > 0, f"slope={self.slope}; must be > 0")

@@ -147,32 +147,35 @@ class LIFFunction(torch.autograd.Function):
 
 def lif(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor, reset: str = "subtract",
         surrogate: str = "fast_sigmoid", slope: float = 25.0,
-        detach_reset: bool = True, fire: str = "gt") -> tuple[torch.Tensor, torch.Tensor]:
+        detach_reset: bool = True, fire: str = "gt",
+        alpha: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the recurrence (:class:`LIFFunction` for subtract/zero with ``v > theta``, else
-    :func:`lif_reference`); returns ``(spikes, u_final)``."""
+    :func:`lif_reference`); returns ``(spikes, u_final)``. ``alpha`` (``[1]`` or ``[N]``): a
+    CubaLIF layer's synaptic decay (``syn = alpha * syn + I`` integrated in place of ``I``)."""
     if reset not in RESETS:
         raise ValueError(f"reset={reset!r}; accepted: {', '.join(RESETS)}")
     if fire not in FIRES:
         raise ValueError(f"fire={fire!r}; accepted: {', '.join(FIRES)}")
-    if reset in ("subtract", "zero") and fire == "gt":
+    if reset in ("subtract", "zero") and fire == "gt" and alpha is None:
         return LIFFunction.apply(current, beta, theta, reset == "zero", surrogate, float(slope),
                                  bool(detach_reset))
-    return lif_reference(current, beta, theta, reset, surrogate, slope, detach_reset, fire)
+    return lif_reference(current, beta, theta, reset, surrogate, slope, detach_reset, fire,
+                         alpha)
 
 
 def lif_reference(current: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor,
                   reset: str = "subtract", surrogate: str = "fast_sigmoid", slope: float = 25.0,
-                  detach_reset: bool = True, fire: str = "gt"
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+                  detach_reset: bool = True, fire: str = "gt",
+                  alpha: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The recurrence written step by step with plain autograd: the neuron step of
     :mod:`edgesnn.graph.neurons` on :class:`TorchFloat` (the only implementation of the peers'
     rules in float, and the check of :class:`LIFFunction`)."""
     if reset not in RESETS:
         raise ValueError(f"reset={reset!r}; accepted: {', '.join(RESETS)}")
     arith = TorchFloat(surrogate, slope, detach_reset)
-    rule = neurons.LayerRule(kind=neurons.NeuronKind.LIF,
-                             reset=neurons.ResetMode[reset.upper()], ge=fire == "ge",
-                             theta=theta, leak=beta)
+    kind = neurons.NeuronKind.LIF if alpha is None else neurons.NeuronKind.CUBA_LIF
+    rule = neurons.LayerRule(kind=kind, reset=neurons.ResetMode[reset.upper()], ge=fire == "ge",
+                             theta=theta, leak=beta, syn_leak=alpha)
     st = neurons.new_state(rule, lambda: torch.zeros_like(current[0]))
     out = [neurons.step(arith, rule, st, current[t]) for t in range(current.shape[0])]
     return torch.stack(out), st.v

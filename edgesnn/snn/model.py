@@ -75,6 +75,12 @@ class SpikingMLP(nn.Module):
                 self.register_parameter(f"threshold_{l}", nn.Parameter(theta))
             else:
                 self.register_buffer(f"threshold_{l}", theta)
+            if config.neuron == "cuba_lif":  # the synaptic current's decay
+                alpha = torch.full(shape, float(config.alpha))
+                if config.learn_beta:
+                    self.register_parameter(f"alpha_{l}", nn.Parameter(alpha))
+                else:
+                    self.register_buffer(f"alpha_{l}", alpha)
 
     @property
     def n_layers(self) -> int:
@@ -83,6 +89,12 @@ class SpikingMLP(nn.Module):
     def beta(self, l: int) -> torch.Tensor:
         """Leak of layer ``l``, shape ``[1]`` or ``[n_out]``, clamped to ``[0, 1]``."""
         return getattr(self, f"beta_{l}").clamp(0.0, 1.0)
+
+    def alpha(self, l: int) -> torch.Tensor | None:
+        """Synaptic-current decay of layer ``l`` (neuron "cuba_lif"), clamped to ``[0, 1]``;
+        None for the other neurons."""
+        a = getattr(self, f"alpha_{l}", None)
+        return None if a is None else a.clamp(0.0, 1.0)
 
     def threshold(self, l: int) -> torch.Tensor:
         """Threshold of layer ``l``, shape ``[1]`` or ``[n_out]``, kept ``> 0``."""
@@ -97,9 +109,11 @@ class SpikingMLP(nn.Module):
             if l > 0:
                 t, b, n = spikes.shape
                 current = self.fcs[l](spikes.reshape(t * b, n)).reshape(t, b, -1)
+            alpha = self.alpha(l)
             spikes, u = lif(current, self.beta(l).to(current.dtype),
                             self.threshold(l).to(current.dtype), cfg.reset, cfg.surrogate,
-                            cfg.slope, cfg.detach_reset, cfg.fire)
+                            cfg.slope, cfg.detach_reset, cfg.fire,
+                            None if alpha is None else alpha.to(current.dtype))
             if record:
                 recorded.append(spikes)
         return SNNOutput(counts=spikes.sum(0), v_final=u, layer_spikes=recorded if record else None,

@@ -57,10 +57,11 @@ typedef struct {
     const ESNN_ROM uint8_t *index;  /* uint8/uint16[nnz] (sparse) */
     const ESNN_ROM uint8_t *w;      /* weight bytes */
     const ESNN_ROM uint8_t *bias;   /* int32[n_out], or NULL: no bias (SPEC 5.4, version 1.1) */
+    const ESNN_ROM uint8_t *syn_leak; /* uint32[1 or n_out] Q0.16 (CubaLIF, SPEC 5.4.1), or NULL */
     uint32_t bias_max;     /* largest |bias| (0 without one) */
     uint32_t nnz;
     uint16_t n_in, n_out;
-    uint8_t neuron, reset, fire, weight_bits, storage, index_bits, thr_per, leak_per;
+    uint8_t neuron, reset, fire, weight_bits, storage, index_bits, thr_per, leak_per, syn_per;
 } esnn_layer_t;
 
 typedef struct {

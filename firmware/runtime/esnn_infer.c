@@ -324,12 +324,17 @@ static uint32_t encode_latency(const uint8_t *px, const uint16_t *nz, uint32_t c
 
 /* Fire, reset and leak every membrane of layer L (SPEC 3.2 steps 3-4, then the leak of the
  * next step's step 2, with beta = 1 when `last` so the readout sees post-reset membranes).
+ * A CubaLIF layer (mem != NULL) has its synaptic currents in v (the rows and the bias were
+ * added to them) and its membranes in mem: per neuron the synaptic current (after the flagged
+ * saturation) is added to the membrane with saturation (SPEC 3.2 step 2), the membrane fires
+ * and resets, and both are leaked for the next step, each with its own leak.
  * A SUBTRACT_DELAYED layer subtracts the threshold of a neuron that fired after that leak
  * (not on the last step: its readout sees the membrane that fired); NONE keeps it; GE fires on
  * v >= th, i.e. v > th - 1 (th >= 0, so th - 1 cannot overflow).
  * Spike indices go to dst; returns their count. With `chk`, dst[j] holds the NEAR_* flag of
  * neuron j (read before it can be overwritten: the spike count is <= j). */
-static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst, int chk, int last)
+static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem, uint16_t *dst, int chk,
+                              int last)
 {
     uint32_t j, n = L->n_out, keep = L->reset == ESNN_RESET_ZERO ? 0u : 0xFFFFFFFFu; /* reset: subtract, or zero */
     uint32_t beta = last ? ESNN_Q16_ONE : ld32(L->leak), big = BIG(beta);
@@ -343,7 +348,7 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
      * at the remainder (8 instructions per silent neuron), the threshold addressed from the
      * membrane pointer. Shared thresholds, per-neuron leaks and flagged layers take the
      * general loop below. */
-    if (!chk && (!L->leak_per || last || L->neuron == ESNN_NEURON_IF) && big && L->thr_per &&
+    if (!chk && !mem && (!L->leak_per || last || L->neuron == ESNN_NEURON_IF) && big && L->thr_per &&
         L->reset <= ESNN_RESET_ZERO && L->fire == ESNN_FIRE_GT) {
 #if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
 #define FIRE_ASM(L)                             \
@@ -389,8 +394,8 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
 #endif
     } else {
         uint32_t tm = L->thr_per ? 0xFFFFFFFFu : 0u, lm = (L->leak_per && !last) ? 0xFFFFFFFFu : 0u;
-        uint32_t rm = L->reset, late;
-        int32_t ge = (int32_t)L->fire; /* ESNN_FIRE_GE = 1 */
+        uint32_t rm = L->reset, late, a, r, sm = L->syn_per ? 0xFFFFFFFFu : 0u, alpha;
+        int32_t ge = (int32_t)L->fire, syn = 0; /* ESNN_FIRE_GE = 1 */
         for (j = 0; j < n; j++) {
             x = (int32_t)v[j];
             th = (int32_t)ld32(L->thr + 4u * (j & tm));
@@ -398,6 +403,13 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
             if (chk) {
                 if (dst[j] == NEAR_TOP && x < 0) x = INT32_MAX;
                 else if (dst[j] == NEAR_BOTTOM && x >= 0) x = INT32_MIN;
+            }
+            if (mem) { /* CubaLIF: x is the synaptic current; v = sat32(v + I_syn) */
+                syn = x;
+                a = mem[j];
+                r = a + (uint32_t)syn;
+                if (((a ^ r) & ((uint32_t)syn ^ r)) >> 31) r = 0x7FFFFFFFu + (a >> 31); /* overflow */
+                x = (int32_t)r;
             }
             if (x > th - ge) {
                 *d++ = (uint16_t)j;
@@ -411,7 +423,13 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint16_t *dst,
                 b16 = B16(beta);
                 big = BIG(beta);
             }
-            v[j] = (uint32_t)leak16(x, b16, big) - late;
+            if (mem) {
+                mem[j] = (uint32_t)leak16(x, b16, big) - late;
+                alpha = ld32(L->syn_leak + 4u * (j & sm));
+                v[j] = (uint32_t)leak16(syn, B16(alpha), BIG(alpha));
+            } else {
+                v[j] = (uint32_t)leak16(x, b16, big) - late;
+            }
         }
     }
     return (uint32_t)(d - dst);
@@ -458,6 +476,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 {
     uint32_t j, k, l, t, sum_out, off, nz_count, n_src, cnt, best, lim;
     uint32_t *v, *i0 = NULL, *vl;
+    uint32_t syn_out, *mem = NULL, *ml; /* CubaLIF membranes (see the arena below) */
     uint16_t *nz, *in_list, *src, *dst;
     const esnn_layer_t *L;
     int direct, chk;
@@ -475,13 +494,19 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 
     /* Arena (SPEC 4): membranes | I0 (direct) | nonzero pixels | input spikes | layer spikes
      * (ESNN_INPUT_BLOCK: one block of B pixels for the two input lists) */
-    sum_out = 0;
+    sum_out = syn_out = 0;
     for (l = 0; l < m->n_layers; l++) {
         sum_out += m->layers[l].n_out;
+        syn_out += (uint32_t)ESNN_NEURON_EXTRA_STATES(m->layers[l].neuron) * m->layers[l].n_out;
         out->spikes[l] = out->ops[l] = 0;
     }
+    /* The first block holds, per neuron, the state the rows are added to: the membrane, or the
+     * synaptic current of a CubaLIF neuron, whose membrane is in the second block (SPEC 4:
+     * A(4 sum n_out) + A(4 sum of CubaLIF n_out)). */
     v = (uint32_t *)(void *)arena;
     off = A8(4u * sum_out);
+    mem = (uint32_t *)(void *)(arena + off);
+    off += A8(4u * syn_out);
     if (direct) {
         i0 = (uint32_t *)(void *)(arena + off);
         off += A8((uint32_t)4u * m->layers[0].n_out);
@@ -522,6 +547,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
         out->input_spikes += n_src; /* ESNN_INPUT_BLOCK: 0 here, counted by input_blocks */
         src = in_list;
         vl = v;
+        ml = mem;
         dst = (uint16_t *)(void *)(arena + off);
         for (l = 0; l < m->n_layers; l++) {
             L = &m->layers[l];
@@ -545,7 +571,8 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 #endif
                     out->ops[l] += integrate(L, src, n_src, NULL, vl);
             }
-            cnt = fire(L, vl, dst, chk, t + 1u == m->steps);
+            cnt = fire(L, vl, L->syn_leak ? ml : NULL, dst, chk, t + 1u == m->steps);
+            if (L->syn_leak) ml += L->n_out;
             out->spikes[l] += cnt;
             src = dst;
             n_src = cnt;
@@ -557,7 +584,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 
     /* Readout (SPEC 3.3): most spikes, then (readout 0) larger final membrane, then lowest
      * index; readout 1 (the peers' argmax of the counts) skips the membrane. */
-    vl = v + sum_out - m->n_classes;
+    vl = (m->layers[m->n_layers - 1u].syn_leak ? mem + syn_out : v + sum_out) - m->n_classes;
     best = 0;
     for (j = 0; j < m->n_classes; j++) {
         out->v_last[j] = (int32_t)vl[j];

@@ -7,7 +7,7 @@
 
 #define ESNN_ESG_MAGIC 0x474E5345u /* ESNG as a little-endian u32 */
 #define ESNN_ESG_VERSION_MAJOR 1u
-#define ESNN_ESG_VERSION_MINOR 3u
+#define ESNN_ESG_VERSION_MINOR 4u
 #define ESNN_ESG_MAX_SECTIONS 257u
 #define ESNN_ESG_SECTION_ALIGN 8u /* payload offsets */
 #define ESNN_ESG_ARRAY_ALIGN 4u /* layer array offsets, and the blob itself */
@@ -70,6 +70,18 @@
 #define ESNN_LAYER_WEIGHTS_BYTES 40u
 #define ESNN_LAYER_OFF_BIAS 44u
 
+/* SPEC.md 5.4.1: 8-byte record, field offsets */
+#define ESNN_LAYER_SYN_BYTES 8u
+#define ESNN_LAYER_SYN_OFF_SYN_LEAK 0u
+#define ESNN_LAYER_SYN_SYN_LEAK_COUNT_FLAG 4u
+#define ESNN_LAYER_SYN_RESERVED 5u
+
+/* neuron models (edgesnn/graph/neurons.py): int32 state words per neuron */
+#define ESNN_NEURON_LIF_STATES 1u
+#define ESNN_NEURON_IF_STATES 1u
+#define ESNN_NEURON_CUBA_LIF_STATES 2u
+#define ESNN_NEURON_EXTRA_STATES(k) ((k) == ESNN_NEURON_CUBA_LIF ? 1u : 0u)
+
 enum { ESNN_SECTION_GRAPH = 1, ESNN_SECTION_LAYER = 2, ESNN_SECTION_META = 3, ESNN_SECTION_ANN = 4 };
 #define ESNN_SECTION_MAX 4u
 
@@ -79,8 +91,8 @@ enum { ESNN_ENC_RATE = 0, ESNN_ENC_LATENCY = 1, ESNN_ENC_DIRECT = 2 };
 enum { ESNN_READOUT_COUNT_MEMBRANE = 0, ESNN_READOUT_COUNT = 1 };
 #define ESNN_READOUT_MAX 1u
 
-enum { ESNN_NEURON_LIF = 0, ESNN_NEURON_IF = 1 };
-#define ESNN_NEURON_MAX 1u
+enum { ESNN_NEURON_LIF = 0, ESNN_NEURON_IF = 1, ESNN_NEURON_CUBA_LIF = 2 };
+#define ESNN_NEURON_MAX 2u
 
 enum { ESNN_RESET_SUBTRACT = 0, ESNN_RESET_ZERO = 1, ESNN_RESET_SUBTRACT_DELAYED = 2, ESNN_RESET_NONE = 3 };
 #define ESNN_RESET_MAX 3u

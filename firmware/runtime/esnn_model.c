@@ -28,8 +28,8 @@ static int all_zero(const ESNN_ROM uint8_t *p, uint32_t n)
 
 static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uint32_t size, uint32_t n_in_expect)
 {
-    uint32_t n_in, n_out, nnz, wb, i, k, a, b, c, ib;
-    uint32_t off[7], len[7];
+    uint32_t n_in, n_out, nnz, wb, i, k, a, b, c, ib, hdr = LAYER_HDR;
+    uint32_t off[8], len[8];
     const ESNN_ROM uint8_t *rp, *ix;
 
     if (size < LAYER_HDR) return ESNN_ERR_SHAPE;
@@ -43,6 +43,16 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
         return ESNN_ERR_ENUM;
     ib = U8(p, INDEX_BITS);
     if (!IS_SPARSE(p) ? ib != 0 : !(ib == 16 || (ib == 8 && n_out <= 256u))) return ESNN_ERR_ENUM;
+    /* a neuron with a synaptic current (CubaLIF): the LAYER_SYN extension (SPEC 5.4.1) */
+    off[7] = len[7] = 0;
+    if (ESNN_NEURON_EXTRA_STATES(U8(p, NEURON))) {
+        hdr += ESNN_LAYER_SYN_BYTES;
+        if (size < hdr) return ESNN_ERR_SHAPE;
+        if (p[LAYER_HDR + ESNN_LAYER_SYN_SYN_LEAK_COUNT_FLAG] > 1u) return ESNN_ERR_ENUM;
+        if (!all_zero(p + LAYER_HDR + ESNN_LAYER_SYN_RESERVED, 3u)) return ESNN_ERR_RESERVED;
+        off[7] = esnn_ld32(p + LAYER_HDR + ESNN_LAYER_SYN_OFF_SYN_LEAK);
+        len[7] = p[LAYER_HDR + ESNN_LAYER_SYN_SYN_LEAK_COUNT_FLAG] ? 4u * n_out : 4u;
+    }
     if (n_in != n_in_expect) return ESNN_ERR_SHAPE;
 
     nnz = esnn_ld32(p + ESNN_LAYER_NNZ);
@@ -58,9 +68,10 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
         if (nnz > (size >> (ib == 16 ? 1 : 0))) return ESNN_ERR_ARRAY_BOUNDS;
     }
 
-    /* 0 the layer header, 1 threshold, 2 leak, 3 rowptr, 4 index, 5 weights, 6 bias */
+    /* 0 the layer header, 1 threshold, 2 leak, 3 rowptr, 4 index, 5 weights, 6 bias,
+     * 7 synaptic leak (CubaLIF) */
     off[0] = 0;
-    len[0] = LAYER_HDR;
+    len[0] = hdr;
     off[1] = esnn_ld32(p + ESNN_LAYER_OFF_THRESHOLD);
     off[2] = esnn_ld32(p + ESNN_LAYER_OFF_LEAK);
     off[3] = esnn_ld32(p + ESNN_LAYER_OFF_ROWPTR);
@@ -73,14 +84,14 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
     len[4] = IS_SPARSE(p) ? nnz * (ib / 8u) : 0;
     len[5] = wb;
     len[6] = off[6] ? 4u * n_out : 0; /* offset 0: no bias */
-    for (k = 1; k < 7; k++) {
+    for (k = 1; k < 8; k++) {
         if (off[k] & (ESNN_ESG_ARRAY_ALIGN - 1u)) return ESNN_ERR_ALIGN;
-        if ((!IS_SPARSE(p) && (k == 3 || k == 4)) || (k == 6 && off[6] == 0))
-            continue; /* absent in dense storage, or no bias */
-        if (off[k] < LAYER_HDR || !in_bounds(off[k], len[k], size)) return ESNN_ERR_ARRAY_BOUNDS;
+        if ((!IS_SPARSE(p) && (k == 3 || k == 4)) || (k == 6 && off[6] == 0) || (k == 7 && len[7] == 0))
+            continue; /* absent in dense storage, no bias, or no synaptic current */
+        if (off[k] < hdr || !in_bounds(off[k], len[k], size)) return ESNN_ERR_ARRAY_BOUNDS;
     }
-    for (a = 0; a < 7; a++) {
-        for (b = a + 1; b < 7; b++) {
+    for (a = 0; a < 8; a++) {
+        for (b = a + 1; b < 8; b++) {
             if (off[a] < off[b] + len[b] && off[b] < off[a] + len[a])
                 return ESNN_ERR_OVERLAP;
         }
@@ -96,6 +107,8 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
     L->index_bits = (uint8_t)ib;
     L->thr_per = p[ESNN_LAYER_THRESHOLD_COUNT_FLAG];
     L->leak_per = p[ESNN_LAYER_LEAK_COUNT_FLAG];
+    L->syn_per = len[7] > 4u;
+    L->syn_leak = len[7] ? p + off[7] : NULL;
     L->nnz = nnz;
     L->thr = p + off[1];
     L->leak = p + off[2];
@@ -117,6 +130,9 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
     for (k = 0; k < len[2]; k += 4) {
         a = esnn_ld32(L->leak + k);
         if (a > ESNN_Q16_ONE || (L->neuron == ESNN_NEURON_IF && a != ESNN_Q16_ONE)) return ESNN_ERR_LEAK;
+    }
+    for (k = 0; k < len[7]; k += 4) {
+        if (esnn_ld32(L->syn_leak + k) > ESNN_Q16_ONE) return ESNN_ERR_LEAK;
     }
     /* an unused high nibble (end of each dense int4 row / after the last sparse entry) is 0 */
     if (L->weight_bits == 4) {
@@ -154,7 +170,7 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
 
 esnn_status_t esnn_model_init(esnn_model_t *m, const ESNN_ROM uint8_t *b, uint32_t len)
 {
-    uint32_t count, s, kind, off, size, expect, end, n_layer_sec, i, sum_out, arena;
+    uint32_t count, s, kind, off, size, expect, end, n_layer_sec, i, sum_out, syn_out, arena;
     const ESNN_ROM uint8_t *e, *g;
     esnn_status_t st;
 
@@ -236,7 +252,7 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const ESNN_ROM uint8_t *b, uint32
 
     /* LAYERs, and the arena formula (SPEC section 4) */
     expect = m->input_size;
-    sum_out = 0;
+    sum_out = syn_out = 0;
     arena = 2u * A8(2u * m->input_size);
     for (i = 0; i < m->n_layers; i++) {
         e = SEC(b, i + 1u);
@@ -245,10 +261,11 @@ esnn_status_t esnn_model_init(esnn_model_t *m, const ESNN_ROM uint8_t *b, uint32
         if (st != ESNN_OK) return st;
         expect = m->layers[i].n_out;
         sum_out += expect;
+        syn_out += ESNN_NEURON_EXTRA_STATES(m->layers[i].neuron) * expect;
         arena += A8(2u * expect);
     }
     if (m->n_classes != expect) return ESNN_ERR_SHAPE;
-    arena += A8(4u * sum_out);
+    arena += A8(4u * sum_out) + A8(4u * syn_out);
     if (m->encoder == ESNN_ENC_DIRECT) arena += A8((uint32_t)4u * m->layers[0].n_out);
     if (m->arena_bytes != arena) return ESNN_ERR_ARENA_BYTES;
 

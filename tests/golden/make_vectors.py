@@ -37,6 +37,7 @@ from edgesnn.graph import golden, prng  # noqa: E402
 from edgesnn.graph.esg import (  # noqa: E402
     C_LAYOUT_FILE,
     LAYER,
+    LAYER_SYN,
     EsgError,
     c_layout_header,
     crc32,
@@ -45,7 +46,7 @@ from edgesnn.graph.esg import (  # noqa: E402
     refresh_checksums,
 )
 from edgesnn.graph.golden import reference_simulate, simulate  # noqa: E402
-from edgesnn.graph.ir import SpikeGraph  # noqa: E402
+from edgesnn.graph.ir import NeuronKind, SpikeGraph  # noqa: E402
 from edgesnn.graph.synth import random_graph, random_pixels  # noqa: E402
 
 VECTORS = ROOT / "exporters" / "spikegraph" / "vectors"
@@ -93,6 +94,18 @@ def layer_array(data: bytes, i: int, which: str) -> int:
     return base + struct.unpack_from("<I", data, base + rel)[0]
 
 
+def syn_field(data: bytes, i: int, name: str, fmt: str, value: int) -> bytes:
+    """Set a field of layer ``i``'s LAYER_SYN extension (a CubaLIF layer), checksums fixed."""
+    return layer_field(data, i, LAYER.size + LAYER_SYN.offset(name), fmt, value)
+
+
+def syn_leak_at(data: bytes, i: int) -> int:
+    """File offset of the synaptic leak array of CubaLIF layer ``i``."""
+    base = layer_at(data, i)
+    rel = LAYER.size + LAYER_SYN.offset("off_syn_leak")
+    return base + struct.unpack_from("<I", data, base + rel)[0]
+
+
 def padding_at(data: bytes) -> int:
     """Offset of the first padding byte after a payload."""
     count = struct.unpack_from("<I", data, 16)[0]
@@ -125,6 +138,8 @@ def base_graphs() -> dict[str, SpikeGraph]:
         "sparse": random_graph(102, input_size=12, hidden=(6,), n_classes=3, steps=4,
                                storage="sparse", density=0.5, weight_bits=4),
         "bias": random_graph(103, input_size=12, hidden=(6,), n_classes=3, steps=4, bias=True),
+        "cuba": random_graph(104, input_size=12, hidden=(6,), n_classes=3, steps=4,
+                             neuron="cuba_lif", per_neuron=True),
     }
 
 
@@ -170,7 +185,7 @@ def targeted_mutations() -> list[tuple[str, Mutation]]:
                                     struct.unpack_from("<I", d, graph_off(d) + 16)[0] + 8)))),
         ("dense", ("layer_n_in_chain", "shape", lambda d: layer_field(d, 0, 0, "I", 13))),
         ("dense", ("layer_n_out_zero", "value", lambda d: layer_field(d, 0, 4, "I", 0))),
-        ("dense", ("layer_neuron", "enum", lambda d: layer_field(d, 0, 8, "B", 2))),
+        ("dense", ("layer_neuron", "enum", lambda d: layer_field(d, 0, 8, "B", len(NeuronKind)))),
         ("dense", ("layer_reset", "enum", lambda d: layer_field(d, 0, 9, "B", 4))),
         ("dense", ("layer_weight_bits", "enum", lambda d: layer_field(d, 0, 10, "B", 5))),
         ("dense", ("layer_storage", "enum", lambda d: layer_field(d, 0, 11, "B", 2))),
@@ -218,6 +233,16 @@ def targeted_mutations() -> list[tuple[str, Mutation]]:
         ("sparse", ("sparse_zero_weight", "value",
                     lambda d: rc(put(d, layer_array(d, 0, "weights"), "B",
                                      d[layer_array(d, 0, "weights")] & 0xF0)))),
+        # the LAYER_SYN extension of a CubaLIF layer (SPEC 5.4.1, version 1.4)
+        ("cuba", ("syn_leak_count_flag", "enum",
+                  lambda d: syn_field(d, 0, "syn_leak_count_flag", "B", 2))),
+        ("cuba", ("syn_reserved", "value", lambda d: syn_field(d, 0, "reserved", "B", 1))),
+        ("cuba", ("syn_leak_in_header", "bounds",
+                  lambda d: syn_field(d, 0, "off_syn_leak", "I", LAYER.size))),
+        ("cuba", ("syn_leak_misaligned", "bounds", lambda d: syn_field(
+            d, 0, "off_syn_leak", "I", syn_leak_at(d, 0) - layer_at(d, 0) + 2))),
+        ("cuba", ("syn_leak_too_big", "value",
+                  lambda d: rc(put(d, syn_leak_at(d, 0) + 4, "I", 65537)))),
     ]
     return muts
 
@@ -285,6 +310,13 @@ VALID_SPECS: dict[str, dict] = {
                                       encoder="direct", weight_bits=4, reset="zero", fire="ge"),
     "rate_dense_int8_readout_count": dict(input_size=16, hidden=(8,), n_classes=6, steps=3,
                                           readout="count", bias=True),
+    # version 1.4: CubaLIF (snnTorch Synaptic's default delayed subtract; zero with >=)
+    "rate_dense_int8_cuba_lif": dict(input_size=20, hidden=(12,), n_classes=4, steps=8,
+                                     neuron="cuba_lif", reset="subtract_delayed", bias=True),
+    "direct_sparse_int4_cuba_lif_zero_ge": dict(input_size=20, hidden=(10,), n_classes=4,
+                                                steps=7, encoder="direct", storage="sparse",
+                                                density=0.5, weight_bits=4, neuron="cuba_lif",
+                                                per_neuron=True, reset="zero", fire="ge"),
 }
 
 
