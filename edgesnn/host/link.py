@@ -15,7 +15,7 @@ the device still holds the request), a POLL asks again for a RESULT that may hav
 With ``chunked=False`` (or a device without DATA) an input is one INFER frame.
 
 Retries adapt. The reply timeout is the measured round trip (smoothed mean plus four mean
-deviations, Jacobson/Karels, from the handshake and every answer) between 10 ms and
+deviations, Jacobson/Karels, from answers to requests written once, Karn) between 10 ms and
 ``timeout_s`` (1 s before the first measurement), doubled for each timeout in a row of that
 sample; a request times out only when it is that old AND the device has said nothing for that
 long, so a busy device working through a deep queue is not retried. The chunk size follows
@@ -154,7 +154,6 @@ class DeviceLink:
         self.poll_s = poll_s
         self._seq = 0
         self.hello: Hello | None = None
-        self.handshake_rtt: float | None = None  # PING -> HELLO, the first round trip seen
         self.stats = LinkStats()
 
     def next_seq(self, busy: dict[int, Any] | None = None) -> int:
@@ -190,8 +189,7 @@ class DeviceLink:
         for _ in range(attempts):
             seq = self.next_seq()
             self.send(ping(seq))
-            sent = self.clock()
-            deadline = sent + timeout_s
+            deadline = self.clock() + timeout_s
             while self.clock() < deadline:
                 for item in self.poll():
                     if isinstance(item, FrameError):
@@ -206,8 +204,6 @@ class DeviceLink:
                         continue
                     if item.seq in (seq, 0):
                         self.hello = hello
-                        if item.seq == seq:
-                            self.handshake_rtt = self.clock() - sent
                         return hello
         raise LinkError(f"{self.name}: no HELLO after {attempts} PINGs ({last})")
 
@@ -228,14 +224,11 @@ class RttEstimator:
     FLOOR_S = 0.01  # a pseudo-terminal answers in well under a millisecond
     MAX_BACKOFF = 1  # doublings: a timeout here is a lost frame, not congestion
 
-    def __init__(self, ceiling: float, floor: float | None = None,
-                 first: float | None = None) -> None:
+    def __init__(self, ceiling: float, floor: float | None = None) -> None:
         self.ceiling = ceiling
         self.floor = min(ceiling, self.FLOOR_S if floor is None else floor)
         self.srtt: float | None = None
         self.rttvar = 0.0
-        if first is not None:
-            self.sample(first)
 
     def sample(self, rtt: float) -> None:
         if self.srtt is None:
@@ -305,7 +298,7 @@ class _Stream:
         self.expected_hash, self.n_classes, self.n_layers = expected_hash, n_classes, n_layers
         self.stats = link.stats
         self.clock = link.clock
-        self.rtt = RttEstimator(timeout_s, first=link.handshake_rtt)
+        self.rtt = RttEstimator(timeout_s)
         hello = link.hello
         self.chunked = bool(chunked and hello is not None and hello.chunk_max > CHUNK_HEADER + 2)
         self.sizer = ChunkSizer(hello.chunk_max) if self.chunked and hello else None
@@ -313,6 +306,7 @@ class _Stream:
         self.owner: dict[int, int] = {}  # seq -> index, every seq of an unfinished sample
         self.sent_at: dict[int, float] = {}  # seq -> time of the latest send under it
         self.order: dict[int, int] = {}  # seq -> position of the latest send under it
+        self.writes: dict[int, int] = {}  # seq -> writes under it (Karn: time only one)
         self.counter = 0
         self.last_rx = self.clock()
         self.sends = 0.0  # decayed counts of whole requests sent and of the rounds that had
@@ -335,6 +329,7 @@ class _Stream:
         self.counter += 1
         self.order[seq] = self.counter
         self.sent_at[seq] = self.clock()
+        self.writes[seq] = self.writes.get(seq, 0) + 1
         self.link.send(*frames)
         if self.sizer is not None and frames and frames[0].type == MsgType.DATA:
             self.sizer.on_sent(len(frames), sum(len(f.payload) + CHUNK_OVERHEAD - CHUNK_HEADER
@@ -440,6 +435,7 @@ class _Stream:
             self.owner.pop(s, None)
             self.sent_at.pop(s, None)
             self.order.pop(s, None)
+            self.writes.pop(s, None)
         outcome.attempts = entry.attempts
         if outcome.status == "ok":
             self.stats.ok += 1
@@ -459,12 +455,16 @@ class _Stream:
                 f"{len(res.ops)} layers does not match the model"))
             return
         rtt = self.clock() - self.sent_at[seq]
-        if seq == entry.seqs[-1]:
-            self.rtt.sample(rtt)
+        self.time_answer(seq)
         self.finish(entry, SampleOutcome(
             entry.index, "ok", prediction=res.prediction, counts=list(res.counts),
             ops=list(res.ops), spikes=list(res.spikes), input_spikes=res.input_spikes,
             cycles=res.cycles, rtt_s=rtt))
+
+    def time_answer(self, seq: int) -> None:
+        """A round trip for the estimator, when the answer can only be to one write (Karn)."""
+        if self.writes.get(seq) == 1:
+            self.rtt.sample(self.clock() - self.sent_at[seq])
 
     def on_hello(self, frame: Frame) -> None:
         if frame.seq != 0 and frame.seq not in self.owner:
@@ -509,7 +509,7 @@ class _Stream:
                 nak = Nak.decode(frame.payload)
             except ProtocolError:
                 return
-            self.rtt.sample(self.clock() - self.sent_at[frame.seq])
+            self.time_answer(frame.seq)
             entry.timeouts_in_row = 0
             entry.polls = 0
             self.on_nak(entry, nak)
