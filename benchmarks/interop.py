@@ -17,19 +17,23 @@ Measured (``--test 10000``, default training, 2 threads on the shared 2-core mac
 wall for all six):
 
 peer (import options): counts identical / predictions identical / peer float accuracy /
-edgesnn int8 golden accuracy; C = golden on all six.
+edgesnn int8 golden accuracy; C = golden on all eight (the two Synaptic rows measured alone).
 
 * snnTorch Leaky subtract (--reset subtract_delayed): 100.00 / 100.00 / 85.29 / 85.26 %
 * snnTorch Leaky zero (--reset zero): 100.00 / 100.00 / 85.39 / 85.47 %
 * snnTorch Leaky none (--reset none): 100.00 / 100.00 / 80.19 / 80.29 %
+* snnTorch Synaptic subtract (--reset subtract_delayed; CubaLIF): 100.00 / 100.00 / 87.00 /
+  86.97 %
+* snnTorch Synaptic none (--reset none; CubaLIF): 100.00 / 100.00 / 80.27 / 80.07 %
 * SpikingJelly LIFNode (--reset zero --fire ge --dt 1e-4): 100.00 / 100.00 / 84.00 / 84.06 %
 * SpikingJelly IFNode (--reset zero --fire ge --dt 1e-4): 100.00 / 100.00 / 85.55 / 85.55 %
 * Norse LIFBoxCell (--reset zero --dt 1e-06): 100.00 / 100.00 / 80.86 / 80.78 %
 
 How each peer is imported (exporters/nir/MAPPING.md): snnTorch ``Leaky`` subtract with its
 default ``reset_delay=True`` -> ``--reset subtract_delayed``; zero -> ``zero``; none ->
-``none``; SpikingJelly ``LIFNode``/``IFNode`` (hard reset to 0) -> ``--reset zero --fire
-ge``; Norse ``LIFBoxCell`` -> ``--reset zero --dt dt**2`` (Norse 1.1 writes tau = dt*tau_mem).
+``none``; ``Synaptic`` (CubaLIF, neuron ``cuba_lif``) subtract and none likewise;
+SpikingJelly ``LIFNode``/``IFNode`` (hard reset to 0) -> ``--reset zero --fire ge``; Norse
+``LIFBoxCell`` -> ``--reset zero --dt dt**2`` (Norse 1.1 writes tau = dt*tau_mem).
 """
 
 from __future__ import annotations

@@ -346,9 +346,12 @@ def test_cortex_m3_kernels_equal_golden(tmp_path: Path, no_asm: bool) -> None:
                           reset="subtract_delayed")
     peer = random_graph(25, input_size=50, hidden=(20,), n_classes=7, steps=8, fire="ge",
                         reset="none", bias=True)
+    cuba = random_graph(26, input_size=64, hidden=(40,), n_classes=10, steps=8,
+                        storage="sparse", density=0.3, per_neuron=True, bias=True,
+                        neuron="cuba_lif", reset="subtract_delayed")
     extra = ("EXTRA_CFLAGS=-DESNN_NO_ASM",) if no_asm else ()
     for name, graph in (("sparse", sparse), ("dense", dense), ("biased", biased),
-                        ("peer", peer)):
+                        ("peer", peer), ("cuba", cuba)):
         run_dir = tmp_path / name / "run"
         run_dir.mkdir(parents=True)
         (run_dir / "model.esg").write_bytes(esg.encode(graph))

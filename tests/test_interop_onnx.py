@@ -274,3 +274,27 @@ def test_integer_onnx_of_cuba_lif_equals_golden(tmp_path: Path) -> None:
         graph = synth.random_graph(seed, input_size=20, hidden=(9,), n_classes=4, steps=6,
                                    neuron="cuba_lif", reset=reset, bias=True, per_neuron=True)
         _check_integer_onnx(graph, synth.random_pixels(seed, 32, 20), tmp_path)
+
+
+def test_float_unrolled_onnx_of_cuba_lif_equals_torch(tmp_path: Path) -> None:
+    """The float unrolled graph carries CubaLIF's synaptic current across the steps (the neuron
+    step of edgesnn/graph/neurons.py on ONNX nodes, snnTorch's operation order): counts equal
+    the torch model's; the streaming step graph, whose I/O has one state per layer, refuses."""
+    from edgesnn.data.encoders import encode
+    from edgesnn.interop.params import InteropError, to_model
+    from edgesnn.interop.synth import random_float_snn
+
+    snn = random_float_snn(6, hidden=(16,), reset="subtract_delayed", bias=True,
+                           neuron="cuba_lif", per_neuron=True)
+    pixels = synth.random_pixels(6, 24, 784)
+    x = encode(torch.from_numpy(pixels), "rate", snn.steps, snn.encoder_seed)
+    with torch.no_grad():
+        ref = to_model(snn)(x)
+    path = tmp_path / "cuba.onnx"
+    onnx_graph.save(onnx_graph.float_unrolled_model(snn), path)
+    counts, v_final = _session(path).run(None, {"x": x.numpy()})
+    assert float(ref.counts.sum()) > 0
+    np.testing.assert_array_equal(counts, ref.counts.numpy())
+    np.testing.assert_allclose(v_final, ref.v_final.numpy(), rtol=0, atol=1e-5)
+    with pytest.raises(InteropError, match="cuba_lif"):
+        onnx_graph.float_step_model(snn)

@@ -178,9 +178,8 @@ def _float_rules(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, s
                               reset=neurons.ResetMode[snn.reset.upper()], ge=snn.fire == "ge",
                               theta=_Sym(b, theta), leak=_Sym(b, beta),
                               syn_leak=None if layer.alpha is None else _Sym(b, b.const(
-                                  f"alpha{i}", layer.alpha.astype(np.float32))))
-            for i, ((_, beta, theta, _), layer) in enumerate(zip(params, snn.layers,
-                                                                  strict=True))]
+                                  "", layer.alpha.astype(np.float32))))  # one const per value
+            for (_, beta, theta, _), layer in zip(params, snn.layers, strict=True)]
 
 
 def _float_step(b: _Builder, snn: FloatSNN, params: list[tuple[str, str, str, str]], x: str,
