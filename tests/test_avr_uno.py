@@ -83,6 +83,21 @@ def test_input_blocks_equal_golden_on_the_host(tmp_path: Path) -> None:
         assert_equal_to_golden(c, graph, px, f"bias saturation {sign}")
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+def test_no_cubalif_build(tmp_path: Path) -> None:
+    """-DESNN_NO_CUBALIF (model_config.h of a graph without CubaLIF layers; 1,672 B of the Uno's
+    flash): LIF/IF graphs still equal golden, a CubaLIF graph is refused as an unknown enum."""
+    tool = build_check_tool(tmp_path / "tool", opt="-DESNN_NO_CUBALIF")  # one argument: -O0
+    for neuron in ("lif", "if"):
+        graph = random_graph(4, input_size=30, hidden=(12,), n_classes=4, neuron=neuron,
+                             storage="sparse", density=0.5, per_neuron=True)
+        px = random_pixels(5, 5, 30)
+        assert_equal_to_golden(run_c(tool, graph, px, tmp_path), graph, px, neuron)
+    cuba = random_graph(4, input_size=30, hidden=(12,), n_classes=4, neuron="cuba_lif")
+    with pytest.raises(AssertionError, match="enum field out of range"):
+        run_c(tool, cuba, random_pixels(5, 2, 30), tmp_path)
+
+
 def test_uno_refuses_a_model_over_its_flash(tmp_path: Path) -> None:
     graph = random_graph(3, input_size=784, hidden=(32,), n_classes=10, steps=4,
                          weight_bits=4)  # dense int4: 12.5 KB of weights + 20 KB of code

@@ -27,7 +27,7 @@ from edgesnn.atomic import atomic_dir
 from edgesnn.devices import DeviceError, DeviceProfile, load_device, write_board_files
 from edgesnn.export.base import ExportError, ExportTarget
 from edgesnn.graph.esg import EsgError, decode, header_hash
-from edgesnn.graph.ir import SpikeGraph
+from edgesnn.graph.ir import NeuronKind, SpikeGraph
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         "toolchain_prefix": profile.build.toolchain_prefix,
         "cflags": _make_list(profile.build.cflags), "ldflags": _make_list(profile.build.ldflags),
         "runtime_srcs": " ".join(RUNTIME_SRCS), "input_block": profile.memory.input_block,
+        "cubalif": any(layer.neuron == NeuronKind.CUBA_LIF for layer in graph.layers),
     }
     env = _environment()
     out = Path(out)

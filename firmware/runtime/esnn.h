@@ -50,6 +50,19 @@ const char *esnn_status_name(int status);
  * generated from the layout table of edgesnn/graph/esg.py */
 #include "esnn_layout.h"
 
+/* A build for a graph without CubaLIF layers (-DESNN_NO_CUBALIF, set by a generated project's
+ * model_config.h) leaves the synaptic-current code out (1,672 B on the Uno); its
+ * esnn_model_init rejects a CubaLIF layer (ESNN_ERR_ENUM). */
+#ifdef ESNN_NO_CUBALIF
+#undef ESNN_NEURON_MAX
+#define ESNN_NEURON_MAX 1u
+#undef ESNN_NEURON_EXTRA_STATES
+#define ESNN_NEURON_EXTRA_STATES(k) 0u
+#define ESNN_SYN_LEAK(L) ((const ESNN_ROM uint8_t *)0)
+#else
+#define ESNN_SYN_LEAK(L) ((L)->syn_leak)
+#endif
+
 typedef struct {
     const ESNN_ROM uint8_t *thr;    /* int32[1 or n_out] */
     const ESNN_ROM uint8_t *leak;   /* uint32[1 or n_out], Q0.16 */

@@ -571,8 +571,8 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 #endif
                     out->ops[l] += integrate(L, src, n_src, NULL, vl);
             }
-            cnt = fire(L, vl, L->syn_leak ? ml : NULL, dst, chk, t + 1u == m->steps);
-            if (L->syn_leak) ml += L->n_out;
+            cnt = fire(L, vl, ESNN_SYN_LEAK(L) ? ml : NULL, dst, chk, t + 1u == m->steps);
+            if (ESNN_SYN_LEAK(L)) ml += L->n_out;
             out->spikes[l] += cnt;
             src = dst;
             n_src = cnt;
@@ -584,7 +584,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 
     /* Readout (SPEC 3.3): most spikes, then (readout 0) larger final membrane, then lowest
      * index; readout 1 (the peers' argmax of the counts) skips the membrane. */
-    vl = (m->layers[m->n_layers - 1u].syn_leak ? mem + syn_out : v + sum_out) - m->n_classes;
+    vl = (ESNN_SYN_LEAK(&m->layers[m->n_layers - 1u]) ? mem + syn_out : v + sum_out) - m->n_classes;
     best = 0;
     for (j = 0; j < m->n_classes; j++) {
         out->v_last[j] = (int32_t)vl[j];
