@@ -294,12 +294,12 @@ def test_bias_range_is_checked() -> None:
 
 
 def test_cuba_lif_round_trip_as_version_1_4() -> None:
-    """A CubaLIF layer carries the LAYER_SYN extension (8 bytes after the 48-byte header) with
+    """A CubaLIF layer carries the LAYER_EXT extension (8 bytes after the 48-byte header) with
     its synaptic leak array; the file is 1.4 only when a layer uses it."""
-    from edgesnn.graph.esg import LAYER_HEADER_SIZE, LAYER_SYN, header_field, layer_header_size
+    from edgesnn.graph.esg import LAYER_EXT, LAYER_HEADER_SIZE, header_field, layer_header_size
     from edgesnn.graph.ir import NeuronKind
 
-    assert layer_header_size(NeuronKind.CUBA_LIF) == LAYER_HEADER_SIZE + LAYER_SYN.size == 56
+    assert layer_header_size(NeuronKind.CUBA_LIF) == LAYER_HEADER_SIZE + LAYER_EXT.size == 56
     assert layer_header_size(NeuronKind.LIF) == LAYER_HEADER_SIZE
     for per_neuron, storage in ((False, "dense"), (True, "sparse")):
         g = random_graph(9, input_size=10, hidden=(5,), n_classes=3, steps=3,
@@ -320,23 +320,23 @@ def test_cuba_lif_round_trip_as_version_1_4() -> None:
 
 
 def test_cuba_lif_extension_faults() -> None:
-    """Each fault of the LAYER_SYN extension is rejected with its class (SPEC.md 6.1)."""
-    from edgesnn.graph.esg import LAYER_HEADER_SIZE, LAYER_SYN, EsgError
+    """Each fault of the LAYER_EXT extension is rejected with its class (SPEC.md 6.1)."""
+    from edgesnn.graph.esg import LAYER_EXT, LAYER_HEADER_SIZE, EsgError
 
     g = random_graph(9, input_size=10, hidden=(), n_classes=3, steps=3, neuron="cuba_lif")
     data = encode(g)
     lay = struct.unpack_from("<I", data, 64 + 16 + 4)[0]  # layer 0's payload offset
     ext = lay + LAYER_HEADER_SIZE
-    o_syn = struct.unpack_from("<I", data, ext + LAYER_SYN.offset("off_syn_leak"))[0]
+    o_syn = struct.unpack_from("<I", data, ext + LAYER_EXT.offset("off_syn_leak"))[0]
 
     def mutate(at: int, fmt: str, value: int | bytes) -> bytes:
         d = bytearray(data)
         struct.pack_into(fmt, d, at, value)
         return refresh_checksums(bytes(d))
 
-    cases = [(mutate(ext + LAYER_SYN.offset("syn_leak_count_flag"), "<B", 2), "enum",
+    cases = [(mutate(ext + LAYER_EXT.offset("syn_leak_count_flag"), "<B", 2), "enum",
               "syn_leak_count_flag"),
-             (mutate(ext + LAYER_SYN.offset("reserved"), "<B", 1), "value", "reserved"),
+             (mutate(ext + LAYER_EXT.offset("reserved"), "<B", 1), "value", "reserved"),
              (mutate(ext, "<I", 52), "bounds", "off_syn_leak"),
              (mutate(ext, "<I", 2), "bounds", "off_syn_leak"),
              (mutate(lay + o_syn, "<I", 65537), "value", "syn_leak")]

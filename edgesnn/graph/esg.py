@@ -36,13 +36,13 @@ from edgesnn.graph.ir import (
     SpikeGraph,
     Storage,
 )
+from edgesnn.graph.neurons import EXT_PARAMS, ext_params
 from edgesnn.graph.neurons import c_defines as neuron_c_defines
-from edgesnn.graph.neurons import model as neuron_model
 
 MAGIC = b"ESNG"
 VERSION_MAJOR = 1
 VERSION_MINOR = 4  # 1.1 biases, 1.2 the ANN section, 1.3 fire rule >= and delayed/no reset,
-#                   1.4 CubaLIF (the LAYER_SYN extension)
+#                   1.4 CubaLIF (the LAYER_EXT extension)
 MAX_SECTIONS = 1 + 255 + 1
 MAX_DENSE_ELEMENTS = 1 << 26  # a sparse layer the Python IR would expand beyond 64 Mi weights
 LAYER_NAMES_KEY = "esg_layer_names"  # META key holding the IR's layer names
@@ -98,10 +98,20 @@ LAYER = Record("LAYER", "5.4", (
     ("leak_count_flag", "B"), ("fire", "B"), ("nnz", "I"), ("off_threshold", "I"),
     ("off_leak", "I"), ("off_rowptr", "I"), ("off_index", "I"), ("off_weights", "I"),
     ("weights_bytes", "I"), ("off_bias", "I")))
-#: after the LAYER header of a neuron model with a synaptic current (CUBA_LIF, version 1.4)
-LAYER_SYN = Record("LAYER_SYN", "5.4.1", (
-    ("off_syn_leak", "I"), ("syn_leak_count_flag", "B"), ("reserved", "3s")))
-RECORDS = (HEADER, ENTRY, GRAPH, LAYER, LAYER_SYN)
+
+
+def _ext_fields() -> tuple[tuple[str, str], ...]:
+    """The LAYER_EXT record, from the neuron models' table: an array offset per parameter
+    beyond the LAYER record, then its count flag, zero-padded to a multiple of 8 bytes."""
+    fields = [(p.esg_offset, "I") for p in EXT_PARAMS]
+    fields += [(p.count_flag, "B") for p in EXT_PARAMS]
+    pad = -5 * len(EXT_PARAMS) % 8
+    return tuple(fields + ([("reserved", f"{pad}s")] if pad else []))
+
+
+#: after the LAYER header of a neuron model with parameters beyond it (CUBA_LIF, version 1.4)
+LAYER_EXT = Record("LAYER_EXT", "5.4.1", _ext_fields())
+RECORDS = (HEADER, ENTRY, GRAPH, LAYER, LAYER_EXT)
 
 
 class SectionKind(IntEnum):
@@ -211,9 +221,8 @@ def _pack_int4(values: np.ndarray) -> bytes:
 
 def layer_header_size(neuron: int) -> int:
     """Bytes of a LAYER payload's header for a layer of ``neuron``: 48, or 56 with the
-    LAYER_SYN extension of a model with a synaptic current (SPEC.md 5.4)."""
-    syn = "syn" in neuron_model(neuron).states
-    return LAYER_HEADER_SIZE + (LAYER_SYN.size if syn else 0)
+    LAYER_EXT extension of a model with parameters beyond the LAYER record (SPEC.md 5.4)."""
+    return LAYER_HEADER_SIZE + (LAYER_EXT.size if ext_params(neuron) else 0)
 
 
 def _layer_payload(layer: Layer) -> bytes:
@@ -223,9 +232,9 @@ def _layer_payload(layer: Layer) -> bytes:
     thr = np.asarray(layer.threshold, dtype=np.int64).astype("<i4").tobytes()
     leak = np.asarray(layer.leak, dtype=np.int64).astype("<u4").tobytes()
     parts: list[tuple[str, bytes]] = [("threshold", thr), ("leak", leak)]
-    if layer.syn_leak is not None:
-        parts.append(("syn_leak", np.asarray(layer.syn_leak, dtype=np.int64).astype("<u4")
-                      .tobytes()))
+    for p in ext_params(layer.neuron):  # the model's parameters beyond the LAYER record
+        parts.append((p.name, np.asarray(getattr(layer, p.name), dtype=np.int64)
+                      .astype(p.dtype).tobytes()))
     if layer.bias is not None:
         parts.append(("bias", np.asarray(layer.bias, dtype=np.int64).astype("<i4").tobytes()))
     if sparse:
@@ -261,10 +270,12 @@ def _layer_payload(layer: Layer) -> bytes:
         1 if layer.threshold.shape[0] > 1 else 0, 1 if layer.leak.shape[0] > 1 else 0,
         int(layer.fire), nnz, offsets["threshold"], offsets["leak"], offsets.get("rowptr", 0),
         offsets.get("index", 0), offsets["weights"], len(wbytes), offsets.get("bias", 0))
-    if hsize > LAYER_HEADER_SIZE:
-        assert layer.syn_leak is not None  # validated: a CUBA_LIF layer has one
-        header += LAYER_SYN.struct.pack(offsets["syn_leak"],
-                                        1 if layer.syn_leak.shape[0] > 1 else 0, b"\0" * 3)
+    if hsize > LAYER_HEADER_SIZE:  # LAYER_EXT: 0 for the parameters the model does not have
+        ext = {p.esg_offset: offsets[p.name] for p in ext_params(layer.neuron)}
+        ext |= {p.count_flag: 1 if getattr(layer, p.name).shape[0] > 1 else 0
+                for p in ext_params(layer.neuron)}
+        header += LAYER_EXT.struct.pack(*(b"" if code.endswith("s") else ext.get(name, 0)
+                                          for name, code in LAYER_EXT.fields))  # b"": zeros
     return header + bytes(body)
 
 
@@ -314,7 +325,7 @@ def _minor_version(graph: SpikeGraph) -> int:
     delayed / no reset and readout 1 (count, lowest index), 1.2 the ANN section, 1.1 biases;
     a file using none of them is 1.0."""
     layers = graph.layers
-    if any(lay.syn_leak is not None for lay in layers):
+    if any(ext_params(lay.neuron) for lay in layers):
         return 4
     if graph.readout != Readout.COUNT_MEMBRANE or any(
             lay.fire != FireRule.GT or lay.reset in (ResetMode.SUBTRACT_DELAYED, ResetMode.NONE)
@@ -524,17 +535,24 @@ class _Reader:
                             f"{'sparse' if sparse else 'dense'} storage with n_out={n_out}; "
                             f"accepted: {', '.join(map(str, ok_index))}", "enum")
         hsize = layer_header_size(neuron)
-        o_syn, n_syn = 0, 0
-        if hsize > LAYER_HEADER_SIZE:  # the LAYER_SYN extension (CUBA_LIF, version 1.4)
+        ext: dict[str, tuple[int, int]] = {}  # parameter -> (offset, count) via LAYER_EXT
+        if hsize > LAYER_HEADER_SIZE:  # the LAYER_EXT extension (CUBA_LIF, version 1.4)
             if size < hsize:
                 raise self.fail(w, f"payload is {size} bytes, shorter than the {hsize}-byte "
                                 f"header of a {NeuronKind(neuron).name} layer", "shape")
-            o_syn, sflag, reserved = LAYER_SYN.struct.unpack_from(d, off + LAYER_HEADER_SIZE)
-            if sflag > 1:
-                raise self.fail(f"{w}.syn_leak_count_flag", f"{sflag}; accepted: 0, 1", "enum")
-            if reserved != b"\0" * 3:
+            fields = LAYER_EXT.unpack(d, off + LAYER_HEADER_SIZE)
+            for p in EXT_PARAMS:
+                if fields[p.count_flag] > 1:
+                    raise self.fail(f"{w}.{p.count_flag}", f"{fields[p.count_flag]}; "
+                                    "accepted: 0, 1", "enum")
+            if any(fields.get("reserved", b"")):
                 raise self.fail(f"{w}.reserved", "must be 0", "value")
-            n_syn = n_out if sflag else 1
+            for p in EXT_PARAMS:
+                if p in ext_params(neuron):
+                    ext[p.name] = (fields[p.esg_offset], n_out if fields[p.count_flag] else 1)
+                elif fields[p.esg_offset] or fields[p.count_flag]:
+                    raise self.fail(f"{w}.{p.esg_offset}", f"must be 0: a "
+                                    f"{NeuronKind(neuron).name} layer has no {p.name}", "value")
         if n_in != n_in_expected:
             raise self.fail(f"{w}.n_in", f"{n_in} but the previous stage produces "
                             f"{n_in_expected}", "shape")
@@ -560,8 +578,7 @@ class _Reader:
                             "bounds")
         if o_bias:  # 0: the layer has no bias (every 1.0 file)
             arrays.append(("bias", o_bias, 4 * n_out))
-        if n_syn:
-            arrays.append(("syn_leak", o_syn, 4 * n_syn))
+        arrays += [(name, o, 4 * n) for name, (o, n) in ext.items()]
         spans = []
         for name, o, n in arrays:
             if o % 4:
@@ -582,11 +599,14 @@ class _Reader:
             raise self.fail(f"{w}.leak", f"{int(leak.max())} > 65536", "value")
         if neuron == NeuronKind.IF and np.any(leak != Q16_ONE):
             raise self.fail(f"{w}.leak", "an IF neuron needs every leak == 65536", "value")
-        syn_leak = None
-        if n_syn:
-            syn_leak = np.frombuffer(d, "<u4", n_syn, off + o_syn).astype(np.uint32)
-            if syn_leak.max() > Q16_ONE:
-                raise self.fail(f"{w}.syn_leak", f"{int(syn_leak.max())} > 65536", "value")
+        ext_arrays: dict[str, np.ndarray] = {}
+        for p in ext_params(neuron):
+            o, n = ext[p.name]
+            arr = np.frombuffer(d, p.dtype, n, off + o).astype(np.dtype(p.dtype).newbyteorder("="))
+            if int(arr.min()) < p.lo or int(arr.max()) > p.hi:
+                raise self.fail(f"{w}.{p.name}", f"{int(arr.min())}..{int(arr.max())} outside "
+                                f"[{p.lo}, {p.hi}]", "value")
+            ext_arrays[p.name] = arr
         raw = np.frombuffer(d, np.uint8, w_bytes, off + o_w)
         if sparse:
             weights = self._sparse(w, d, off, n_in, n_out, nnz, o_rowptr, o_index,
@@ -610,7 +630,7 @@ class _Reader:
                                 f"[-{BIAS_MAX}, {BIAS_MAX}]", "value")
         return Layer(weights=weights, threshold=thr, leak=leak, neuron=NeuronKind(neuron),
                      reset=ResetMode(reset), weight_bits=bits, storage=Storage(storage),
-                     bias=bias, fire=FireRule(fire), syn_leak=syn_leak)
+                     bias=bias, fire=FireRule(fire), **ext_arrays)
 
     def _sparse(self, w: str, d: bytes, off: int, n_in: int, n_out: int, nnz: int,
                 o_rowptr: int, o_index: int, index_bits: int, bits: int,
@@ -750,8 +770,9 @@ def describe(data: bytes) -> dict[str, Any]:
             "threshold_range": [int(layer.threshold.min()), int(layer.threshold.max())],
             "leak": "per-neuron" if layer.leak.shape[0] > 1 else int(layer.leak[0]),
             "leak_range": [int(layer.leak.min()), int(layer.leak.max())],
-            "syn_leak_range": (None if layer.syn_leak is None
-                               else [int(layer.syn_leak.min()), int(layer.syn_leak.max())]),
+            **{f"{p.name}_range": (None if getattr(layer, p.name) is None else [
+                int(getattr(layer, p.name).min()), int(getattr(layer, p.name).max())])
+               for p in EXT_PARAMS},
             "bias_range": (None if layer.bias is None
                            else [int(layer.bias.min()), int(layer.bias.max())]),
             "bytes": sec["bytes"],

@@ -76,6 +76,10 @@ class Encoder:
             raise GraphError(f"encoder.seed={self.seed} is not a uint32")
 
 
+def _same_or_none(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None) == (b is None) and (a is None or np.array_equal(a, b))
+
+
 @dataclass
 class Layer:
     """One fully connected spiking layer.
@@ -143,8 +147,8 @@ class Layer:
                 and int(self.storage) == int(other.storage) and self.name == other.name
                 and (self.bias is None) == (other.bias is None)
                 and (self.bias is None or np.array_equal(self.bias, other.bias))
-                and (self.syn_leak is None) == (other.syn_leak is None)
-                and (self.syn_leak is None or np.array_equal(self.syn_leak, other.syn_leak)))
+                and all(_same_or_none(getattr(self, p.name), getattr(other, p.name))
+                        for p in ALL_PARAMS if p.name not in ("threshold", "leak")))
 
     def validate(self, index: int) -> None:
         where = f"layer {index}" + (f" ({self.name})" if self.name else "")

@@ -122,6 +122,15 @@ MODELS: dict[NeuronKind, NeuronModel] = {
 
 #: every parameter of any model (the IR attributes a layer may carry)
 ALL_PARAMS: tuple[Param, ...] = tuple(dict.fromkeys(p for m in MODELS.values() for p in m.params))
+#: the parameters the 48-byte LAYER record holds; the others are stored through the LAYER_EXT
+#: extension that follows it (SPEC.md 5.4.1), one offset and one count flag each
+BASE_PARAMS: tuple[Param, ...] = (THRESHOLD, LEAK)
+EXT_PARAMS: tuple[Param, ...] = tuple(p for p in ALL_PARAMS if p not in BASE_PARAMS)
+
+
+def ext_params(kind: int | NeuronKind) -> tuple[Param, ...]:
+    """The parameters of ``kind`` stored through the LAYER_EXT extension (none: no extension)."""
+    return tuple(p for p in model(kind).params if p in EXT_PARAMS)
 
 
 def model(kind: int | NeuronKind) -> NeuronModel:
@@ -143,6 +152,9 @@ def c_defines() -> list[str]:
     expr = " : ".join(f"(k) == ESNN_NEURON_{m.kind.name} ? {len(m.states) - 1}u"
                       for m in extra) + " : 0u"
     lines.append(f"#define ESNN_NEURON_EXTRA_STATES(k) ({expr})")
+    ext = " || ".join(f"(k) == ESNN_NEURON_{m.kind.name}" for m in MODELS.values()
+                      if ext_params(m.kind)) or "0"
+    lines.append(f"#define ESNN_NEURON_HAS_EXT(k) ({ext}) /* a LAYER_EXT record follows */")
     return lines
 
 

@@ -71,16 +71,17 @@
 #define ESNN_LAYER_OFF_BIAS 44u
 
 /* SPEC.md 5.4.1: 8-byte record, field offsets */
-#define ESNN_LAYER_SYN_BYTES 8u
-#define ESNN_LAYER_SYN_OFF_SYN_LEAK 0u
-#define ESNN_LAYER_SYN_SYN_LEAK_COUNT_FLAG 4u
-#define ESNN_LAYER_SYN_RESERVED 5u
+#define ESNN_LAYER_EXT_BYTES 8u
+#define ESNN_LAYER_EXT_OFF_SYN_LEAK 0u
+#define ESNN_LAYER_EXT_SYN_LEAK_COUNT_FLAG 4u
+#define ESNN_LAYER_EXT_RESERVED 5u
 
 /* neuron models (edgesnn/graph/neurons.py): int32 state words per neuron */
 #define ESNN_NEURON_LIF_STATES 1u
 #define ESNN_NEURON_IF_STATES 1u
 #define ESNN_NEURON_CUBA_LIF_STATES 2u
 #define ESNN_NEURON_EXTRA_STATES(k) ((k) == ESNN_NEURON_CUBA_LIF ? 1u : 0u)
+#define ESNN_NEURON_HAS_EXT(k) ((k) == ESNN_NEURON_CUBA_LIF) /* a LAYER_EXT record follows */
 
 enum { ESNN_SECTION_GRAPH = 1, ESNN_SECTION_LAYER = 2, ESNN_SECTION_META = 3, ESNN_SECTION_ANN = 4 };
 #define ESNN_SECTION_MAX 4u

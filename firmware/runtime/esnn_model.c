@@ -43,15 +43,17 @@ static esnn_status_t check_layer(esnn_layer_t *L, const ESNN_ROM uint8_t *p, uin
         return ESNN_ERR_ENUM;
     ib = U8(p, INDEX_BITS);
     if (!IS_SPARSE(p) ? ib != 0 : !(ib == 16 || (ib == 8 && n_out <= 256u))) return ESNN_ERR_ENUM;
-    /* a neuron with a synaptic current (CubaLIF): the LAYER_SYN extension (SPEC 5.4.1) */
+    /* a neuron with parameters beyond the LAYER record (CubaLIF's synaptic leak): the
+     * LAYER_EXT extension (SPEC 5.4.1) */
     off[7] = len[7] = 0;
-    if (ESNN_NEURON_EXTRA_STATES(U8(p, NEURON))) {
-        hdr += ESNN_LAYER_SYN_BYTES;
+    if (ESNN_NEURON_HAS_EXT(U8(p, NEURON))) {
+        hdr += ESNN_LAYER_EXT_BYTES;
         if (size < hdr) return ESNN_ERR_SHAPE;
-        if (p[LAYER_HDR + ESNN_LAYER_SYN_SYN_LEAK_COUNT_FLAG] > 1u) return ESNN_ERR_ENUM;
-        if (!all_zero(p + LAYER_HDR + ESNN_LAYER_SYN_RESERVED, 3u)) return ESNN_ERR_RESERVED;
-        off[7] = esnn_ld32(p + LAYER_HDR + ESNN_LAYER_SYN_OFF_SYN_LEAK);
-        len[7] = p[LAYER_HDR + ESNN_LAYER_SYN_SYN_LEAK_COUNT_FLAG] ? 4u * n_out : 4u;
+        if (p[LAYER_HDR + ESNN_LAYER_EXT_SYN_LEAK_COUNT_FLAG] > 1u) return ESNN_ERR_ENUM;
+        if (!all_zero(p + LAYER_HDR + ESNN_LAYER_EXT_RESERVED, ESNN_LAYER_EXT_BYTES - ESNN_LAYER_EXT_RESERVED))
+            return ESNN_ERR_RESERVED;
+        off[7] = esnn_ld32(p + LAYER_HDR + ESNN_LAYER_EXT_OFF_SYN_LEAK);
+        len[7] = p[LAYER_HDR + ESNN_LAYER_EXT_SYN_LEAK_COUNT_FLAG] ? 4u * n_out : 4u;
     }
     if (n_in != n_in_expect) return ESNN_ERR_SHAPE;
 

@@ -37,7 +37,7 @@ from edgesnn.graph import golden, prng  # noqa: E402
 from edgesnn.graph.esg import (  # noqa: E402
     C_LAYOUT_FILE,
     LAYER,
-    LAYER_SYN,
+    LAYER_EXT,
     EsgError,
     c_layout_header,
     crc32,
@@ -95,14 +95,14 @@ def layer_array(data: bytes, i: int, which: str) -> int:
 
 
 def syn_field(data: bytes, i: int, name: str, fmt: str, value: int) -> bytes:
-    """Set a field of layer ``i``'s LAYER_SYN extension (a CubaLIF layer), checksums fixed."""
-    return layer_field(data, i, LAYER.size + LAYER_SYN.offset(name), fmt, value)
+    """Set a field of layer ``i``'s LAYER_EXT extension (a CubaLIF layer), checksums fixed."""
+    return layer_field(data, i, LAYER.size + LAYER_EXT.offset(name), fmt, value)
 
 
 def syn_leak_at(data: bytes, i: int) -> int:
     """File offset of the synaptic leak array of CubaLIF layer ``i``."""
     base = layer_at(data, i)
-    rel = LAYER.size + LAYER_SYN.offset("off_syn_leak")
+    rel = LAYER.size + LAYER_EXT.offset("off_syn_leak")
     return base + struct.unpack_from("<I", data, base + rel)[0]
 
 
@@ -233,7 +233,7 @@ def targeted_mutations() -> list[tuple[str, Mutation]]:
         ("sparse", ("sparse_zero_weight", "value",
                     lambda d: rc(put(d, layer_array(d, 0, "weights"), "B",
                                      d[layer_array(d, 0, "weights")] & 0xF0)))),
-        # the LAYER_SYN extension of a CubaLIF layer (SPEC 5.4.1, version 1.4)
+        # the LAYER_EXT extension of a CubaLIF layer (SPEC 5.4.1, version 1.4)
         ("cuba", ("syn_leak_count_flag", "enum",
                   lambda d: syn_field(d, 0, "syn_leak_count_flag", "B", 2))),
         ("cuba", ("syn_reserved", "value", lambda d: syn_field(d, 0, "reserved", "B", 1))),
