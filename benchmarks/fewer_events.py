@@ -70,6 +70,9 @@ class Variant:
     drop: float = 0.0  # structured: fraction of the firing hidden neurons removed
     epochs: int | None = None  # None: --epochs
     augment: int = 0
+    smoothing: float = 0.0  # label smoothing
+    qat_train: int = 10000  # training images for calibration and QAT (compress's default)
+    scope: str = "global"  # magnitude pruning: one cut over all layers, or per layer
 
 
 #: the candidates, cheapest idea first within each group; ``T25-s90`` is issue 11's
@@ -86,9 +89,53 @@ VARIANTS: dict[str, Variant] = {
     "T4-s90": Variant(steps=4),
     "T8-s95-reg-drop30": Variant(steps=8, sparsity=0.95, qat=2, spike_reg=0.3, drop=0.3),
     "T8-s95-long": Variant(steps=8, sparsity=0.95, qat=2, epochs=6, augment=1),
+    # fine-tuning on all 60,000 training images (compress's default is 10,000)
+    "T25-s90-q3": Variant(steps=25, qat=3, qat_train=60000),
+    "T8-s90-q3": Variant(steps=8, qat=3, qat_train=60000),
+    "T8-s90-q1full": Variant(steps=8, qat=1, qat_train=60000),
+    "T8-s90-q3-10k": Variant(steps=8, qat=3),
+    "T8-s95-q3": Variant(steps=8, sparsity=0.95, qat=3, qat_train=60000),
+    # the accuracy recipe (8 epochs, +-1 px shifts, label smoothing 0.1) trained at T = 8
+    "T8-rec-s90": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, qat=3,
+                          qat_train=60000),
+    "T6-rec-s90": Variant(steps=6, epochs=8, augment=1, smoothing=0.1, qat=3,
+                          qat_train=60000),
+    "T8-rec-s95": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, sparsity=0.95, qat=3,
+                          qat_train=60000),
+    "T8-rec-s97": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, sparsity=0.97, qat=3,
+                          qat_train=60000),
+    "T8-rec-s95-drop30": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, sparsity=0.95,
+                                 qat=3, qat_train=60000, drop=0.3),
+    "T4-rec-s90": Variant(steps=4, epochs=8, augment=1, smoothing=0.1, qat=3,
+                          qat_train=60000),
+    "T4-rec-s95": Variant(steps=4, epochs=8, augment=1, smoothing=0.1, sparsity=0.95, qat=3,
+                          qat_train=60000),
+    # edgesnn run's network (784-128-10, 1 epoch on all 60,000 images): as run compresses it
+    # (dense int8, T = 12), and pruned
+    "run-T12-dense": Variant(hidden=128, steps=12, epochs=1, sparsity=0.0, qat=0),
+    "run-T12-s90": Variant(hidden=128, steps=12, epochs=1),
+    "run-T8-s90": Variant(hidden=128, steps=8, epochs=1),
+    "run-T8-s90-full": Variant(hidden=128, steps=8, epochs=1, qat_train=60000),
+    "run-T8-s80": Variant(hidden=128, steps=8, epochs=1, sparsity=0.8),
+    "run-T4-s90": Variant(hidden=128, steps=4, epochs=1),
+    "T8-rec-h512-s975": Variant(hidden=512, steps=8, epochs=8, augment=1, smoothing=0.1,
+                                sparsity=0.975, qat=3, qat_train=60000),
 }
 DEFAULT_VARIANTS = ("T25-s90", "T8-s90", "T8-s90-reg", "T8-s95", "T8-s97", "T8-s90-drop50",
                     "T8-s90-learn", "T4-s90")
+
+
+TRAIN_FIELDS = ("hidden", "steps", "spike_reg", "learn", "epochs", "augment", "smoothing")
+
+
+def recipes(v: Variant, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(training recipe, compression recipe) of ``v``: what decides whether a kept run can be
+    reused (a variant that differs only in compression reuses another's trained model)."""
+    d = asdict(v)
+    train = {k: d[k] for k in TRAIN_FIELDS} | {
+        "epochs": v.epochs or args.epochs, "train_limit": args.train_limit, "seed": args.seed}
+    comp = {k: d[k] for k in d if k not in TRAIN_FIELDS} | {"test_limit": args.test_limit}
+    return train, comp
 
 
 def train_and_compress(name: str, v: Variant, work: Path, args: argparse.Namespace,
@@ -99,9 +146,8 @@ def train_and_compress(name: str, v: Variant, work: Path, args: argparse.Namespa
     from edgesnn.snn.train import TrainOptions, train
 
     run_dir = work / name
-    recipe = {"variant": asdict(v), "epochs": v.epochs or args.epochs,
-              "train_limit": args.train_limit, "test_limit": args.test_limit,
-              "seed": args.seed}
+    train_recipe, comp_recipe = recipes(v, args)
+    recipe = {"train": train_recipe, "compress": comp_recipe}
     done = run_dir / RECIPE_FILE
     if done.is_file() and json.loads(done.read_text()) == recipe:
         log.info("%s: trained and compressed before, reused", name)
@@ -109,16 +155,27 @@ def train_and_compress(name: str, v: Variant, work: Path, args: argparse.Namespa
                 "compress": json.loads((run_dir / "compress.json").read_text()),
                 "reused": True}
     shutil.rmtree(run_dir, ignore_errors=True)
-    cfg = SNNConfig(hidden=[v.hidden], steps=v.steps, learn_threshold=v.learn,
-                    learn_beta=v.learn, per_neuron=v.learn)
-    opts = TrainOptions(epochs=v.epochs or args.epochs, train_limit=args.train_limit,
-                        test_limit=args.test_limit, seed=args.seed, spike_reg=v.spike_reg,
-                        augment_shift=v.augment, progress=False)
-    log.info("%s: training %s ...", name, v)
-    trained = train(cfg, opts, run_dir, data_dir=args.data_dir)
+    same = [f.parent for f in sorted(work.glob(f"*/{RECIPE_FILE}"))
+            if json.loads(f.read_text())["train"] == train_recipe]
+    if same:  # the same training: copy the trained model, compress it afresh
+        run_dir.mkdir()
+        for part in ("model.pt", "config.json", "train.json"):
+            shutil.copy2(same[0] / part, run_dir / part)
+        trained = json.loads((run_dir / "train.json").read_text())
+        log.info("%s: trained as %s, copied", name, same[0].name)
+    else:
+        cfg = SNNConfig(hidden=[v.hidden], steps=v.steps, learn_threshold=v.learn,
+                        learn_beta=v.learn, per_neuron=v.learn)
+        opts = TrainOptions(epochs=v.epochs or args.epochs, train_limit=args.train_limit,
+                            test_limit=args.test_limit, seed=args.seed,
+                            spike_reg=v.spike_reg, augment_shift=v.augment,
+                            label_smoothing=v.smoothing, progress=False)
+        log.info("%s: training %s ...", name, v)
+        trained = train(cfg, opts, run_dir, data_dir=args.data_dir)
     log.info("%s: float %.4f; compressing ...", name, trained["test_accuracy"])
     summary = compress_run(run_dir, sparsity=v.sparsity, qat_epochs=v.qat,
                            structured=v.drop > 0, structured_drop=v.drop,
+                           train_limit=v.qat_train, prune_scope=v.scope,
                            test_limit=args.test_limit, data_dir=args.data_dir,
                            seed=args.seed)
     log.info("%s: golden %.4f, layers %s", name, summary["golden_accuracy"],
@@ -197,8 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--render", action="store_true",
+                    help="only print the table of WORK/fewer_events.json (the last run's)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.render:
+        print_table(json.loads((args.work / "fewer_events.json").read_text()))
+        return 0
     names = [n for n in args.variants.split(",") if n]
     bad = [n for n in names if n not in VARIANTS]
     if bad:
@@ -248,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                 ref = arow["ports"].get(port, {}).get("mean")
                 p[f"x_{other}"] = p["mean"] / ref if ref else None
                 p[f"break_even_rate_vs_{other}"] = break_even(p["fit"], ref)
-    result = {"device_ports": ports, "samples": len(pixels), "test_limit": len(test),
-              "opt": args.opt, "cmsis_nn_instr_per_mac": CMSIS_NN, "cmsis_nn_macs": macs,
+    result = {"hidden": args.hidden, "device_ports": ports, "samples": len(pixels),
+              "test_limit": len(test), "opt": args.opt, "cmsis_nn_instr_per_mac": CMSIS_NN,
+              "cmsis_nn_macs": macs,
               "unit": "instructions (QEMU -icount)", "snn": rows, "ann": anns,
               "bit_exact": True, "wall_s": round(time.monotonic() - t0, 1)}
     text = json.dumps(result, sort_keys=True)
@@ -276,7 +339,10 @@ def print_table(r: dict[str, Any]) -> None:
                       "fit the flash")
                 continue
             xc = p["mean"] / (cm * r["cmsis_nn_macs"]) if cm else float("nan")
-            print(f"{name:22}{'':13}{'':4}{1 - (a.get('weight_density') or 1.0):>7.0%}"
+            sizes = np.array([784 * r["hidden"], r["hidden"] * 10], dtype=np.float64)
+            density = np.asarray(a.get("weight_density") or [1.0, 1.0], dtype=np.float64)
+            overall = float((density * sizes).sum() / sizes.sum())
+            print(f"{name:22}{'':13}{'':4}{1 - overall:>7.1%}"
                   f"{a['golden_accuracy']:>8.2%} {p['mean']:>10,.0f}{p['p50']:>10,.0f}"
                   f"{p['p99']:>10,.0f}{p['max']:>10,.0f}{xc:>7.3f}")
         for name, s in r["snn"].items():
