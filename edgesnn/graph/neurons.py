@@ -12,12 +12,26 @@ in :func:`step`, over a small set of arithmetic primitives (:class:`Arith`):
 * ``edgesnn.snn.lif.TorchFloat``: the float recurrence of training and of the peers (snnTorch's
   operation order), where ``leak`` is ``beta * x`` and nothing saturates.
 
-Each backend computes every primitive exactly (integers below 2**53 in float64), so golden and
-QAT agree bit for bit by construction; ``tests/test_golden.py`` and ``tests/test_qat.py`` hold
-them to it. The C runtime's fire / leak pass (``firmware/runtime/esnn_infer.c``) is the one
-hand-written twin; its neuron enum and per-model state count are generated from this table
-into ``firmware/runtime/esnn_layout.h`` (``c_neuron_defines``), and the C = golden tests cover
-every model, reset and fire rule.
+* ``edgesnn.interop.onnx_graph._OnnxArith``: symbolic ONNX tensors (int64 or float32), so the
+  ONNX builders write no neuron rule of their own.
+
+Each integer backend computes every primitive exactly (integers below 2**53 in float64), so
+golden and QAT agree bit for bit by construction; ``tests/test_golden.py`` and
+``tests/test_qat.py`` hold them to it. From the table come: the IR's parameter validation and
+equality (``ir.Layer``), the ``.esg`` fields of parameters beyond the LAYER record (the
+LAYER_EXT record, its reader and writer in ``esg.py``), the arena's state words (SPEC.md 4),
+and, generated into ``firmware/runtime/esnn_layout.h`` (:func:`c_defines`), the neuron enum,
+the per-model state counts and which models carry LAYER_EXT. The C runtime's fire / leak pass
+(``firmware/runtime/esnn_infer.c``) is the one hand-written twin of :func:`step`; the C =
+golden tests cover every model, reset and fire rule (host, Cortex-M3 in QEMU, AVR in simavr).
+``reference_simulate`` in ``golden.py`` stays an independent transcription of SPEC.md: it is
+the oracle the shared step is checked against.
+
+Adding a model: a :class:`NeuronKind` member, its :class:`Param` s and :class:`NeuronModel`
+here and its lines in :func:`step` (with any new :class:`State` / :class:`LayerRule` field);
+an ``ir.Layer`` attribute per new parameter; SPEC.md 3.2 / 4 / 5.4.1; the C twin
+(``esnn.h`` layer field, ``esnn_model.c`` array check, ``esnn_infer.c`` fire pass); the QAT
+buffer of a new parameter (``compress/qat.py``) and the reference simulator's lines.
 
 numpy only (``graph/`` imports no torch).
 """
