@@ -58,6 +58,8 @@ const char *esnn_status_name(int status);
 #define ESNN_NEURON_MAX 1u
 #undef ESNN_NEURON_EXTRA_STATES
 #define ESNN_NEURON_EXTRA_STATES(k) 0u
+#undef ESNN_NEURON_HAS_EXT
+#define ESNN_NEURON_HAS_EXT(k) 0
 #define ESNN_SYN_LEAK(L) ((const ESNN_ROM uint8_t *)0)
 #else
 #define ESNN_SYN_LEAK(L) ((L)->syn_leak)
