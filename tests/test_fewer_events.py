@@ -115,3 +115,24 @@ def test_structured_pruning_shrinks_the_graph_and_c_equals_golden(
                            "structured-pruned 784-64-10")
     ref = golden.simulate(graph, pixels)
     assert np.all(ref.spikes[:, 0] > 0)  # the kept hidden layer still fires
+
+
+def test_compress_calibrates_and_fine_tunes_on_all_training_images_by_default(
+        tiny_run: Path, mnist_data_dir: Path, tmp_path: Path) -> None:
+    """The measured best (benchmarks/fewer_events.py, T8-s90-q1full vs T8-s90): QAT on all
+    60,000 training images, not the first 10,000; the CLI's default is the same."""
+    import inspect
+
+    from edgesnn.cli import build_parser
+    from edgesnn.compress import compress_run
+    from edgesnn.compress.pipeline import DEFAULT_TRAIN_LIMIT
+
+    assert DEFAULT_TRAIN_LIMIT is None
+    assert inspect.signature(compress_run).parameters["train_limit"].default is None
+    args = build_parser().parse_args(["compress", str(tiny_run)])
+    assert args.train_limit is None
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    with one_thread():
+        summary = compress_run(run, calib_limit=100, test_limit=50, data_dir=mnist_data_dir)
+    assert summary["train_samples"] == 60000
