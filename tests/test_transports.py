@@ -69,3 +69,24 @@ def test_each_direction_carries_baud_over_ten_bytes_per_second() -> None:
 def test_rejects_nonsense_rates() -> None:
     with pytest.raises(ValueError):
         BaudLimitedTransport(_Echo(_Clock()), 0)
+
+
+def test_a_full_line_blocks_the_writer_like_a_serial_driver() -> None:
+    clock = _Clock()
+    dev = _Echo(clock)
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        clock.t += s
+
+    link = BaudLimitedTransport(dev, 1000, tx_buffer=64, clock=clock, sleep=sleep)
+    data = bytes(range(1, 201))
+    assert link.write(data) == 200
+    # 200 bytes through a 64-byte buffer: the writer waited until all but the last 64 had
+    # left, i.e. about 136 byte times of 10 ms
+    assert 1.3 <= clock.t <= 1.4 and slept
+    assert len(dev.got) in range(136, 138) and bytes(dev.got) == data[:len(dev.got)]
+    while clock.t < 3.0:
+        link.read(4096, 0.05)
+    assert bytes(dev.got) == data

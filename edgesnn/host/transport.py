@@ -105,13 +105,18 @@ class BaudLimitedTransport:
     directions like a UART at ``baud`` with ``bits_per_byte`` bits per byte (10 for 8N1):
     host bytes reach the device no faster than the line carries them, device bytes reach the
     host no sooner than their last bit would have. The directions are independent (full
-    duplex). Samples/s at real UART speeds without a board. ``clock`` is for tests."""
+    duplex). A write blocks while more than ``tx_buffer`` bytes wait for the line, as an
+    operating system's serial driver does. ``clock`` and ``sleep`` are for tests."""
 
     def __init__(self, inner: Transport, baud: int, *, bits_per_byte: int = 10,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if baud <= 0 or bits_per_byte <= 0:
-            raise ValueError(f"baud={baud}, bits_per_byte={bits_per_byte}: must be > 0")
+                 tx_buffer: int = 4096, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if baud <= 0 or bits_per_byte <= 0 or tx_buffer <= 0:
+            raise ValueError(f"baud={baud}, bits_per_byte={bits_per_byte}, "
+                             f"tx_buffer={tx_buffer}: must be > 0")
         self.inner = inner
+        self.tx_buffer = tx_buffer
+        self._sleep = sleep
         self.baud = baud
         self.byte_s = bits_per_byte / baud
         self._clock = clock
@@ -134,11 +139,20 @@ class BaudLimitedTransport:
         self._tx_t += n * self.byte_s
 
     def write(self, data: bytes) -> int:
-        now = self._clock()
-        if not self._tx:
-            self._tx_t = max(self._tx_t, now) + self.byte_s
-        self._tx += data
-        self._pump_tx(now)
+        data = bytes(data)
+        for k in range(0, len(data), self.tx_buffer):
+            part = data[k:k + self.tx_buffer]
+            while True:
+                now = self._clock()
+                self._pump_tx(now)
+                over = len(self._tx) + len(part) - self.tx_buffer
+                if over <= 0:
+                    break
+                self._sleep(max(self._tx_t - now, 0.0) + (over - 1) * self.byte_s)
+            if not self._tx:
+                self._tx_t = max(self._tx_t, now) + self.byte_s
+            self._tx += part
+            self._pump_tx(now)
         return len(data)
 
     def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
