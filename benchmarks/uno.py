@@ -16,12 +16,12 @@ into ``OUT/uno/model.esg``, then prints:
     EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/uno.py [--run RUN] [--out DIR]
         [--samples 10000] [--json]
 
-Measured (2026-11-29, avr-gcc 5.4 -Os -mcall-prologues -mrelax, simavr 1.6; the float run
-trained with the TRAIN options below in 48 s, compressed in 28 s): float 97.40 %, golden
+Measured (2026-11-29, avr-gcc 5.4 -Os -mcall-prologues -mrelax, ESNN_NO_CUBALIF, simavr
+1.6; the float run trained with the TRAIN options below in 48 s): float 97.40 %, golden
 95.90 % on all 10,000 test images; the Uno in simavr answered all 10,000 through `edgesnn eval`
-(444 s), 10,000 bit-exact with golden, 95.90 %; flash 31,354 / 32,256 B (code 19,994 +
-.esg 11,360); RAM 1,998 / 2,048 B (.data 16 + .bss 1,693 with a 512 B arena + stack peak
-289); 2,892,766 cycles mean (p50 2,847,405, p99 4,633,343, max 5,706,282): 181 ms at 16 MHz.
+(487 s), 10,000 bit-exact with golden, 95.90 %; flash 31,552 / 32,256 B (code 20,192 +
+.esg 11,360); RAM 2,011 / 2,048 B (.data 16 + .bss 1,701 with a 512 B arena + stack peak
+294); 2,892,766 cycles mean (p50 2,847,405, p99 4,633,343, max 5,706,282): 181 ms at 16 MHz.
 """
 
 from __future__ import annotations
