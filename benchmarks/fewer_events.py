@@ -100,6 +100,8 @@ VARIANTS: dict[str, Variant] = {
                           qat_train=60000),
     "T6-rec-s90": Variant(steps=6, epochs=8, augment=1, smoothing=0.1, qat=3,
                           qat_train=60000),
+    "T6-rec-s90-q6": Variant(steps=6, epochs=8, augment=1, smoothing=0.1, qat=6,
+                             qat_train=60000),
     "T6-rec12-s90": Variant(steps=6, epochs=12, augment=1, smoothing=0.1, qat=4,
                             qat_train=60000),
     "T8-rec-s95": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, sparsity=0.95, qat=3,
