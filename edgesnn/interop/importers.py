@@ -91,7 +91,8 @@ def read_onnx(path: Path, *, steps: int | None = None, encoder: str | None = Non
 def read_any(path: Path, *, dt: float | None = None, reset: str | None = None,
              steps: int | None = None, encoder: str | None = None,
              encoder_seed: int | None = None, fire: str | None = None,
-             readout: str | None = None) -> tuple[FloatSNN, dict[str, Any]]:
+             readout: str | None = None, cuba_input: str | None = None
+             ) -> tuple[FloatSNN, dict[str, Any]]:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -105,10 +106,12 @@ def read_any(path: Path, *, dt: float | None = None, reset: str | None = None,
         graph = nir_graph.read(path)
         snn, summary = nir_graph.from_nir(graph, dt=dt, reset=reset, steps=steps,
                                           encoder=encoder, encoder_seed=encoder_seed, fire=fire,
-                                          readout=readout)
+                                          readout=readout, cuba_input=cuba_input)
     else:
         if dt is not None:
             log.info("--dt is ignored for ONNX (its graph is already discrete)")
+        if cuba_input is not None:
+            log.info("cuba_input is ignored for ONNX (NIR CubaLIF nodes only)")
         snn, summary = read_onnx(path, steps=steps, encoder=encoder,
                                  encoder_seed=encoder_seed, reset=reset)
     return snn, {"format": fmt, **summary}

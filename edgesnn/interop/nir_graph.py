@@ -12,7 +12,10 @@ Import inverts NIR's forward-Euler step of ``tau dv/dt = (v_leak - v) + R I``::
 
 so ``beta = 1 - dt/tau`` and the input scale ``R dt / tau`` is folded into the incoming
 weights and bias (IF: ``dv/dt = R I``, scale ``R dt``); an Affine's bias is the layer's bias.
-``v_leak`` must be 0 (edgesnn membranes rest at 0).
+``v_leak`` must be 0 (edgesnn membranes rest at 0). A CubaLIF's synaptic input is read
+as NIR's forward-Euler step, ``I += (dt/tau_syn) w_in S`` (``cuba_input="euler"``, what
+snnTorch writes), or as a jump ``I += w_in S`` (``cuba_input="jump"``, what Norse's
+``LIFCell`` computes and its exporter leaves as ``w_in = 1``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ _UNIT = 1e-6  # an input scale this close to 1 is 1 (float32 round trips of tau 
 
 
 R_STYLES = ("unit_scale", "unit_r")
+#: how a CubaLIF node's synaptic current takes its input S each step (MAPPING.md): "euler" is
+#: NIR's forward-Euler step I += (dt/tau_syn) w_in S (snnTorch 1.0 writes w_in = tau_syn/dt);
+#: "jump" is I += w_in S (Norse 1.1's LIFCell, whose to_nir writes w_in = 1)
+CUBA_INPUTS = ("euler", "jump")
 
 
 def to_nir(snn: FloatSNN, *, dt: float = DEFAULT_DT, integer: dict[str, Any] | None = None,
@@ -186,7 +193,7 @@ def _param(node_name: str, node: Any, field: str, n: int) -> np.ndarray:
     return arr
 
 
-def _neuron(name: str, node: Any, n: int, dt: float, reset: str
+def _neuron(name: str, node: Any, n: int, dt: float, reset: str, cuba_input: str = "euler"
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(beta, input scale, threshold, alpha) of one neuron node, each float64 [n]; alpha (the
     synaptic decay, CubaLIF) is 0 for LIF and IF nodes."""
@@ -207,7 +214,8 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str
     if kind == "CubaLIF":
         # tau_syn dI/dt = -I + w_in S, one Euler step: I = alpha I + (dt/tau_syn) w_in S; the
         # membrane integrates R dt/tau_mem I: our synaptic current is that, so its input scale
-        # is w_in (dt/tau_syn) (R dt/tau_mem) (snnTorch writes w_in = tau_syn/dt: scale 1)
+        # is w_in (dt/tau_syn) (R dt/tau_mem) (snnTorch writes w_in = tau_syn/dt: scale 1);
+        # cuba_input "jump": I = alpha I + w_in S (Norse's LIFCell), scale w_in (R dt/tau_mem)
         tau_syn = _param(name, node, "tau_syn", n)
         if np.any(tau_syn < dt):
             raise InteropError(f"node {name!r}: tau_syn < dt gives alpha = 1 - dt/tau_syn < 0 "
@@ -215,7 +223,9 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str
         with np.errstate(divide="ignore"):
             alpha = np.where(np.isinf(tau_syn), 1.0, 1.0 - dt / tau_syn)
         alpha = np.where(np.abs(alpha) < 1e-9, 0.0, alpha)  # tau_syn == dt: no synaptic memory
-        w_in = _param(name, node, "w_in", n) * np.where(np.isinf(tau_syn), 1.0, dt / tau_syn)
+        w_in = _param(name, node, "w_in", n)
+        if cuba_input == "euler":
+            w_in = w_in * np.where(np.isinf(tau_syn), 1.0, dt / tau_syn)
         tau = _param(name, node, "tau_mem", n)
     else:
         w_in = np.ones(n)
@@ -243,11 +253,14 @@ def _neuron(name: str, node: Any, n: int, dt: float, reset: str
 def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
              steps: int | None = None, encoder: str | None = None,
              encoder_seed: int | None = None, fire: str | None = None,
-             readout: str | None = None) -> tuple[FloatSNN, dict[str, Any]]:
+             readout: str | None = None, cuba_input: str | None = None
+             ) -> tuple[FloatSNN, dict[str, Any]]:
     """A :class:`FloatSNN` from a NIR graph; returns it and a summary of what was assumed.
 
     Missing ``dt`` / ``reset`` / ``steps`` / ``encoder`` come from the ``edgesnn`` metadata
     block, else defaults (dt 1e-4 as snnTorch writes, reset "zero" as NIR defines it).
+    ``cuba_input`` (:data:`CUBA_INPUTS`, default "euler") says how CubaLIF nodes take their
+    synaptic input; "jump" reads Norse 1.1's ``LIFCell`` export (MAPPING.md).
     """
     import nir
 
@@ -263,6 +276,9 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
         raise InteropError(f"reset={reset!r}; accepted: {', '.join(RESETS)}")
     if fire not in FIRES:
         raise InteropError(f"fire={fire!r}; accepted: {', '.join(FIRES)}")
+    cuba_input = cuba_input or "euler"
+    if cuba_input not in CUBA_INPUTS:
+        raise InteropError(f"cuba_input={cuba_input!r}; accepted: {', '.join(CUBA_INPUTS)}")
     order = _chain(graph)
     nodes = graph.nodes
     layers: list[FloatLayer] = []
@@ -308,7 +324,7 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
         if pending is None:
             raise InteropError(f"node {name!r}: a neuron node must follow a Linear/Affine")
         n = pending[1].shape[0]
-        beta, scale, thr, alpha = _neuron(name, node, n, dt, reset)
+        beta, scale, thr, alpha = _neuron(name, node, n, dt, reset, cuba_input)
         w, bias = pending[1], pending[2]
         if np.any(np.abs(scale - 1.0) > _UNIT):  # the input scale multiplies W x + b
             w = w * scale[:, None]
@@ -340,6 +356,6 @@ def from_nir(graph: Any, *, dt: float | None = None, reset: str | None = None,
                    neuron=neuron, reset=reset, fire=fire, readout=readout)
     snn.validate("NIR graph")
     summary = {"dt": dt, "reset": reset, "fire": fire, "readout": readout, "neuron": neuron,
-               "nodes": order,
+               "nodes": order, **({"cuba_input": cuba_input} if "CubaLIF" in kinds else {}),
                "neuron_nodes": kinds, "edgesnn_metadata": bool(meta)}
     return snn, summary
