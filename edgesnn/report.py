@@ -67,6 +67,100 @@ def _latency(recs: list[dict[str, Any]], info: dict[str, Any],
     return out
 
 
+def cost_per_inference(cycles: np.ndarray, unit: str) -> dict[str, Any]:
+    """Cycles (instructions on QEMU, ns on the host build) per inference: mean, p50, p99,
+    max, in ``unit`` = ``instructions`` | ``cycles`` | ``ns``."""
+    c = np.asarray(cycles, dtype=np.float64)
+    return {"unit": "ns" if unit == "nanoseconds" else unit,
+            "mean": float(c.mean()) if len(c) else None, "p50": _percentile(c, 50),
+            "p99": _percentile(c, 99), "max": float(c.max()) if len(c) else None}
+
+
+def _baselines(results: Results, devices: dict[str, Any]) -> dict[str, Any]:
+    """The int8 ANN baselines run on the same device and samples (``--baseline``): device
+    vs numpy twin, cost, energy and memory, beside the SNN's."""
+    out: dict[str, Any] = {}
+    for kind, entry in results.baselines.items():
+        info, recs = entry["info"], entry["records"]
+        if info.get("snn_model_hash") not in (None, results.model_hash):
+            log.warning("baseline %s was made for another model.esg; left out", kind)
+            continue
+        n = len(recs)
+        ok = [r for r in recs if r["status"] == "ok"]
+        dev = next((r["device"] for r in ok), None)
+        d_info = results.devices.get(dev or "", {})
+        profile = find_device(d_info.get("profile"))
+        unit = (d_info.get("hello") or {}).get("cycle_unit", "cycles")
+        cyc = np.array([r["cycles"] for r in ok], dtype=np.float64)
+        labels = np.array([r["label"] for r in recs], dtype=np.int64)
+        twin = np.array([r["twin_pred"] for r in recs], dtype=np.int64)
+        devp = np.array([r["device_pred"] if r["status"] == "ok" else -1 for r in recs],
+                        dtype=np.int64)
+        mism = [{"index": r["index"], "device_pred": r["device_pred"],
+                 "twin_pred": r["twin_pred"]} for r in ok if not r["agree"]]
+        build = (devices.get(dev or "") or {}).get("build") or {}
+        out[kind] = {
+            "samples": n, "ok": len(ok), "failed": n - len(ok), "device": dev,
+            "device_accuracy": float((devp == labels).mean()) if n else None,
+            "golden_accuracy": float((twin == labels).mean()) if n else None,
+            "agreement": (len(ok) - len(mism)) / n if n else 0.0,
+            "agreement_rule": "prediction, logits, MACs and visited inputs equal the numpy "
+                              "twin (edgesnn/graph/ann.py)",
+            "mismatch_count": len(mism), "mismatches": mism[:MAX_LISTED_MISMATCHES],
+            "cost_per_inference": cost_per_inference(cyc, unit),
+            "macs_mean": float(np.mean([sum(r["macs"]) for r in ok])) if ok else None,
+            "energy": en.device_energy(cyc, unit, profile.energy if profile else None),
+            "memory": {"model_bytes": info.get("blob_bytes"),
+                       "arena_bytes": info.get("arena_bytes"),
+                       "image_flash_bytes": build.get("flash_bytes"),
+                       "image_ram_bytes": build.get("ram_bytes")},
+            "model": {k: info.get(k) for k in ("sizes", "quantization", "float_accuracy")},
+            "trained_here": bool(info.get("trained_here")), "trained_by": info.get("trained_by"),
+        }
+    return out
+
+
+def side_by_side(report: dict[str, Any]) -> list[list[str]]:
+    """The SNN and its int8 ANN baselines as table rows (header first): accuracy, device =
+    reference, cost per inference (mean / p50 / p99 / max), energy, model bytes and arena.
+    Formats what :func:`build_report` computed; empty without baselines."""
+    bases = report.get("baselines") or {}
+    if not bases:
+        return []
+    cost = report.get("cost_per_inference") or {}
+    dev_e = report["energy"]["device"]
+    cols = [("SNN", {"device_accuracy": report["device_accuracy"],
+                     "golden_accuracy": report["golden_accuracy"],
+                     "agreement": report["agreement"], "cost_per_inference": cost,
+                     "energy": dev_e,
+                     "memory": {"model_bytes": report["model"]["esg_bytes"],
+                                "arena_bytes": report["model"]["arena_bytes"]}})]
+    cols += [(f"int8 {k}" + (" (trained here)" if b.get("trained_here") else ""), b)
+             for k, b in bases.items()]
+    unit = cost.get("unit", "")
+
+    def c(b: dict[str, Any], key: str) -> str:
+        return fmt((b.get("cost_per_inference") or {}).get(key), ",.0f")
+
+    def energy(b: dict[str, Any]) -> str:
+        e = b.get("energy") or {}
+        return fmt(e.get("uj_per_inference"), ".3f") if e.get("available") else "n/a"
+
+    rows = [["", *(name for name, _ in cols)]]
+    rows.append(["device accuracy", *(fmt(b["device_accuracy"]) for _, b in cols)])
+    rows.append(["reference accuracy (golden / twin)",
+                 *(fmt(b["golden_accuracy"]) for _, b in cols)])
+    rows.append(["device = reference", *(fmt(b["agreement"]) for _, b in cols)])
+    for key in ("mean", "p50", "p99", "max"):
+        rows.append([f"{unit} per inference, {key}", *(c(b, key) for _, b in cols)])
+    rows.append(["energy on device (µJ)", *(energy(b) for _, b in cols)])
+    rows.append(["model bytes (flash)",
+                 *(str((b.get("memory") or {}).get("model_bytes")) for _, b in cols)])
+    rows.append(["arena bytes (RAM)",
+                 *(str((b.get("memory") or {}).get("arena_bytes")) for _, b in cols)])
+    return rows
+
+
 def _confusion(labels: np.ndarray, preds: np.ndarray, n: int) -> list[list[int]]:
     m = np.zeros((n, n), dtype=np.int64)
     valid = preds >= 0
@@ -181,7 +275,12 @@ def build_report(results: Results) -> dict[str, Any]:
                   "model_hash": results.model_hash},
         "memory": {"flash_bytes": (primary or {}).get("build", {}).get("flash_bytes"),
                    "ram_bytes": (primary or {}).get("build", {}).get("ram_bytes")},
+        "cost_per_inference": cost_per_inference(
+            np.array([r["cycles"] for r in ok], dtype=np.float64),
+            primary["latency"]["unit"] if primary else "cycles"),
     }
+    if results.baselines:
+        report["baselines"] = _baselines(results, devices)
     report.update(results.extras)
     return report
 
@@ -278,6 +377,17 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     for r in rows:
         t.add_row(*r)
     console.print(t)
+    sbs = side_by_side(report)
+    if sbs:
+        t2 = Table(title="SNN vs int8 ANN on the same device and samples")
+        for i, head in enumerate(sbs[0]):
+            t2.add_column(head, justify="left" if i == 0 else "right")
+        for r in sbs[1:]:
+            t2.add_row(*r)
+        console.print(t2)
+        for kind, b in report["baselines"].items():
+            if b.get("trained_here"):
+                console.print(f"baseline {kind}: {b.get('trained_by')}")
     for reason, count in report.get("failure_reasons", {}).items():
         console.print(f"[red]failed:[/red] {count} sample(s): {reason}")
     if ad["mismatches"]:

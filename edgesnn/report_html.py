@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgesnn.atomic import write_text
-from edgesnn.report import fmt
+from edgesnn.report import fmt, side_by_side
 from edgesnn.results import Results
 
 log = logging.getLogger(__name__)
@@ -248,5 +248,15 @@ def render_html(results: Results, report: dict[str, Any]) -> str:
         parts.append(f"<h2>Memory</h2><p>flash {mem['flash_bytes']} B, RAM "
                      f"{mem['ram_bytes']} B; model arena {report['model']['arena_bytes']} B."
                      "</p>")
+    sbs = side_by_side(report)
+    if sbs:
+        parts += ["<h2>SNN vs int8 ANN</h2>", "<p>The same-topology int8 ANN run by the same "
+                  "firmware on the same device and samples; its device answers are checked "
+                  "against the numpy twin (edgesnn/graph/ann.py) bit for bit.</p>", "<table>",
+                  _row(*sbs[0], head=True), *(_row(*r) for r in sbs[1:]), "</table>"]
+        for kind, b in report["baselines"].items():
+            if b.get("trained_here"):
+                parts.append(f"<p><small>{html.escape(kind)}: "
+                             f"{html.escape(str(b.get('trained_by')))}</small></p>")
     parts.append("</body></html>")
     return "\n".join(parts)

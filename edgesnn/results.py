@@ -8,6 +8,10 @@ Layout of ``RUN_DIR/eval/``::
     <device>/device.json     what the device announced (HELLO), its link statistics, build
                              sizes, injected-fault counters
     raster.json              the golden spike raster of one sample, for the report's plot
+    <device>/baseline-<kind>.jsonl
+                             --baseline ann|ann-sparse: the int8 ANN's answer per sample
+                             beside its numpy twin's (:func:`make_baseline_record`); the
+                             baseline itself is in RUN_DIR/baselines/<kind>/ (baseline.json)
 
 A record (:func:`make_record`) holds the sample ``index`` and ``label``, the ``device`` folder,
 ``status`` (``ok`` | ``failed``) and the ``reason`` of a failure, what the device answered
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 SAMPLES_FILE = "samples.jsonl"
 DEVICE_FILE = "device.json"
 RASTER_FILE = "raster.json"
+BASELINE_PREFIX = "baseline-"  # <device>/baseline-<kind>.jsonl (edgesnn.pipeline.baseline)
+BASELINE_INFO = "baseline.json"  # RUN_DIR/baselines/<kind>/baseline.json
 
 
 class ResultsError(ValueError):
@@ -64,6 +70,27 @@ def make_record(index: int, label: int, device: str, answer: dict[str, Any],
         "spikes": answer.get("spikes"), "input_spikes": answer.get("input_spikes"),
         "cycles": answer.get("cycles"), "rtt_s": None if rtt is None else round(rtt, 6),
         "attempts": answer.get("attempts", 0), "golden": golden,
+    }
+
+
+def baseline_file(run_dir: Path, device: str, kind: str) -> Path:
+    """``RUN_DIR/eval/<device>/baseline-<kind>.jsonl``: the ANN baseline's records."""
+    return Path(run_dir) / "eval" / device / f"{BASELINE_PREFIX}{kind}.jsonl"
+
+
+def make_baseline_record(index: int, label: int, device: str, answer: dict[str, Any],
+                         twin: dict[str, Any]) -> dict[str, Any]:
+    """One line of ``baseline-<kind>.jsonl``: the device's ANN answer (``status``, ``reason``,
+    ``prediction``, ``logits``, ``macs``, ``active``, ``cycles``, ``attempts``) beside the numpy
+    twin's (``pred``, ``logits``, ``macs``, ``active``); ``agree``: all four equal."""
+    agree = (answer["status"] == "ok" and answer.get("prediction") == twin["pred"]
+             and all(answer.get(k) == twin[k] for k in ("logits", "macs", "active")))
+    return {
+        "index": index, "label": label, "device": device, "status": answer["status"],
+        "reason": answer.get("reason", ""), "device_pred": answer.get("prediction"),
+        "twin_pred": twin["pred"], "logits": answer.get("logits"), "macs": answer.get("macs"),
+        "active": answer.get("active"), "cycles": answer.get("cycles"),
+        "attempts": answer.get("attempts", 0), "agree": agree, "twin": twin,
     }
 
 
@@ -154,6 +181,8 @@ class Results:
     devices: dict[str, dict[str, Any]]
     raster: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: ``{kind: {"records": [...], "info": baselines/<kind>/baseline.json}}`` (--baseline)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _json_or_none(path: Path) -> Any:
@@ -191,4 +220,19 @@ def load_results(run_dir: Path) -> Results:
         devices={name: _json_or_none(run_dir / "eval" / name / DEVICE_FILE) or {}
                  for name in per_dev},
         raster=_json_or_none(run_dir / "eval" / RASTER_FILE),
-        extras={k: v for k, v in extras.items() if v is not None})
+        extras={k: v for k, v in extras.items() if v is not None},
+        baselines=_load_baselines(run_dir))
+
+
+def _load_baselines(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The ANN baselines' records (one per sample index, the last word wins) and info."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted((run_dir / "eval").glob(f"*/{BASELINE_PREFIX}*.jsonl")):
+        kind = path.stem[len(BASELINE_PREFIX):]
+        entry = out.setdefault(kind, {"records": {}, "info": _json_or_none(
+            run_dir / "baselines" / kind / BASELINE_INFO) or {}})
+        for r in read_records(path):
+            entry["records"][int(r["index"])] = r
+    for entry in out.values():
+        entry["records"] = [entry["records"][k] for k in sorted(entry["records"])]
+    return out

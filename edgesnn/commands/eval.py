@@ -28,6 +28,11 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-chunks", action="store_true",
                    help="send each input as one INFER frame instead of compact DATA chunks")
     p.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist/")
+    p.add_argument("--baseline", choices=("ann", "ann-sparse"), default=None,
+                   help="also run the same-topology int8 ANN (dense kernel, or the sparse "
+                   "zero-skipping one at the SNN's weight density) on the same device and "
+                   "samples, checked against its numpy twin; trained and quantized with the "
+                   "run's data and options when the run has none yet")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         out = evaluate(args.run_dir, args.device, samples=args.samples, resume=args.resume,
                        window=args.window, timeout=args.timeout, retries=args.retries,
                        budget=args.budget, chunks=not args.no_chunks, data_dir=args.data_dir,
-                       report=not args.no_report, progress=not args.json)
+                       report=not args.no_report, progress=not args.json,
+                       baseline=args.baseline)
     except (EvalError, LinkError, FileNotFoundError, OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:

@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"training images used (default {DEFAULTS.train_limit})")
     p.add_argument("--window", type=int, default=8, help="requests in flight (default 8)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist/")
+    p.add_argument("--baseline", choices=("ann", "ann-sparse"), default=None,
+                   help="also train (with the run's data and options), quantize and run the "
+                   "same-topology int8 ANN (dense, or sparse at the SNN's weight density) on "
+                   "the same device and samples; the report shows both side by side")
     p.add_argument("--force", action="store_true", help="redo every stage")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RunOptions(out=args.out, device=args.device, samples=args.samples,
                       epochs=args.epochs, hidden=args.hidden, steps=args.steps,
                       train_limit=args.train_limit, window=args.window, data_dir=args.data_dir,
-                      force=args.force, progress=not args.json)
+                      force=args.force, progress=not args.json, baseline=args.baseline)
 
     def say(msg: str) -> None:
         if not args.json:

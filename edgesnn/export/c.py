@@ -148,6 +148,8 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         raise ExportError(f"input_size {graph.input_size} exceeds the {PROTO_MAX_PAYLOAD}-byte "
                           "INFER payload of firmware/PROTOCOL.md")
     arena = device_arena_bytes(graph, profile)
+    if graph.ann is not None:  # the ANN baseline runs in the same arena (esnn_proto.c)
+        arena = max(arena, graph.ann.arena_bytes())
     fit = check_fit(profile, len(esg), arena)
     port_dir = firmware_dir() / "ports" / profile.build.port
     if not (port_dir / "port.mk").is_file():
@@ -162,7 +164,8 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         "hex_rows": _hex_rows(esg), "device": profile.name, "port": profile.build.port,
         "toolchain_prefix": profile.build.toolchain_prefix,
         "cflags": _make_list(profile.build.cflags), "ldflags": _make_list(profile.build.ldflags),
-        "runtime_srcs": " ".join(RUNTIME_SRCS), "input_block": profile.memory.input_block,
+        "runtime_srcs": " ".join(RUNTIME_SRCS + (("esnn_ann.c",) if graph.ann else ())),
+        "ann": graph.ann is not None, "input_block": profile.memory.input_block,
         "cubalif": any(layer.neuron == NeuronKind.CUBA_LIF for layer in graph.layers),
     }
     env = _environment()

@@ -50,6 +50,8 @@ MAX_BODY = MIN_BODY + MAX_PAYLOAD
 MAX_ENCODED = MAX_BODY + MAX_BODY // 254 + 2
 FLAG_DEVICE = 0x01
 FLAG_ANSWER = 0x02  # host frames: answer this frame (RESULT, NAK or ERROR)
+FLAG_ANN = 0x04  # host INFER/DATA/POLL: run the .esg's int8 ANN baseline (answer ANN_RESULT)
+HELLO_ANN = 0x80  # HELLO ``encodings`` byte: the device runs ANN-flagged requests
 SEQ_UNKNOWN = 0xFFFF
 MODEL_HASH_SIZE = 16
 MAX_BOARD_NAME = 32
@@ -68,6 +70,7 @@ class MsgType(IntEnum):
     RESULT = 0x82
     ERROR = 0x83
     NAK = 0x84
+    ANN_RESULT = 0x85
 
 
 class CycleUnit(IntEnum):
@@ -423,8 +426,13 @@ class Hello:
             "runtime_version": ".".join(map(str, self.runtime_version)),
             "protocol_version": self.protocol_version,
             "encodings": [e.name.lower() for e in Encoding if self.encodings >> e & 1],
-            "chunk_max": self.chunk_max,
+            "chunk_max": self.chunk_max, "ann": self.ann,
         }
+
+    @property
+    def ann(self) -> bool:
+        """The device runs the int8 ANN baseline of its ``.esg`` (requests flagged ANN)."""
+        return bool(self.encodings & HELLO_ANN)
 
 
 _RESULT_FIXED = struct.Struct("<BBHII")  # 12 bytes

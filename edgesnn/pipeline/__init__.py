@@ -120,10 +120,12 @@ def eval(run_dir: Path | str, devices: Sequence[str] | str, *, samples: int | No
          resume: bool = False, window: int = 8, timeout: float = 5.0,
          retries: int | None = None, budget: float = 60.0, chunks: bool = True,
          data_dir: Path | str | None = None, report: bool = True, html: bool = True,
-         progress: bool = False) -> dict[str, Any]:
+         progress: bool = False, baseline: str | None = None) -> dict[str, Any]:
     """``edgesnn eval``: stream test samples to ``devices`` (profile names, URLs,
     ``PROFILE@URL`` or ``sim``) and compare with golden and float. Returns the report, what
-    ``eval --json`` prints; with ``report=False`` (``--no-report``) the evaluation summary."""
+    ``eval --json`` prints; with ``report=False`` (``--no-report``) the evaluation summary.
+    ``baseline`` (``ann`` | ``ann-sparse``) also runs that int8 ANN on the same device and
+    samples (:mod:`edgesnn.pipeline.baseline`; trained first when the run has none)."""
     from edgesnn.pipeline.evaluation import EvalOptions, evaluate_devices
 
     run_dir = Path(run_dir)
@@ -131,7 +133,8 @@ def eval(run_dir: Path | str, devices: Sequence[str] | str, *, samples: int | No
         raise ValueError(f"run directory {run_dir} does not exist")
     opts = EvalOptions(samples=samples, resume=resume, window=window, timeout=timeout,
                        retries=retries, budget=budget, chunks=chunks,
-                       data_dir=None if data_dir is None else Path(data_dir), progress=progress)
+                       data_dir=None if data_dir is None else Path(data_dir), progress=progress,
+                       baseline=baseline)
     opts.check()
     summary = evaluate_devices(run_dir, [devices] if isinstance(devices, str) else devices,
                                opts)

@@ -41,6 +41,8 @@ class RunOptions:
     force: bool = False
     progress: bool = False
     batch_size: int = 128
+    baseline: str | None = None  # "ann" | "ann-sparse": the int8 ANN beside the SNN
+
 
     def check(self) -> None:
         for name in ("samples", "epochs", "hidden", "steps", "train_limit", "window"):
@@ -48,6 +50,8 @@ class RunOptions:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} {value!r}: must be an integer "
                                  ">= 1")
+        if self.baseline not in (None, "ann", "ann-sparse"):
+            raise ValueError(f"--baseline {self.baseline}: accepted ann, ann-sparse")
 
 
 def _newer(out: Path, *inputs: Path) -> bool:
@@ -59,6 +63,7 @@ def run_pipeline(opts: RunOptions, say: Callable[[str], None] | None = None) -> 
     """Run every stage that is not current; ``say`` gets one line per stage. Returns the
     report (also written to ``RUN_DIR/report.{json,html}``) with a ``stages`` entry."""
     from edgesnn.host.transport import is_url
+    from edgesnn.pipeline.baseline import baseline_dir, prepare_baseline
     from edgesnn.pipeline.evaluation import EvalOptions, evaluate_devices
     from edgesnn.pipeline.firmware import STAMP, current_firmware, firmware_dir_for, firmware_for
     from edgesnn.pipeline.reporting import write_reports
@@ -126,18 +131,28 @@ def run_pipeline(opts: RunOptions, say: Callable[[str], None] | None = None) -> 
     stage("compress", 2, _newer(esg, model_pt), do_compress)
 
     needs_fw = not (opts.device == "sim" or is_url(opts.device))
-    stage("export+build", 3, not needs_fw or current_firmware(run_dir, opts.device) is not None,
-          lambda: firmware_for(run_dir, opts.device))
+    # with a baseline the firmware is built from RUN_DIR/baselines/<kind>/model.esg: the SNN
+    # and the ANN in one image (edgesnn.pipeline.baseline)
+    fw_dir = run_dir if opts.baseline is None else baseline_dir(run_dir, opts.baseline)
 
-    fw_stamp = firmware_dir_for(run_dir, opts.device) / STAMP
+    def do_build() -> Any:
+        if opts.baseline is not None:
+            prepare_baseline(run_dir, opts.baseline, data_dir=opts.data_dir, say=tell)
+        return firmware_for(fw_dir, opts.device)
+
+    stage("export+build", 3, not needs_fw or (
+        (fw_dir / "model.esg").exists() and _newer(fw_dir / "model.esg", esg)
+        and current_firmware(fw_dir, opts.device) is not None), do_build)
+
+    fw_stamp = firmware_dir_for(fw_dir, opts.device) / STAMP
     samples_file = run_dir / "eval" / device_dirname(opts.device) / SAMPLES_FILE
-    eval_key = {"device": opts.device, "samples": opts.samples}
+    eval_key = {"device": opts.device, "samples": opts.samples, "baseline": opts.baseline}
     eval_current = (len({r["index"] for r in read_records(samples_file)}) >= opts.samples
                     and _newer(samples_file, esg, fw_stamp) and state.get("eval") == eval_key)
 
     def do_eval() -> Any:
         eopts = EvalOptions(samples=opts.samples, window=opts.window, data_dir=opts.data_dir,
-                            progress=opts.progress)
+                            progress=opts.progress, baseline=opts.baseline)
         out = evaluate_devices(run_dir, [opts.device], eopts)
         save_state("eval", eval_key)
         return out

@@ -62,6 +62,7 @@ class EvalOptions:
     progress: bool = True
     fsync_every: int = 64
     drain_s: float = 2.0  # on Ctrl-C: how long in-flight samples may still finish
+    baseline: str | None = None  # "ann" | "ann-sparse": also run that int8 ANN (pipeline.baseline)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first bad option and what it accepts."""
@@ -75,6 +76,8 @@ class EvalOptions:
         if not (math.isfinite(self.budget) and self.budget >= self.timeout):
             raise ValueError(f"--budget {self.budget:g}: must be a number of seconds >= "
                              f"--timeout ({self.timeout:g})")
+        if self.baseline is not None and self.baseline not in ("ann", "ann-sparse"):
+            raise ValueError(f"--baseline {self.baseline}: accepted ann, ann-sparse")
         if self.retries is not None and self.retries < 1:
             raise ValueError(f"--retries {self.retries}: must be >= 1 (whole sends per "
                              "sample)")
@@ -192,6 +195,17 @@ def evaluate_devices(run_dir: Path, devices: Sequence[str], opts: EvalOptions | 
     esg = run_dir / "model.esg"
     if not esg.exists():
         raise EvalError(f"{esg} not found; run `edgesnn compress {run_dir}` first")
+    base = None
+    model_dir = run_dir  # where the device's model.esg (and its firmware) lives
+    if opts.baseline is not None:
+        if "sim" in devices:
+            raise EvalError("--baseline runs the ANN in the firmware; --device sim has none "
+                            "(use a device profile such as host)")
+        from edgesnn.pipeline.baseline import prepare_baseline
+
+        base = prepare_baseline(run_dir, opts.baseline, data_dir=opts.data_dir)
+        model_dir = base.dir
+        esg = model_dir / "model.esg"
     expected_hash = header_hash(esg.read_bytes())
     graph = read_esg(esg)
     if images is None or labels is None:
@@ -209,7 +223,7 @@ def evaluate_devices(run_dir: Path, devices: Sequence[str], opts: EvalOptions | 
     try:
         if opened is None:
             for spec in devices:
-                devs.append(open_device(spec, run_dir))
+                devs.append(open_device(spec, model_dir))
         if not devs:
             raise EvalError("no device given; use --device NAME|URL|sim")
         links = []
@@ -218,7 +232,15 @@ def evaluate_devices(run_dir: Path, devices: Sequence[str], opts: EvalOptions | 
             hello = link.handshake(timeout_s=max(opts.timeout, 2.0))
             check_model(hello, expected_hash, d.spec)
             links.append(link)
-        return _Fleet(run_dir, devs, links, refs, images, expected_hash, opts).run()
+        summary = _Fleet(run_dir, devs, links, refs, images, expected_hash, opts).run()
+        if base is not None:
+            from edgesnn.pipeline.baseline import run_baseline
+
+            log.info("running the %s baseline on the same %d samples", base.kind, len(images))
+            summary["baseline"] = run_baseline(
+                run_dir, base, [(d.dirname, link) for d, link in zip(devs, links, strict=True)],
+                images, np.asarray(labels), timeout_s=opts.timeout, resume=opts.resume)
+        return summary
     finally:
         if opened is None:
             for d in devs:

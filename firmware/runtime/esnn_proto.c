@@ -19,6 +19,11 @@
 #error "the model's input_size exceeds ESNN_PROTO_MAX_PAYLOAD"
 #endif
 #define ENCODINGS ((1u << ESNN_ENC_RAW) | (1u << ESNN_ENC_ZRL))
+#ifdef ESNN_ANN
+#define REQ_FLAGS (ESNN_FLAG_ANSWER | ESNN_FLAG_ANN)
+#else
+#define REQ_FLAGS ESNN_FLAG_ANSWER
+#endif
 
 /* Frame receiver: COBS block state, the decoded header and CRC, where the payload goes. */
 typedef struct {
@@ -42,7 +47,16 @@ typedef struct {
     uint8_t valid;
 } asm_t;
 
+#ifdef ESNN_ANN
+/* esnn_ann_infer reads its input 4-byte aligned */
+static union {
+    uint32_t align;
+    uint8_t b[INPUT_MAX];
+} input_buf;
+#define input input_buf.b
+#else
 static uint8_t input[INPUT_MAX];
+#endif
 static uint8_t rxp[ESNN_PROTO_CHUNK_MAX];
 static uint8_t tx[ESNN_PROTO_TX_MAX];
 static rx_t rx;
@@ -52,6 +66,13 @@ static esnn_result_t result;
 static uint32_t done_cycles; /* cycles of the inference whose RESULT can be sent again */
 static uint16_t done_seq;
 static uint8_t done_valid;
+#ifdef ESNN_ANN
+/* The .esg's ANN section (esnn_ann.h), validated at start; ann_st says why it cannot run. */
+static esnn_ann_model_t ann;
+static esnn_ann_result_t ann_result;
+static esnn_status_t ann_st;
+static uint8_t done_ann; /* the answered request ran the ANN */
+#endif
 
 uint32_t esnn_proto_ram_bytes(void)
 {
@@ -142,6 +163,9 @@ static void send_hello(uint16_t seq, int valid)
         for (i = 0; i < 16; i++) p[20 + i] = model.hash[i];
     }
     p[36] = (uint8_t)ENCODINGS;
+#ifdef ESNN_ANN
+    if (valid && ann_st == ESNN_OK) p[36] = (uint8_t)(p[36] | ESNN_HELLO_ANN);
+#endif
     p[37] = (uint8_t)ESNN_PROTO_CHUNK_MAX;
     while (name != 0 && n < 32u && name[n] != '\0') {
         p[39 + n] = (uint8_t)name[n];
@@ -155,6 +179,22 @@ static void send_result(uint16_t seq)
 {
     uint8_t *p = tx + ESNN_PROTO_HEADER;
     uint32_t i, L = result.n_layers, C = result.n_classes, o = 12;
+#ifdef ESNN_ANN
+    if (done_ann) { /* ANN_RESULT */
+        L = ann_result.n_layers;
+        C = ann_result.n_classes;
+        o = 8;
+        p[0] = ann_result.prediction;
+        p[1] = (uint8_t)L;
+        wr16(p + 2, C);
+        wr32(p + 4, done_cycles);
+        for (i = 0; i < C; i++, o += 4) wr32(p + o, (uint32_t)ann_result.logits[i]);
+        for (i = 0; i < L; i++, o += 4) wr32(p + o, ann_result.macs[i]);
+        for (i = 0; i < L; i++, o += 4) wr32(p + o, ann_result.active[i]);
+        send_tx(ESNN_MSG_ANN_RESULT, seq, (uint16_t)o);
+        return;
+    }
+#endif
     p[0] = result.prediction;
     p[1] = (uint8_t)L;
     wr16(p + 2, C);
@@ -182,14 +222,28 @@ static void send_nak(uint16_t seq)
     send_tx(ESNN_MSG_NAK, seq, 10);
 }
 
-/* Run the model on input[]; RESULT (kept for a POLL) or ERROR goes out. */
-static void run_infer(uint16_t seq, uint8_t type, uint8_t *arena, uint32_t arena_len)
+/* Run the model (the ANN when `flags` has ESNN_FLAG_ANN) on input[]; RESULT or ANN_RESULT
+ * (kept for a POLL) or ERROR goes out. */
+static void run_infer(uint16_t seq, uint8_t type, uint8_t flags, uint8_t *arena,
+                      uint32_t arena_len)
 {
     esnn_status_t st;
     uint32_t cycles;
     done_valid = 0;
+#ifdef ESNN_ANN
+    done_ann = (uint8_t)((flags & ESNN_FLAG_ANN) != 0);
+    if (done_ann && ann_st != ESNN_OK) {
+        send_error(seq, ann_st, type);
+        return;
+    }
+    esnn_port_cycles_start();
+    if (done_ann) st = esnn_ann_infer(&ann, input, model.input_size, arena, arena_len, &ann_result);
+    else st = esnn_infer(&model, input, model.input_size, arena, arena_len, &result);
+#else
+    (void)flags;
     esnn_port_cycles_start();
     st = esnn_infer(&model, input, model.input_size, arena, arena_len, &result);
+#endif
     cycles = esnn_port_cycles_read();
     if (st != ESNN_OK) {
         send_error(seq, st, type);
@@ -267,7 +321,7 @@ static void handle_data(uint16_t seq, uint8_t flags, uint8_t *arena, uint32_t ar
     if (as.got_lo == full_lo && as.got_hi == full_hi) {
         as.valid = 0;
         if (as.filled != model.input_size) send_error(seq, ESNN_ERR_INPUT_SIZE, ESNN_MSG_DATA);
-        else run_infer(seq, ESNN_MSG_DATA, arena, arena_len);
+        else run_infer(seq, ESNN_MSG_DATA, flags, arena, arena_len);
     } else if (flags & ESNN_FLAG_ANSWER) {
         send_nak(seq);
     }
@@ -288,7 +342,7 @@ static void end_frame(esnn_status_t model_st, uint8_t *arena, uint32_t arena_len
         send_error(seq, ESNN_ERR_FRAME_CRC, type);
         return;
     }
-    if ((rx.hdr[1] & ~ESNN_FLAG_ANSWER) != 0) {
+    if ((rx.hdr[1] & ~REQ_FLAGS) != 0) {
         send_error(seq, ESNN_ERR_FRAME, type);
         return;
     }
@@ -300,7 +354,7 @@ static void end_frame(esnn_status_t model_st, uint8_t *arena, uint32_t arena_len
         send_error(seq, model_st, type);
     } else if (type == ESNN_MSG_INFER) {
         if (rx.len != model.input_size) send_error(seq, ESNN_ERR_INPUT_SIZE, type);
-        else run_infer(seq, type, arena, arena_len);
+        else run_infer(seq, type, rx.hdr[1], arena, arena_len);
     } else if (type == ESNN_MSG_DATA) {
         handle_data(seq, rx.hdr[1], arena, arena_len);
     } else if (done_valid && seq == done_seq) { /* POLL */
@@ -347,6 +401,14 @@ esnn_status_t esnn_app_run(const ESNN_ROM uint8_t *esg, uint32_t esg_len, uint8_
     int c;
     if (st == ESNN_OK && (arena == 0 || arena_len < esnn_arena_bytes(&model))) st = ESNN_ERR_ARENA_TOO_SMALL;
     if (st == ESNN_OK && model.input_size > INPUT_MAX) st = ESNN_ERR_LIMIT;
+#ifdef ESNN_ANN
+    /* the blob lies in addressable memory here (ESNN_ANN is not built for AVR's __memx) */
+    ann_st = model.ann == NULL ? ESNN_ERR_ENUM
+                               : esnn_ann_init(&ann, (const uint8_t *)model.ann, model.ann_len);
+    if (ann_st == ESNN_OK && ann.input_size != model.input_size) ann_st = ESNN_ERR_INPUT_SIZE;
+    if (ann_st == ESNN_OK && arena_len < ann.arena_bytes) ann_st = ESNN_ERR_ARENA_TOO_SMALL;
+    done_ann = 0;
+#endif
     rx.n = rx.crc = rx.len = 0;
     rx.code = rx.left = 0;
     as.valid = 0;

@@ -31,17 +31,29 @@ enum {
     ESNN_MSG_HELLO = 0x81,
     ESNN_MSG_RESULT = 0x82,
     ESNN_MSG_ERROR = 0x83,
-    ESNN_MSG_NAK = 0x84
+    ESNN_MSG_NAK = 0x84,
+    ESNN_MSG_ANN_RESULT = 0x85
 };
 
-enum { ESNN_FLAG_DEVICE = 0x01, ESNN_FLAG_ANSWER = 0x02 };
+/* ESNN_FLAG_ANN on an INFER, DATA or POLL: run (or ask about) the .esg's int8 ANN baseline
+ * instead of the SNN; offered by HELLO's ESNN_HELLO_ANN bit in builds with ESNN_ANN. */
+enum { ESNN_FLAG_DEVICE = 0x01, ESNN_FLAG_ANSWER = 0x02, ESNN_FLAG_ANN = 0x04 };
 enum { ESNN_ENC_RAW = 0, ESNN_ENC_ZRL = 1 };
-
+#define ESNN_HELLO_ANN 0x80 /* HELLO byte 36 (offers): the device runs ANN-flagged requests */
 /* Largest reply payload this build sends (RESULT at the build's maximums, HELLO or NAK). */
 #define ESNN_PROTO_RESULT_MAX (12 + 2 * ESNN_MAX_CLASSES + 8 * ESNN_MAX_LAYERS)
 #define ESNN_PROTO_HELLO_MAX (39 + 32)
+#define ESNN_PROTO_REPLY_MAX \
+    (ESNN_PROTO_RESULT_MAX > ESNN_PROTO_HELLO_MAX ? ESNN_PROTO_RESULT_MAX : ESNN_PROTO_HELLO_MAX)
+#ifdef ESNN_ANN
+#include "esnn_ann.h"
+/* ANN_RESULT: prediction, n_layers, n_classes, cycles, int32 logits[C], u32 macs[L], active[L] */
+#define ESNN_PROTO_ANN_RESULT_MAX (8 + 4 * ESNN_MAX_CLASSES + 8 * ESNN_ANN_MAX_LAYERS)
 #define ESNN_PROTO_TX_MAX \
-    (ESNN_PROTO_OVERHEAD + (ESNN_PROTO_RESULT_MAX > ESNN_PROTO_HELLO_MAX ? ESNN_PROTO_RESULT_MAX : ESNN_PROTO_HELLO_MAX))
+    (ESNN_PROTO_OVERHEAD + (ESNN_PROTO_ANN_RESULT_MAX > ESNN_PROTO_REPLY_MAX ? ESNN_PROTO_ANN_RESULT_MAX : ESNN_PROTO_REPLY_MAX))
+#else
+#define ESNN_PROTO_TX_MAX (ESNN_PROTO_OVERHEAD + ESNN_PROTO_REPLY_MAX)
+#endif
 
 /* Serve the protocol until esnn_port_getc() returns -1. The model is validated first; if that
  * fails, HELLO still goes out (zero model fields) and every INFER, DATA and POLL is answered
