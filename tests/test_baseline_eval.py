@@ -179,3 +179,40 @@ def test_baseline_needs_firmware(run: Path, capsys: pytest.CaptureFixture[str]) 
                      "--baseline", "ann"]) != 0
     assert "--device sim has none" in capsys.readouterr().err
     assert not (run / "baselines").exists()
+
+
+def test_eval_with_an_existing_baseline_loads_no_torch(run: Path, mnist_data_dir: Path,
+                                                       tmp_path: Path) -> None:
+    """Training happens once; evaluating against a baseline that exists imports no torch
+    (a run without model.pt, so the float reference does not need it either)."""
+    from tests.test_fast_start import _probe
+
+    prepare_baseline(run, "ann-sparse", data_dir=mnist_data_dir)  # trains (torch, here)
+    (run / "model.pt").unlink()
+    rc, heavy, err = _probe("eval", str(run), "--device", "host", "--samples", "5",
+                            "--baseline", "ann-sparse", "--data-dir", str(mnist_data_dir),
+                            "--json")
+    assert rc == 0, err[-1500:]
+    assert "torch" not in heavy
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["baselines"]["ann-sparse"]["agreement"] == 1.0
+    assert rep["baselines"]["ann-sparse"]["trained_here"] is True
+
+
+def test_run_with_baseline(tmp_path: Path, mnist_data_dir: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``edgesnn run --baseline ann``: the firmware stage builds the SNN + ANN image; a second
+    run skips every producing stage and keeps the baseline."""
+    argv = ["run", "--out", str(tmp_path / "r"), "--samples", "20", "--epochs", "1",
+            "--train-limit", "1000", "--hidden", "16", "--steps", "4", "--baseline", "ann",
+            "--data-dir", str(mnist_data_dir), "--json"]
+    for again in (False, True):
+        assert cli_main(argv) == 0
+        rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert rep["agreement"] == 1.0 and rep["samples"] == 20
+        b = rep["baselines"]["ann"]
+        assert b["agreement"] == 1.0 and b["samples"] == 20
+        assert b["device_accuracy"] == b["golden_accuracy"]
+        skipped = [k for k, s in rep["stages"].items() if s["skipped"]]
+        assert skipped == (["train", "compress", "export+build", "launch+eval"] if again
+                           else [])

@@ -174,10 +174,12 @@ def crossbar_sim(description: Path | str, **options: Any) -> dict[str, Any]:
 
 def import_(file: Path | str, out: Path | str, *, dt: float | None = None,
             reset: str | None = None, steps: int | None = None, encoder: str | None = None,
-            encoder_seed: int | None = None) -> dict[str, Any]:
+            encoder_seed: int | None = None, fire: str | None = None,
+            readout: str | None = None, cuba_input: str | None = None) -> dict[str, Any]:
     """``edgesnn import FILE --out RUN_DIR``: a NIR or ONNX model into a new run directory;
     returns what ``import --json`` prints."""
     from edgesnn.interop.importers import import_file
 
     return import_file(Path(file), Path(out), dt=dt, reset=reset, steps=steps, encoder=encoder,
-                       encoder_seed=encoder_seed)
+                       encoder_seed=encoder_seed, fire=fire, readout=readout,
+                       cuba_input=cuba_input)
