@@ -29,7 +29,7 @@ row measured alone).
 * SpikingJelly LIFNode (--reset zero --fire ge --dt 1e-4): 100.00 / 100.00 / 84.00 / 84.06 %
 * SpikingJelly IFNode (--reset zero --fire ge --dt 1e-4): 100.00 / 100.00 / 85.55 / 85.55 %
 * Norse LIFBoxCell (--reset zero --dt 1e-06): 100.00 / 100.00 / 80.86 / 80.78 %
-* Norse LIFCell (--reset zero --dt 1e-06, cuba_input="jump"; CubaLIF): 100.00 / 100.00 /
+* Norse LIFCell (--reset zero --dt 1e-06 --cuba-input jump; CubaLIF): 100.00 / 100.00 /
   86.11 / 86.16 % (measured alone)
 
 How each peer is imported (exporters/nir/MAPPING.md): snnTorch ``Leaky`` subtract with its
@@ -37,10 +37,8 @@ default ``reset_delay=True`` -> ``--reset subtract_delayed``; zero -> ``zero``; 
 ``none``; ``Synaptic`` (CubaLIF, neuron ``cuba_lif``) subtract and none likewise;
 SpikingJelly ``LIFNode``/``IFNode`` (hard reset to 0) -> ``--reset zero --fire ge``; Norse
 ``LIFBoxCell`` -> ``--reset zero --dt dt**2`` (Norse 1.1 writes tau = dt*tau_mem); Norse
-``LIFCell`` (CubaLIF) -> the same and ``cuba_input="jump"`` (its synaptic current jumps by its
-input; its exporter writes w_in = 1), an option of the import API that the command line does
-not take yet, so that row is imported through ``edgesnn.interop.importers.import_file`` with
-the command line's own parser for the other options.
+``LIFCell`` (CubaLIF) -> the same and ``--cuba-input jump`` (its synaptic current jumps by its
+input; its exporter writes w_in = 1).
 """
 
 from __future__ import annotations
@@ -77,9 +75,6 @@ class Peer:
     export: Callable[[], Any]  # -> nir.NIRGraph
     options: list[str]  # edgesnn import options
     lr: float = 3e-3
-    # keyword options of the import API (edgesnn.interop.importers.import_file) that the
-    # `edgesnn import` command line does not take; imported through the API when given
-    api_options: dict[str, Any] | None = None
 
 
 def _snntorch_peer(kind: str, mechanism: str, seed: int, hidden: dict[str, float],
@@ -181,9 +176,10 @@ def _norse_peer(cell: str, seed: int, lr: float) -> Peer:
     # Norse 1.1 writes tau = dt * tau (Norse issue 411): import at dt**2 (MAPPING.md)
     options = ["--reset", "zero", "--dt", repr(dt * dt)]
     # LIFCell's synaptic current jumps by its input (i = i + W z + b), which its to_nir leaves
-    # as w_in = 1: import with cuba_input="jump"
-    api = {"cuba_input": "jump"} if cell == "LIFCell" else None
-    return Peer(f"norse {cell}", net, reset, step, export, options, lr=lr, api_options=api)
+    # as w_in = 1: import with --cuba-input jump
+    if cell == "LIFCell":
+        options += ["--cuba-input", "jump"]
+    return Peer(f"norse {cell}", net, reset, step, export, options, lr=lr)
 
 
 def norse_lifbox() -> Peer:
@@ -222,15 +218,6 @@ def _peer_counts(peer: Peer, pixels: np.ndarray) -> torch.Tensor:
     return counts
 
 
-def _import_parser() -> argparse.ArgumentParser:
-    """The `edgesnn import` command line's own parser (its options, defaults and checks)."""
-    from edgesnn.commands import import_
-
-    parser = argparse.ArgumentParser()
-    import_.register(parser.add_subparsers())
-    return parser
-
-
 def compare(peer: Peer, data_dir: Path, work: Path, *, train: int, test: int
             ) -> dict[str, Any]:
     """Train ``peer`` in its library, export, import, run both; returns the measurements."""
@@ -242,7 +229,6 @@ def compare(peer: Peer, data_dir: Path, work: Path, *, train: int, test: int
     from edgesnn.data import load_dataset
     from edgesnn.graph.esg import encode as encode_esg
     from edgesnn.graph.golden import simulate
-    from edgesnn.interop.importers import import_file
     from edgesnn.snn.checkpoint import load
 
     tr = load_dataset("mnist", "train", data_dir, limit=train)
@@ -264,12 +250,7 @@ def compare(peer: Peer, data_dir: Path, work: Path, *, train: int, test: int
     run = work / "run"
     cli = ["import", str(f), "--out", str(run), "--steps", str(STEPS), "--encoder", "rate",
            "--encoder-seed", str(SEED), *peer.options]
-    if peer.api_options:  # the same import through the API, with its extra keywords
-        args = _import_parser().parse_args(cli)
-        import_file(f, run, dt=args.dt, reset=args.reset, steps=args.steps,
-                    encoder=args.encoder, encoder_seed=args.encoder_seed, fire=args.fire,
-                    readout=args.readout, **peer.api_options)
-    elif main(cli) != 0:
+    if main(cli) != 0:
         raise RuntimeError(f"{peer.name}: edgesnn import failed")
     model, _ = load(run)
     with torch.no_grad():
@@ -290,8 +271,7 @@ def compare(peer: Peer, data_dir: Path, work: Path, *, train: int, test: int
                   for k in ("pred", "counts", "v_final", "spikes", "ops"))
     return {
         "peer": peer.name, "images": test,
-        "import_options": " ".join(peer.options + [f"{k}={v}" for k, v in
-                                                   (peer.api_options or {}).items()]),
+        "import_options": " ".join(peer.options),
         "readout": model.config.readout, "bias": bool(model.config.bias),
         "counts_identical": float(np.mean(np.all(counts == peer_counts, axis=1))),
         "predictions_identical": float(np.mean(pred == peer_counts.argmax(axis=1))),

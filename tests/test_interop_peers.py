@@ -98,12 +98,16 @@ def _norse_lifcell_file(tmp_path: Path, **p: float) -> tuple[ModuleType, object,
     return bench, peer, f
 
 
-def test_norse_lifcell_synaptic_input_is_a_jump(mnist_data_dir: Path, tmp_path: Path) -> None:
+def test_norse_lifcell_synaptic_input_is_a_jump(mnist_data_dir: Path, tmp_path: Path,
+                                                  capsys) -> None:
     """Norse's LIFCell adds its input to the synaptic current unscaled (i = i + W z + b) and
     its to_nir writes w_in = 1: read as NIR's Euler step (I += dt/tau_syn w_in S) the file
-    means a 5x weaker input; cuba_input="jump" reproduces Norse, "euler" does not."""
+    means a 5x weaker input; `edgesnn import --cuba-input jump` reproduces Norse, "euler"
+    does not."""
+    import json
+
+    from edgesnn.cli import main
     from edgesnn.data import load_dataset
-    from edgesnn.interop.importers import import_file
 
     bench, peer, f = _norse_lifcell_file(tmp_path)
     te = load_dataset("mnist", "test", mnist_data_dir, limit=200)
@@ -113,8 +117,10 @@ def test_norse_lifcell_synaptic_input_is_a_jump(mnist_data_dir: Path, tmp_path: 
     same = {}
     for how in ("jump", "euler"):
         run = tmp_path / how
-        s = import_file(f, run, dt=1e-6, reset="zero", steps=bench.STEPS, encoder="rate",
-                        encoder_seed=bench.SEED, cuba_input=how)
+        assert main(["import", str(f), "--out", str(run), "--dt", "1e-6", "--reset", "zero",
+                     "--steps", str(bench.STEPS), "--encoder", "rate", "--encoder-seed",
+                     str(bench.SEED), "--cuba-input", how, "--json"]) == 0
+        s = json.loads(capsys.readouterr().out)
         assert s["neuron"] == "cuba_lif" and s["cuba_input"] == how
         same[how] = float(np.mean(np.all(_counts(run, te.images) == ref, axis=1)))
     assert same["jump"] >= 0.99 and same["euler"] < 0.5, same

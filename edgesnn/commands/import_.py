@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="prediction: 'count' = argmax of the spike counts, lowest index on ties "
                    "(the peers'; default for files without edgesnn metadata), 'count_membrane' "
                    "= ties broken by the larger final membrane (edgesnn's)")
+    p.add_argument("--cuba-input", choices=("euler", "jump"), default=None,
+                   help="CubaLIF synaptic input: 'euler' = NIR's Euler step, input scaled by "
+                   "dt/tau_syn (snnTorch Synaptic; default), 'jump' = I += W*S unscaled (Norse "
+                   "LIFCell, whose exporter writes no w_in)")
     p.add_argument("--steps", type=int, default=None, help="time steps T (default: metadata or 25)")
     p.add_argument("--encoder", choices=("rate", "latency", "direct"), default=None,
                    help="input encoder (default: metadata or rate)")
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         summary = import_file(args.file, args.out, dt=args.dt, reset=args.reset,
                               steps=args.steps, encoder=args.encoder,
                               encoder_seed=args.encoder_seed, fire=args.fire,
-                              readout=args.readout)
+                              readout=args.readout, cuba_input=args.cuba_input)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:  # InteropError, ConfigError
         raise CliError(str(exc)) from exc
     if args.json:
