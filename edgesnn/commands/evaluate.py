@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=DATASETS, help="default: the one the run trained on")
     p.add_argument("--data-dir", type=Path, help="folder holding mnist/ (else $EDGESNN_DATA)")
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--predictions", type=Path, metavar="FILE.json",
+                   help="also write the predicted labels (a JSON list in test-set order), to "
+                   "compare with the model in the library it came from")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(func=run)
 
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"run directory {args.run_dir} does not exist")
     try:
         result = evaluate(args.run_dir, test_limit=args.test_limit, data_dir=args.data_dir,
-                          dataset=args.dataset, batch_size=args.batch_size)
+                          dataset=args.dataset, batch_size=args.batch_size,
+                          predictions=args.predictions)
     except (CheckpointError, DataError, ChecksumError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:

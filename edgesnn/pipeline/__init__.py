@@ -11,6 +11,7 @@ imports lazily, so importing the package loads neither torch nor serial code.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,28 +44,46 @@ def train(out: Path | str, *, data_dir: Path | str | None = None, **options: Any
 
 def evaluate(run_dir: Path | str, *, test_limit: int | None = None,
              data_dir: Path | str | None = None, dataset: str | None = None,
-             batch_size: int = 1000) -> dict[str, Any]:
+             batch_size: int = 1000, predictions: Path | str | None = None) -> dict[str, Any]:
     """``edgesnn evaluate``: float test accuracy of a trained run (deterministic encoder,
-    SPEC 3.3 readout); returns what ``evaluate --json`` prints."""
+    SPEC 3.3 readout); returns what ``evaluate --json`` prints. ``predictions``: also write
+    the predicted labels there, a JSON list in test-set order (``--predictions FILE.json``),
+    to compare with the model in the library it came from."""
     import time
 
+    from edgesnn import atomic
     from edgesnn.data import load_dataset
     from edgesnn.snn.checkpoint import load
-    from edgesnn.snn.train import evaluate as _evaluate
+    from edgesnn.snn.train import predict
 
     if test_limit is not None and test_limit < 1:
         raise ValueError(f"--test-limit {test_limit}: must be >= 1")
     if batch_size < 1:
         raise ValueError(f"--batch-size {batch_size}: must be >= 1")
+    if predictions is not None:
+        predictions = Path(predictions)
+        if predictions.is_dir():
+            raise ValueError(f"--predictions {predictions}: is a folder; give a file name "
+                             "(FILE.json)")
+        if not predictions.parent.is_dir():
+            raise ValueError(f"--predictions {predictions}: folder {predictions.parent} "
+                             "does not exist")
     run_dir = Path(run_dir)
     model, meta = load(run_dir)
     name = dataset or meta.get("dataset", "mnist")
     data = load_dataset(name, "test", data_dir, test_limit)
+    if len(data) == 0:
+        raise ValueError(f"{name} test split: no samples to evaluate")
     t0 = time.perf_counter()
-    acc = _evaluate(model, data, batch_size)
-    return {"test_accuracy": acc, "test_samples": len(data), "dataset": name,
-            "run_dir": str(run_dir), "steps": model.config.steps,
-            "encoder": model.config.encoder, "eval_time_s": round(time.perf_counter() - t0, 3)}
+    pred = predict(model, data.images, batch_size).numpy()
+    result = {"test_accuracy": float((pred == data.labels).mean()), "test_samples": len(data),
+              "dataset": name, "run_dir": str(run_dir), "steps": model.config.steps,
+              "encoder": model.config.encoder,
+              "eval_time_s": round(time.perf_counter() - t0, 3)}
+    if predictions is not None:
+        atomic.write_text(predictions, json.dumps([int(p) for p in pred]) + "\n")
+        result["predictions"] = str(predictions)
+    return result
 
 
 def compress(run_dir: Path | str, **options: Any) -> dict:
