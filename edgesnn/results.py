@@ -235,4 +235,4 @@ def _load_baselines(run_dir: Path) -> dict[str, dict[str, Any]]:
             entry["records"][int(r["index"])] = r
     for entry in out.values():
         entry["records"] = [entry["records"][k] for k in sorted(entry["records"])]
-    return out
+    return dict(sorted(out.items()))  # ann before ann-sparse
