@@ -264,6 +264,7 @@ def build_report(results: Results) -> dict[str, Any]:
         "neurobench": nb,
         "energy": {
             "naive": en.naive_energy(graph, ops), "memory_aware": en.memory_energy(graph, ops),
+            "memory_aware_sram": en.memory_energy(graph, ops, "horowitz_sram"),
             "device": device_energy,
             "break_even": primary["break_even"] if primary else en.break_even(graph, ops),
         },
@@ -359,8 +360,14 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
          "Horowitz ISSCC 2014, 45 nm"),
         ("energy memory-aware SNN / ANN (nJ)",
          f"{e['memory_aware']['snn_pj'] / 1e3:.2f} / {e['memory_aware']['ann_int8_pj'] / 1e3:.2f}",
-         "Lemaire et al. ICONIP 2022"),
+         "Lemaire et al. ICONIP 2022; membrane traffic "
+         f"{fmt(e['memory_aware'].get('membrane_share'), '.0%')} of the SNN's"),
     ]
+    sram = e.get("memory_aware_sram")
+    if sram:
+        rows.append(("energy memory-aware, SRAM reads SNN / ANN (nJ)",
+                     f"{sram['snn_pj'] / 1e3:.2f} / {sram['ann_int8_pj'] / 1e3:.2f}",
+                     f"Horowitz ISSCC 2014 SRAM; ratio {fmt(sram['snn_vs_ann_int8'], '.2f')}"))
     dev = e["device"]
     rows.append(("energy on device (µJ)",
                  fmt(dev.get("uj_per_inference"), ".2f") if dev.get("available") else "n/a",
@@ -370,7 +377,9 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     rows.append(("break-even input spike rate", fmt(mcu.get("rate") if mcu else
                                                      be.get("energy_naive_rate"), ".3f"),
                  f"{'MCU cycles fit' if mcu else 'naive energy'}; measured "
-                 f"{fmt(be.get('measured_rate'), '.3f')}"))
+                 f"{fmt(be.get('measured_rate'), '.3f')}; memory-aware "
+                 f"{fmt(be.get('energy_memory_rate'), '.3f')} (Lemaire), "
+                 f"{fmt(be.get('energy_memory_sram_rate'), '.3f')} (SRAM reads)"))
     mem = report.get("memory") or {}
     if mem.get("flash_bytes"):
         rows.append(("flash / RAM (B)", f"{mem['flash_bytes']} / {mem['ram_bytes']}", ""))

@@ -216,6 +216,10 @@ def render_html(results: Results, report: dict[str, Any]) -> str:
         _row("memory-aware", f"{e['memory_aware']['snn_pj'] / 1e3:.3f} nJ",
              f"{e['memory_aware']['ann_int8_pj'] / 1e3:.3f} nJ", "Lemaire et al. ICONIP 2022"),
     ]
+    sram = e.get("memory_aware_sram")
+    if sram:
+        parts.append(_row("memory-aware, SRAM reads", f"{sram['snn_pj'] / 1e3:.3f} nJ",
+                          f"{sram['ann_int8_pj'] / 1e3:.3f} nJ", "Horowitz ISSCC 2014 SRAM"))
     dev = e["device"]
     if dev.get("available"):
         parts.append(_row("device: cycles × energy/cycle",
@@ -230,15 +234,19 @@ def render_html(results: Results, report: dict[str, Any]) -> str:
         _row("measured (this SNN)", fmt(be.get("measured_rate"))),
         _row("naive energy model", fmt(be.get("energy_naive_rate"))),
         _row("memory-aware energy model", fmt(be.get("energy_memory_rate"))),
+        _row("memory-aware, SRAM reads", fmt(be.get("energy_memory_sram_rate"))),
     ]
     if mcu:
         parts.append(_row(f"MCU: {mcu['cycles_fixed']:.0f} + {mcu['cycles_per_sop']:.2f}·SOP "
                           f"{mcu['unit']} vs {mcu['dense_int8_cycles']:.0f} for dense int8",
                           fmt(mcu.get("rate"))))
     parts += ["</table>", _figure(*figs[3]), "<p><small>Constants: "]
-    consts = {**e["naive"]["constants"], **e["memory_aware"]["constants"]}
+    consts = {**e["naive"]["constants"], **e["memory_aware"]["constants"],
+              **(e.get("memory_aware_sram") or {}).get("constants", {})}
     parts.append(html.escape("; ".join(f"{k} = {v['value']} {v['unit']}"
                                        for k, v in consts.items())))
+    if e["memory_aware"].get("assumptions"):
+        parts.append("<br>Memory-aware model: " + html.escape(e["memory_aware"]["assumptions"]))
     parts.append("<br>Sources: " + html.escape(" | ".join(be.get("sources", []))) +
                  "</small></p>")
     if len(figs) > 5:
