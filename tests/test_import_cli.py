@@ -25,6 +25,20 @@ def _nir_file(path: Path, **override) -> Path:  # noqa: ANN003
     return path
 
 
+def _recurrent_file(path: Path) -> Path:
+    """A recurrent edge: neuron -> rec -> neuron."""
+    rng = np.random.default_rng(1)
+    nodes = {"input": nir.Input(input_type=np.array([12])),
+             "fc": nir.Linear(weight=rng.normal(size=(5, 12)).astype(np.float32)),
+             "neuron": nir.IF(r=np.full(5, 1e4), v_threshold=np.full(5, 0.5)),
+             "rec": nir.Linear(weight=np.eye(5, dtype=np.float32)),
+             "output": nir.Output(output_type=np.array([5]))}
+    edges = [("input", "fc"), ("fc", "neuron"), ("neuron", "rec"), ("rec", "neuron"),
+             ("neuron", "output")]
+    nir.write(str(path), nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+    return path
+
+
 def _leftovers(folder: Path, keep: set[str]) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name not in keep)
 
@@ -74,6 +88,14 @@ def test_dt_option_scales_if_input(tmp_path: Path) -> None:
     (lambda d: (d / "d.txt").write_text("x") and d / "d.txt",
      "unknown file type '.txt'; accepted: .nir, .onnx"),
     (lambda d: d / "missing.nir", "missing.nir not found"),
+    (lambda d: _recurrent_file(d / "e.nir"),
+     "node 'neuron' has 2 successors; only a feed-forward chain"),
+    (lambda d: _nir_file(d / "f.nir", neuron=nir.LIF(
+        tau=np.full(5, 1e-5), r=np.ones(5), v_leak=np.zeros(5), v_threshold=np.full(5, 0.5))),
+     "node 'neuron': tau < dt gives beta = 1 - dt/tau < 0 (dt=0.0001)"),
+    (lambda d: _nir_file(d / "g.nir", neuron=nir.IF(r=np.full(5, 1e4),
+                                                    v_threshold=np.full(5, -0.5))),
+     "node 'neuron': v_threshold must be >= 0"),
 ])
 def test_errors_are_one_line_and_write_nothing(tmp_path: Path, capsys, make, needle: str) -> None:
     f = make(tmp_path)
