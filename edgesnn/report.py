@@ -348,7 +348,9 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     ]
     nb = report["neurobench"]
     rows += [
-        ("footprint (B)", str(nb["footprint"]), "NeuroBench"),
+        ("footprint (B)", str(nb["footprint"]),
+         "NeuroBench; parameters {} + buffers (C arena) {}".format(
+             nb["footprint_detail"]["parameters_bytes"], nb["footprint_detail"]["buffers_bytes"])),
         ("connection / activation sparsity",
          f"{fmt(nb['connection_sparsity'], '.3f')} / {fmt(nb['activation_sparsity'], '.3f')}",
          "NeuroBench"),

@@ -201,6 +201,9 @@ def render_html(results: Results, report: dict[str, Any]) -> str:
              f"input {fmt(ops['input_spike_rate'], '.4f')}"),
         "</table><table>", _row("NeuroBench metric", "value", head=True),
         _row("footprint (bytes)", nb["footprint"]),
+        _row("footprint: parameters / buffers (C arena)",
+             f"{nb['footprint_detail']['parameters_bytes']} / "
+             f"{nb['footprint_detail']['buffers_bytes']}"),
         _row("connection_sparsity", fmt(nb["connection_sparsity"])),
         _row("activation_sparsity", fmt(nb["activation_sparsity"])),
         _row("synaptic_operations dense", nb["synaptic_operations"]["dense"]),

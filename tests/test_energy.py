@@ -228,3 +228,24 @@ def test_energy_sources_cite_originals_not_project_notes() -> None:
         assert "FACTS" not in text and "shared/reference" not in text, text[:200]
     assert "doi:10.1109/ISSCC.2014.6757323" in en.HOROWITZ
     assert "arXiv:2210.13107" in en.LEMAIRE
+
+
+def test_neurobench_footprint_split_and_nonzero_weight_ops() -> None:
+    """NeuroBench's footprint of a torch module holding the toy graph: 12 + 6 int8 weights
+    = 18 parameter bytes; threshold + leak (int32) per layer as buffers = 2 * 8 = 16.
+    Direct encoding, pixels [255, 0, 7, 0]: layer 0 does one MAC per non-zero pixel and
+    weight; rows 0 and 2 hold 2 and 3 non-zero weights -> 5 (the runtime's dense rows: 3 + 3)."""
+    g = _graph(encoder=EncoderKind.DIRECT)
+    nb = en.neurobench(g, np.array([[6, 0]]), np.array([[0, 0]]))
+    fd = nb["footprint_detail"]
+    assert (fd["neurobench_parameters_bytes"], fd["neurobench_buffers_bytes"]) == (18, 16)
+    assert "runtime ops" in nb["synaptic_operations_basis"]
+    px = np.array([[255, 0, 7, 0]], dtype=np.uint8)
+    nz = en.nonzero_weight_ops(g, px)
+    assert nz[0, 0] == 5
+    from edgesnn.graph.golden import simulate
+    sim = simulate(g, px)
+    assert sim.ops[0, 0] == 6
+    fixed = en.neurobench(g, sim.ops, sim.spikes, nonzero_ops=nz)
+    assert fixed["synaptic_operations"]["effective_macs"] == 5.0
+    assert fixed["synaptic_operations_basis"].startswith("NeuroBench")
