@@ -215,7 +215,9 @@ def build_report(results: Results) -> dict[str, Any]:
     g_spk = np.array([r["golden"]["spikes"] for r in recs], dtype=np.int64)
     g_in = np.array([r["golden"]["input_spikes"] for r in recs], dtype=np.int64)
     ops = en.operations(graph, g_ops, g_spk, g_in)
-    nb = en.neurobench(graph, g_ops, g_spk, results.esg_bytes)
+    syn = [r["golden"].get("synops") for r in recs]  # absent in runs made before it existed
+    g_syn = np.array(syn, dtype=np.int64) if syn and None not in syn else None
+    nb = en.neurobench(graph, g_ops, g_spk, results.esg_bytes, nonzero_ops=g_syn)
 
     devices = {}
     for name, info in infos.items():

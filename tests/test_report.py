@@ -56,6 +56,9 @@ def test_report_json_has_the_keys(evaluated: Path) -> None:
     assert "Lemaire" in e["memory_aware"]["constants"]["ram_slope"]["source"]
     nb = rep["neurobench"]
     assert set(nb["synaptic_operations"]) == {"dense", "effective_macs", "effective_acs"}
+    # the evaluation stored the golden ops on non-zero weights: NeuroBench's effective ops
+    assert nb["synaptic_operations_basis"].startswith("NeuroBench")
+    assert e["memory_aware_sram"]["model"] == "horowitz_sram"
     assert 0 <= nb["activation_sparsity"] <= 1
 
 

@@ -18,12 +18,17 @@ class References:
     labels: np.ndarray
     golden: Any  # edgesnn.graph.golden.SimResult
     float_pred: np.ndarray | None
+    # [N, L] synaptic ops on non-zero weights (NeuroBench's effective ops; energy.py)
+    synops: np.ndarray | None = None
 
     def golden_answer(self, pos: int) -> dict[str, Any]:
         g = self.golden
-        return {"pred": int(g.pred[pos]), "counts": g.counts[pos].tolist(),
-                "ops": g.ops[pos].tolist(), "spikes": g.spikes[pos].tolist(),
-                "input_spikes": int(g.input_spikes[pos])}
+        ans = {"pred": int(g.pred[pos]), "counts": g.counts[pos].tolist(),
+               "ops": g.ops[pos].tolist(), "spikes": g.spikes[pos].tolist(),
+               "input_spikes": int(g.input_spikes[pos])}
+        if self.synops is not None:
+            ans["synops"] = self.synops[pos].tolist()
+        return ans
 
     def float_answer(self, pos: int) -> int | None:
         return None if self.float_pred is None else int(self.float_pred[pos])
@@ -46,10 +51,15 @@ def float_predictions(run_dir: Path, images: np.ndarray) -> np.ndarray | None:
 
 def load_references(run_dir: Path, graph: Any, images: np.ndarray,
                     labels: np.ndarray) -> References:
+    from edgesnn.energy import nonzero_weight_ops
     from edgesnn.graph.golden import simulate
+    from edgesnn.graph.ir import Storage
 
-    return References(labels=labels, golden=simulate(graph, images),
-                      float_pred=float_predictions(run_dir, images))
+    golden = simulate(graph, images)
+    dense = any(Storage(layer.storage) == Storage.DENSE for layer in graph.layers)
+    return References(labels=labels, golden=golden,
+                      float_pred=float_predictions(run_dir, images),
+                      synops=nonzero_weight_ops(graph, images) if dense else golden.ops)
 
 
 def golden_raster(graph: Any, pixels: np.ndarray, index: int) -> dict[str, Any]:
