@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     **{name: "edgesnn.api" for name in ("train", "evaluate", "inspect", "launch", "eval",
-                                        "run", "crossbar_sim", "import_")},
+                                        "run", "crossbar_sim", "import_", "tune")},
     "load_dataset": "edgesnn.data",
     "simulate": "edgesnn.graph",
     "read_esg": "edgesnn.graph",

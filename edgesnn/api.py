@@ -28,6 +28,7 @@ from edgesnn.pipeline import (
     run,
     train,
 )
+from edgesnn.pipeline.tune import tune
 
 __all__ = ["build", "compress", "crossbar_sim", "eval", "evaluate", "export", "import_",
-           "inspect", "launch", "report", "run", "train"]
+           "inspect", "launch", "report", "run", "train", "tune"]

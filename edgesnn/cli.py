@@ -32,6 +32,7 @@ COMMANDS = (
     "run",
     "crossbar_sim",
     "import_",
+    "tune",
 )
 
 

@@ -31,7 +31,7 @@ def test_api_names_follow_the_cli() -> None:
     from edgesnn.cli import COMMANDS
 
     api_names = {"train", "evaluate", "compress", "export", "inspect", "build", "eval",
-                 "report", "run", "crossbar_sim", "import_"}
+                 "report", "run", "crossbar_sim", "import_", "tune"}
     # flash programs a board with the profile's flasher tool (interactive, foreground): its
     # API face is launch (emulated and host devices); devices lists profiles: load_device
     assert api_names == set(COMMANDS) - {"flash", "devices"}, "one API function per command"
