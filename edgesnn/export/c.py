@@ -131,6 +131,25 @@ def check_fit(profile: DeviceProfile, esg_bytes: int, arena_bytes: int) -> dict[
     return fit
 
 
+def model_config(graph: SpikeGraph, profile: DeviceProfile) -> dict[str, Any]:
+    """What ``model_config.h.j2`` says about ``graph`` built for ``profile``: the arena this
+    build allocates (the block path's for a profile with ``memory.input_block``; at least the
+    ANN baseline's), the input block, and which optional runtime parts the graph needs. Shared
+    by every target that renders the template (c, arduino)."""
+    if graph.input_size > PROTO_MAX_PAYLOAD:
+        raise ExportError(f"input_size {graph.input_size} exceeds the {PROTO_MAX_PAYLOAD}-byte "
+                          "INFER payload of firmware/PROTOCOL.md")
+    arena = device_arena_bytes(graph, profile)
+    if graph.ann is not None:  # the ANN baseline runs in the same arena (esnn_proto.c)
+        arena = max(arena, graph.ann.arena_bytes())
+    return {
+        "arena_bytes": arena, "input_size": graph.input_size, "steps": graph.steps,
+        "n_classes": graph.n_classes, "n_layers": len(graph.layers),
+        "ann": graph.ann is not None, "input_block": profile.memory.input_block,
+        "cubalif": any(layer.neuron == NeuronKind.CUBA_LIF for layer in graph.layers),
+    }
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(exporters_dir() / "c")),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -144,12 +163,8 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         graph = decode(esg)
     except EsgError as exc:
         raise ExportError(f"model.esg is invalid: {exc}") from exc
-    if graph.input_size > PROTO_MAX_PAYLOAD:
-        raise ExportError(f"input_size {graph.input_size} exceeds the {PROTO_MAX_PAYLOAD}-byte "
-                          "INFER payload of firmware/PROTOCOL.md")
-    arena = device_arena_bytes(graph, profile)
-    if graph.ann is not None:  # the ANN baseline runs in the same arena (esnn_proto.c)
-        arena = max(arena, graph.ann.arena_bytes())
+    config = model_config(graph, profile)
+    arena = config["arena_bytes"]
     fit = check_fit(profile, len(esg), arena)
     port_dir = firmware_dir() / "ports" / profile.build.port
     if not (port_dir / "port.mk").is_file():
@@ -159,14 +174,11 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
               f"{profile.name}. Do not edit; re-run `edgesnn export`.")
     ctx = {
         "banner": banner, "model_hash": model_hash, "esg_bytes": len(esg),
-        "arena_bytes": arena, "input_size": graph.input_size, "steps": graph.steps,
-        "n_classes": graph.n_classes, "n_layers": len(graph.layers),
         "hex_rows": _hex_rows(esg), "device": profile.name, "port": profile.build.port,
         "toolchain_prefix": profile.build.toolchain_prefix,
         "cflags": _make_list(profile.build.cflags), "ldflags": _make_list(profile.build.ldflags),
         "runtime_srcs": " ".join(RUNTIME_SRCS + (("esnn_ann.c",) if graph.ann else ())),
-        "ann": graph.ann is not None, "input_block": profile.memory.input_block,
-        "cubalif": any(layer.neuron == NeuronKind.CUBA_LIF for layer in graph.layers),
+        **config,
     }
     env = _environment()
     out = Path(out)
