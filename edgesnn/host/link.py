@@ -18,10 +18,15 @@ Retries adapt. The reply timeout is the measured round trip (smoothed mean plus 
 deviations, Jacobson/Karels, from answers to requests written once, Karn) between 10 ms and
 ``timeout_s`` (1 s before the first measurement), doubled for each timeout in a row of that
 sample; a request times out only when it is that old AND the device has said nothing for that
-long, so a busy device working through a deep queue is not retried. The chunk size follows
+long, so a busy device working through a deep queue is not retried. The device answers every
+frame it receives (a damaged one with an ERROR), so when an answer to the newest chunked
+request arrives damaged and the device then stays quiet for a mean round trip, that request
+asks again at once (POLL) instead of waiting out the timeout; an ERROR to a request written
+once seeds the estimator while nothing else has measured it. The chunk size follows
 the per-byte error rate estimated from the chunks NAKs and frame-CRC errors report damaged
 (:class:`ChunkSizer`), within the device's ``chunk_max``. A sample
-fails only when its time budget (``budget_s`` from its first send) is spent, or after
+fails only when its time budget (``budget_s`` from its first send, not counting the time it
+waits unsent for room in a window that shrank) is spent, or after
 ``max_attempts`` whole sends when that is given, or on an error the status table marks as
 final (only ``ESNN_TRANSIENT`` statuses in ``esnn_status.def`` are retried); the reason says
 which, and what went wrong last.
@@ -139,6 +144,8 @@ class _InFlight:
     retried: bool = False  # needed a second round
     polls: int = 0  # POLLs in a row that got no answer
     parked: bool = False  # waits, unsent, for room in a window that shrank
+    parked_at: float = 0.0
+    damaged: bool = False  # an answer since the latest write arrived damaged (or as an ERROR)
     last_problem: str = ""
 
 
@@ -153,6 +160,7 @@ class DeviceLink:
         self.decoder = FrameDecoder()
         self.poll_s = poll_s
         self._seq = 0
+        self.bytes_at = clock()  # when the latest bytes came in (a frame may be half in)
         self.hello: Hello | None = None
         self.stats = LinkStats()
 
@@ -163,9 +171,12 @@ class DeviceLink:
                 return self._seq
         raise LinkError(f"{self.name}: no free sequence number")
 
-    def send(self, *frames: Frame) -> None:
-        """Write ``frames`` in one transport write (a request's chunks stay together)."""
-        wire = b"".join(f.encode() for f in frames)
+    def send(self, *frames: Frame, resync: bool = False) -> None:
+        """Write ``frames`` in one transport write (a request's chunks stay together); with
+        ``resync``, after a lone 0x00 that ends whatever the device holds of a frame whose
+        delimiter was lost, so that the first of ``frames`` is not swallowed with it (the
+        device ignores the empty frame)."""
+        wire = (b"\x00" if resync else b"") + b"".join(f.encode() for f in frames)
         self.transport.write(wire)
         self.stats.payload_bytes_tx += sum(len(f.payload) for f in frames)
         self.stats.wire_bytes_tx += len(wire)
@@ -174,6 +185,7 @@ class DeviceLink:
         data = self.transport.read(4096, self.poll_s if timeout is None else timeout)
         if not data:
             return []
+        self.bytes_at = self.clock()
         items = self.decoder.feed(data)
         self.stats.wire_bytes_rx += len(data)
         for it in items:
@@ -182,6 +194,14 @@ class DeviceLink:
             else:
                 self.stats.bad_frames_rx += 1
         return items
+
+    def flush_partial(self) -> bool:
+        """End the frame the decoder holds, if any, as a damaged one: called when the device
+        has been silent too long for it to be still arriving (its delimiter was lost). True
+        when there was one."""
+        items = self.decoder.feed(b"\x00")
+        self.stats.bad_frames_rx += len(items)
+        return bool(items)
 
     def handshake(self, *, attempts: int = 5, timeout_s: float = 2.0) -> Hello:
         """PING until a HELLO answers (the host speaks first); returns and keeps it."""
@@ -222,6 +242,7 @@ class RttEstimator:
     """Reply timeout from measured round trips (Jacobson/Karels, as TCP's RTO)."""
 
     FLOOR_S = 0.01  # a pseudo-terminal answers in well under a millisecond
+    QUIET_FLOOR_S = 0.002
     MAX_BACKOFF = 1  # doublings: a timeout here is a lost frame, not congestion
 
     def __init__(self, ceiling: float, floor: float | None = None) -> None:
@@ -244,6 +265,15 @@ class RttEstimator:
             return min(self.ceiling, 1.0 * 2 ** min(backoff, 16))
         base = max(self.floor, self.srtt + 4 * self.rttvar)
         return min(self.ceiling, base * 2 ** min(backoff, self.MAX_BACKOFF))
+
+    def quiet(self) -> float:
+        """How long the device must stay silent after a damaged answer before the host asks
+        again: the device answers every frame it gets, so a damaged answer followed by
+        silence is a lost answer, no need to wait out :meth:`rto`. The mean round trip (the
+        answers still on the way arrive within it), at least 2 ms, at most the timeout."""
+        if self.srtt is None:
+            return self.rto()
+        return min(self.rto(), max(self.QUIET_FLOOR_S, self.srtt))
 
 
 class ChunkSizer:
@@ -311,26 +341,32 @@ class _Stream:
         self.last_rx = self.clock()
         self.sends = 0.0  # decayed counts of whole requests sent and of the rounds that had
         self.rework = 0.0  # to follow them (POLL, NAK, re-send): the window adapts
+        self.whole_sends = 0  # not decayed: enough requests went out to judge the share
 
     def window_now(self) -> int:
         """The device keeps one chunked request at a time, so a re-send of only the missing
         chunks works while nothing newer went out: pipeline while under 5 % of the requests
         need another round, else one request at a time."""
-        if self.chunked and self.sends >= 10 and self.rework > 0.05 * self.sends:
+        # (both counts decay at every event, so at high error rates, with many rounds per
+        # request, ``sends`` stays small: the warm-up must not be judged by it)
+        if self.chunked and self.whole_sends >= 10 and self.rework > 0.05 * self.sends:
             return 1
         return self.window
 
     def _count(self, send: int, rework: int) -> None:
         self.sends = self.sends * 0.99 + send
+        self.whole_sends += send
         self.rework = self.rework * 0.99 + rework
 
     # -- sending -------------------------------------------------------------------------
-    def _write(self, entry: _InFlight, seq: int, frames: list[Frame]) -> None:
+    def _write(self, entry: _InFlight, seq: int, frames: list[Frame],
+               resync: bool = False) -> None:
         self.counter += 1
+        entry.damaged = False
         self.order[seq] = self.counter
         self.sent_at[seq] = self.clock()
         self.writes[seq] = self.writes.get(seq, 0) + 1
-        self.link.send(*frames)
+        self.link.send(*frames, resync=resync)
         if self.sizer is not None and frames and frames[0].type == MsgType.DATA:
             self.sizer.on_sent(len(frames), sum(len(f.payload) + CHUNK_OVERHEAD - CHUNK_HEADER
                                                 for f in frames))
@@ -350,9 +386,9 @@ class _Stream:
             entry.request = ChunkedRequest(seq, entry.pixels,
                                            chunk_max=self.sizer.data + CHUNK_HEADER,
                                            encodings=hello.encodings)
-            self._write(entry, seq, entry.request.frames())
+            self._write(entry, seq, entry.request.frames(), resync=entry.attempts > 1)
         else:
-            self._write(entry, seq, [infer(seq, entry.pixels)])
+            self._write(entry, seq, [infer(seq, entry.pixels)], resync=entry.attempts > 1)
 
     def is_newest(self, entry: _InFlight) -> bool:
         """Nothing was written after this sample's latest send: the device still holds its
@@ -370,7 +406,7 @@ class _Stream:
             self.stats.polls += 1
             self._count(0, 1)
             entry.polls += 1
-            self._write(entry, entry.seqs[-1], [entry.request.poll()])
+            self._write(entry, entry.seqs[-1], [entry.request.poll()], resync=True)
             return
         self.resend(entry, problem)
 
@@ -385,6 +421,7 @@ class _Stream:
             # the window shrank under it: wait, so that requests in flight do not keep
             # replacing each other's chunks in the device
             entry.parked = True
+            entry.parked_at = self.clock()
             return
         self.stats.resent += 1
         self.send_full(entry)
@@ -400,6 +437,7 @@ class _Stream:
             if parked:
                 entry = min(parked, key=lambda e: e.first_sent)
                 entry.parked = False
+                entry.first_sent += self.clock() - entry.parked_at  # parked time is free
                 self.stats.resent += 1
                 self.send_full(entry)
                 continue
@@ -426,7 +464,7 @@ class _Stream:
         entry.retried = True
         self._count(0, 1)
         self.stats.chunks_resent += len(missing)
-        self._write(entry, entry.seqs[-1], req.on_nak(nak))
+        self._write(entry, entry.seqs[-1], req.on_nak(nak), resync=True)
 
     # -- results -------------------------------------------------------------------------
     def finish(self, entry: _InFlight, outcome: SampleOutcome) -> None:
@@ -493,6 +531,7 @@ class _Stream:
         if idx is None:
             if frame.seq != SEQ_UNKNOWN:
                 self.stats.stale_replies += 1
+            self.on_foreign_error(frame)
             return
         entry = self.inflight[idx]
         answered = self.order[frame.seq]
@@ -503,6 +542,7 @@ class _Stream:
             # an ERROR or NAK about a request this sample has since sent again: the newer
             # send is answered on its own, so this costs no attempt
             self.stats.stale_replies += 1
+            self.on_foreign_error(frame)
             return
         elif frame.type == MsgType.NAK:
             try:
@@ -521,12 +561,18 @@ class _Stream:
             if is_transient(err.status):
                 self.stats.device_crc_errors += 1
                 entry.last_problem = f"device reported {err.name}"
+                if self.rtt.srtt is None:
+                    # at high error rates a first measurement may take long to come: an ERROR
+                    # to a request written once is one (possibly short: a multi-chunk request
+                    # may be hit early) to start from
+                    self.time_answer(frame.seq)
                 if self.sizer is None:
                     self.ask_again(entry, entry.last_problem)  # the one INFER frame was hit
                 else:
                     # one chunk was hit: the NAK that answers the request's last chunk names
                     # it, or (that chunk hit) the timeout POLLs for that NAK
                     self.sizer.on_missing(1)
+                    entry.damaged = True
                     return
             else:
                 self.finish(entry, SampleOutcome(
@@ -543,8 +589,12 @@ class _Stream:
     # -- time ----------------------------------------------------------------------------
     def check_time(self) -> None:
         now = self.clock()
+        quiet = self.rtt.quiet()
+        if self.chunked and now - self.link.bytes_at > quiet and self.link.flush_partial():
+            self.on_bad_frame()  # an answer whose delimiter was lost: no need to time out
         for entry in list(self.inflight.values()):
-            if now - entry.first_sent > self.budget_s:
+            # a parked sample's budget stands still: it waits for others, not for the device
+            if (entry.parked_at if entry.parked else now) - entry.first_sent > self.budget_s:
                 why = entry.last_problem or "no answer"
                 self.finish(entry, SampleOutcome(
                     entry.index, "failed", f"time budget of {self.budget_s:g} s spent "
@@ -553,11 +603,40 @@ class _Stream:
             if entry.parked:
                 continue
             rto = self.rtt.rto(entry.timeouts_in_row)
+            silent = now - max(self.sent_at[entry.seqs[-1]], self.last_rx)
+            if entry.damaged and self.chunked and self.is_newest(entry) \
+                    and now - max(self.sent_at[entry.seqs[-1]], self.link.bytes_at) > quiet:
+                self.ask_again(entry, "answer damaged")
+                continue
             # old enough AND the device silent that long: a busy device is not dead
-            if now - max(self.sent_at[entry.seqs[-1]], self.last_rx) > rto:
+            if silent > rto:
                 self.stats.timeouts += 1
                 entry.timeouts_in_row += 1
                 self.ask_again(entry, f"no reply within {rto:.3g} s")
+
+    def on_foreign_error(self, frame: Frame) -> None:
+        """A link-fault ERROR that names no current request (its seq unreadable, damaged, or
+        superseded): the device got a damaged frame, most likely the latest one sent; treated
+        as a damaged answer (:meth:`on_bad_frame`), never as a failure."""
+        if frame.type != MsgType.ERROR:
+            return
+        try:
+            err = DeviceError.decode(frame.payload)
+        except ProtocolError:
+            return
+        if is_transient(err.status):
+            self.on_bad_frame()
+
+    def on_bad_frame(self) -> None:
+        """A damaged frame from the device: an answer lost, most likely to the newest request
+        (its seq is unreadable). The device is alive, so an unanswered POLL does not count
+        as one; and once the device falls silent, that request asks again without waiting
+        for its timeout (:meth:`RttEstimator.quiet`)."""
+        for entry in self.inflight.values():
+            if not entry.parked and entry.seqs and self.is_newest(entry):
+                entry.damaged = True
+                entry.polls = 0
+                return
 
     def unfinished(self) -> list[tuple[int, bytes]]:
         return [(e.index, e.pixels) for e in self.inflight.values()]
@@ -572,7 +651,8 @@ def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
     """Send every ``(index, pixels)`` of ``samples``; call ``on_result`` once per sample.
 
     ``timeout_s`` caps the adaptive reply timeout; ``budget_s`` is each sample's time budget
-    from its first send; ``max_attempts`` (None: only the budget) caps whole sends;
+    from its first send (time parked for window room not counted); ``max_attempts`` (None:
+    only the budget) caps whole sends;
     ``chunked`` sends DATA chunks when the device offers them (see the module docstring).
     ``abort`` (set from another thread) ends the stream at once: the samples still in flight
     get no ``on_result`` call (a resumed evaluation sends them again).
@@ -609,7 +689,8 @@ def stream_samples(link: DeviceLink, samples: Iterator[tuple[int, bytes]],
             for item in items:
                 if isinstance(item, Frame):
                     st.on_frame(item)
-                # a bad frame: the request's timeout or a later reply's order recovers it
+                else:
+                    st.on_bad_frame()
             st.check_time()
     except (TransportError, OSError) as exc:
         err = LinkError(f"{link.name}: link broke: {exc}")
