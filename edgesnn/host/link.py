@@ -146,6 +146,7 @@ class _InFlight:
     parked: bool = False  # waits, unsent, for room in a window that shrank
     parked_at: float = 0.0
     damaged: bool = False  # an answer since the latest write arrived damaged (or as an ERROR)
+    polled: bool = False  # the latest write was a lone POLL: it has one answer coming
     last_problem: str = ""
 
 
@@ -363,6 +364,7 @@ class _Stream:
                resync: bool = False) -> None:
         self.counter += 1
         entry.damaged = False
+        entry.polled = len(frames) == 1 and frames[0].type == MsgType.POLL
         self.order[seq] = self.counter
         self.sent_at[seq] = self.clock()
         self.writes[seq] = self.writes.get(seq, 0) + 1
@@ -604,8 +606,9 @@ class _Stream:
                 continue
             rto = self.rtt.rto(entry.timeouts_in_row)
             silent = now - max(self.sent_at[entry.seqs[-1]], self.last_rx)
-            if entry.damaged and self.chunked and self.is_newest(entry) \
-                    and now - max(self.sent_at[entry.seqs[-1]], self.link.bytes_at) > quiet:
+            # after a lone POLL the damaged answer was the one answer coming: ask again now
+            if entry.damaged and self.chunked and self.is_newest(entry) and (entry.polled or (
+                    now - max(self.sent_at[entry.seqs[-1]], self.link.bytes_at) > quiet)):
                 self.ask_again(entry, "answer damaged")
                 continue
             # old enough AND the device silent that long: a busy device is not dead
