@@ -22,6 +22,7 @@ from edgesnn.host.link import (
     stream_samples,
 )
 from edgesnn.host.protocol import (
+    SEQ_UNKNOWN,
     DeviceError,
     Frame,
     MsgType,
@@ -388,4 +389,33 @@ def test_a_damaged_answer_is_asked_for_again_without_waiting_for_the_timeout(
     assert [o.prediction for o in out] == golden.pred[:10].tolist()
     assert stats.bad_frames_rx == 1 and stats.polls == 1 and stats.timeouts == 0
     assert stats.resent == 0
+    assert clock.t - t0 < RttEstimator.FLOOR_S, "asked again before any timeout could expire"
+
+
+@pytest.mark.parametrize("seq", [SEQ_UNKNOWN, 0x7777])
+def test_an_error_naming_no_request_is_asked_about_at_once(graph_and_pixels, seq) -> None:
+    """The device reports a damaged frame whose seq it could not read (0xFFFF) or read wrong:
+    it names no request in flight, but it is a lost answer to the newest one, which POLLs as
+    soon as the device is quiet instead of timing out (and no attempt is spent)."""
+    graph, px, golden = graph_and_pixels
+    clock = VirtualClock()
+    data = [0]
+
+    def answer(frame: Frame, reply: bytes) -> bytes:
+        if frame.type == MsgType.DATA and reply:
+            data[0] += 1
+            if data[0] == 6:  # sample 5's RESULT is lost; an unattributable ERROR comes
+                return _error(seq, "ERR_FRAME_CRC")
+        return reply
+
+    link = DeviceLink(Ticking(Scripted(SimDevice(graph, HASH), answer), clock), poll_s=0.001,
+                      clock=clock)
+    link.handshake()
+    out: list[SampleOutcome] = []
+    t0 = clock.t
+    stats = stream_samples(link, ((i, px[i].tobytes()) for i in range(10)), out.append,
+                           window=1, timeout_s=5.0)
+    assert [(o.status, o.attempts) for o in out] == [("ok", 1)] * 10
+    assert [o.prediction for o in out] == golden.pred[:10].tolist()
+    assert stats.polls == 1 and stats.timeouts == 0 and stats.resent == 0
     assert clock.t - t0 < RttEstimator.FLOOR_S, "asked again before any timeout could expire"
