@@ -358,45 +358,25 @@ def test_a_sample_fails_only_when_its_time_budget_is_spent(graph_and_pixels) -> 
     assert 3.0 < clock.t < 3.5
 
 
-def test_a_damaged_answer_is_asked_for_again_without_waiting_for_the_timeout(
-        graph_and_pixels) -> None:
-    """The device answers every frame, so a damaged answer followed by silence is a lost
-    answer: the runner POLLs once the device has been quiet for a round trip, well before the
-    reply timeout, and no timeout is counted (at 1e-2 byte faults waiting each one out made
-    the link ten times slower)."""
-    graph, px, golden = graph_and_pixels
-    clock = VirtualClock()
-    results = [0]
-
-    def answer(frame: Frame, reply: bytes) -> bytes:
-        if frame.type == MsgType.DATA and reply:
-            results[0] += 1
-            if results[0] == 6:  # sample 5's RESULT arrives with one byte changed
-                buf = bytearray(reply)
-                mid = len(buf) // 2
-                buf[mid] ^= 0x55 if buf[mid] != 0x55 else 0xAA
-                return bytes(buf)
-        return reply
-
-    link = DeviceLink(Ticking(Scripted(SimDevice(graph, HASH), answer), clock), poll_s=0.001,
-                      clock=clock)
-    link.handshake()
-    out: list[SampleOutcome] = []
-    t0 = clock.t
-    stats = stream_samples(link, ((i, px[i].tobytes()) for i in range(10)), out.append,
-                           window=1, timeout_s=5.0)
-    assert [o.status for o in out] == ["ok"] * 10
-    assert [o.prediction for o in out] == golden.pred[:10].tolist()
-    assert stats.bad_frames_rx == 1 and stats.polls == 1 and stats.timeouts == 0
-    assert stats.resent == 0
-    assert clock.t - t0 < RttEstimator.FLOOR_S, "asked again before any timeout could expire"
+def _damaged(reply: bytes) -> bytes:
+    buf = bytearray(reply)
+    mid = len(buf) // 2
+    buf[mid] ^= 0x55 if buf[mid] != 0x55 else 0xAA
+    return bytes(buf)
 
 
-@pytest.mark.parametrize("seq", [SEQ_UNKNOWN, 0x7777])
-def test_an_error_naming_no_request_is_asked_about_at_once(graph_and_pixels, seq) -> None:
-    """The device reports a damaged frame whose seq it could not read (0xFFFF) or read wrong:
-    it names no request in flight, but it is a lost answer to the newest one, which POLLs as
-    soon as the device is quiet instead of timing out (and no attempt is spent)."""
+@pytest.mark.parametrize("instead", [
+    _damaged,  # the RESULT with one byte changed
+    lambda reply: _error(SEQ_UNKNOWN, "ERR_FRAME_CRC"),  # the device could not read the seq
+    lambda reply: _error(0x7777, "ERR_FRAME_CRC"),  # ... or read it wrong
+], ids=["damaged-result", "error-seq-unknown", "error-seq-wrong"])
+def test_a_lost_answer_is_asked_for_again_without_waiting_for_the_timeout(
+        graph_and_pixels, instead: Callable[[bytes], bytes]) -> None:
+    """The device answers every frame, so a damaged answer (or a link-fault ERROR that names
+    no request in flight) followed by silence is a lost answer to the newest request: the
+    runner POLLs once the device has been quiet for a round trip, well before the reply
+    timeout; no timeout is counted, no attempt spent (at 1e-2 byte faults waiting each one out
+    made the link ten times slower)."""
     graph, px, golden = graph_and_pixels
     clock = VirtualClock()
     data = [0]
@@ -404,8 +384,8 @@ def test_an_error_naming_no_request_is_asked_about_at_once(graph_and_pixels, seq
     def answer(frame: Frame, reply: bytes) -> bytes:
         if frame.type == MsgType.DATA and reply:
             data[0] += 1
-            if data[0] == 6:  # sample 5's RESULT is lost; an unattributable ERROR comes
-                return _error(seq, "ERR_FRAME_CRC")
+            if data[0] == 6:  # what comes back for sample 5's request
+                return instead(reply)
         return reply
 
     link = DeviceLink(Ticking(Scripted(SimDevice(graph, HASH), answer), clock), poll_s=0.001,
