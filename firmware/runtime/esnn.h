@@ -150,13 +150,13 @@ static inline uint32_t esnn_rd32(const ESNN_ROM uint8_t *p)
  * load instruction on a little-endian gcc/clang target. */
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
     !defined(__AVR__) /* AVR: byte loads anyway, and memcpy cannot read __memx */
-static inline uint32_t esnn_ld32(const uint8_t *p)
+static inline uint32_t esnn_ld32(const ESNN_ROM uint8_t *p)
 {
     uint32_t x;
     __builtin_memcpy(&x, p, 4);
     return x;
 }
-static inline uint32_t esnn_ld16(const uint8_t *p)
+static inline uint32_t esnn_ld16(const ESNN_ROM uint8_t *p)
 {
     uint16_t x;
     __builtin_memcpy(&x, p, 2);
