@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 RUNTIME_SRCS = ("esnn_model.c", "esnn_infer.c", "esnn_crc.c", "esnn_cobs.c", "esnn_status.c",
                 "esnn_proto.c")
+#: runtime files linked with the board port, not into the portable library: they read the
+#: generated esnn_board.h (the Arduino library's sketch defines its own port functions)
+BOARD_SRCS = ("esnn_board.c",)
 #: firmware/ports/<port>/ entries that are not part of a firmware image
 _PORT_IGNORE = shutil.ignore_patterns("bench", "tools", "selftest", "build*", "*.o", "*.elf",
                                       "*.bin", "__pycache__")
@@ -178,6 +181,7 @@ def generate_project(esg: bytes, profile: DeviceProfile, out: Path, *,
         "toolchain_prefix": profile.build.toolchain_prefix,
         "cflags": _make_list(profile.build.cflags), "ldflags": _make_list(profile.build.ldflags),
         "runtime_srcs": " ".join(RUNTIME_SRCS + (("esnn_ann.c",) if graph.ann else ())),
+        "board_srcs": " ".join(BOARD_SRCS),
         **config,
     }
     env = _environment()

@@ -31,7 +31,7 @@ from edgesnn._resources import exporters_dir
 from edgesnn.atomic import atomic_dir
 from edgesnn.devices import DeviceProfile, load_device
 from edgesnn.export.base import ExportError, ExportTarget
-from edgesnn.export.c import RUNTIME_SRCS
+from edgesnn.export.c import BOARD_SRCS, RUNTIME_SRCS
 from edgesnn.export.c import TARGET as C_TARGET
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def write_cmake_files(project: Path, profile: DeviceProfile, banner: str) -> lis
     toolchain = f"{prefix.rstrip('-')}.cmake" if prefix else ""
     ctx = {
         "banner": banner, "device": profile.name, "runtime_srcs": RUNTIME_SRCS,
+        "board_srcs": BOARD_SRCS,
         "toolchain_file": toolchain, "suffix": ".elf" if prefix else "",
         "device_cflags": _cmake_words(list(profile.build.cflags), project),
         "device_ldflags": _cmake_words(list(profile.build.ldflags), project),

@@ -60,13 +60,3 @@ void esnn_port_flush(void)
     while (UART_STATE & UART_STATE_TXFULL) {
     }
 }
-
-uint32_t esnn_port_clock_hz(void)
-{
-    return (uint32_t)ESNN_BOARD_CLOCK_HZ;
-}
-
-const char *esnn_port_board(void)
-{
-    return ESNN_BOARD_NAME;
-}

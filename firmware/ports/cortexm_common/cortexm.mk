@@ -17,6 +17,11 @@ SIZE := $(CROSS)size
 OBJCOPY := $(CROSS)objcopy
 PORT_CYCLES ?= common/cm_cycles.c
 PORT_SRCS += common/cm_startup.c $(PORT_CYCLES)
+# cm_cycles.c says at run time whether it counts DWT cycles or SysTick instructions: it
+# defines esnn_port_cycle_unit() instead of runtime/esnn_board.c
+ifeq ($(strip $(PORT_CYCLES)),common/cm_cycles.c)
+PORT_DEFS += -DESNN_PORT_OWN_CYCLE_UNIT
+endif
 # Startup code runs before .data/.bss exist: no libc calls synthesised from its loops.
 PORT_CFLAGS := -ffreestanding -fno-tree-loop-distribute-patterns -ffunction-sections \
 	-fdata-sections -I$(PORT_DIR)/common $(PORT_DEFS)

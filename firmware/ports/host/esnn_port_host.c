@@ -201,18 +201,3 @@ uint32_t esnn_port_cycles_read(void)
     ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
     return ns > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 }
-
-uint8_t esnn_port_cycle_unit(void)
-{
-    return 2;
-}
-
-uint32_t esnn_port_clock_hz(void)
-{
-    return (uint32_t)ESNN_BOARD_CLOCK_HZ; /* 0: the host reports nanoseconds */
-}
-
-const char *esnn_port_board(void)
-{
-    return ESNN_BOARD_NAME;
-}

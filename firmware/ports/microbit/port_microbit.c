@@ -108,18 +108,3 @@ uint32_t esnn_port_cycles_read(void)
     ticks = TIMER_CC0;
     return (uint32_t)((ticks * ESNN_CM_TICKS_DEN) / ESNN_CM_TICKS_NUM);
 }
-
-uint8_t esnn_port_cycle_unit(void)
-{
-    return (uint8_t)ESNN_BOARD_CYCLE_UNIT;
-}
-
-uint32_t esnn_port_clock_hz(void)
-{
-    return (uint32_t)ESNN_BOARD_CLOCK_HZ;
-}
-
-const char *esnn_port_board(void)
-{
-    return ESNN_BOARD_NAME;
-}

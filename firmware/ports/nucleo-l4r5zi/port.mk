@@ -4,4 +4,6 @@
 PORT_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 PORT_SRCS := port_nucleo_l4r5zi.c
 PORT_LD := nucleo-l4r5zi.ld
+# esnn_port_clock_hz() is the clock the port reached, not the profile's (runtime/esnn_board.c)
+PORT_DEFS := -DESNN_PORT_OWN_CLOCK_HZ
 include $(PORT_DIR)/common/cortexm.mk

@@ -184,8 +184,3 @@ uint32_t esnn_port_clock_hz(void)
 {
     return sysclk_hz;
 }
-
-const char *esnn_port_board(void)
-{
-    return ESNN_BOARD_NAME;
-}

@@ -10,7 +10,7 @@ FW := $(abspath ../../..)
 include $(OUT)/device.mk
 include $(FW)/ports/$(DEVICE_PORT)/port.mk
 SRCS := ann_bench.c $(FW)/runtime/esnn_ann.c $(FW)/runtime/esnn_crc.c \
-	$(addprefix $(PORT_DIR)/,$(PORT_SRCS))
+	$(FW)/runtime/esnn_board.c $(addprefix $(PORT_DIR)/,$(PORT_SRCS))
 CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic $(filter-out -O%,$(DEVICE_CFLAGS)) $(OPT) \
 	$(PORT_CFLAGS) -I$(FW)/runtime -I$(OUT) -DESNN_MAX_CLASSES=16 $(EXTRA_CFLAGS)
 
