@@ -6,8 +6,8 @@ For one network topology (784-H-10) it measures, per inference, on Cortex-M3 (QE
 * the int8 ReLU ANN trained by edgesnn (``edgesnn.compress.ann``; PTQ + optional QAT) on
   edgesnn's dense int8 kernel (``firmware/runtime/esnn_ann.c``: 4-row blocks, MLA on M3,
   SMLAD on M4) -- its instructions per MAC against Arm CMSIS-NN ``arm_fully_connected_s8``
-  (3.40 on M3 -Ofast, 1.94 on M4 with DSP; /work/shared/reference/FACTS.md, measured the
-  same way on QEMU for 784-256-10);
+  (3.40 on M3 -Ofast, 1.94 on M4 with DSP, measured the same way on QEMU for 784-256-10;
+  ``ann_device.CMSIS_NN``);
 * the same ANN on the event-driven sparse kernel (skips zero pixels and zero activations;
   its CSR lists of the unpruned weights need about 400 KB of flash), and on the dense kernel
   skipping runs of all-zero groups of 4 inputs (``dense-skip``, the dense blocks' flash);
@@ -56,9 +56,7 @@ import ann_device  # noqa: E402
 from edgesnn.graph import ann as gann  # noqa: E402
 
 log = logging.getLogger("ann_baseline")
-#: Arm CMSIS-NN arm_fully_connected_s8, 784-256-10, instructions per MAC on QEMU
-#: (/work/shared/reference/FACTS.md: M3 -Ofast 690,411, M4+DSP -Ofast 394,506 instructions)
-CMSIS_NN = {"lm3s6965evb": 690_411 / 203_264, "mps2-an386": 394_506 / 203_264}
+CMSIS_NN = ann_device.CMSIS_NN  # instructions per MAC of Arm CMSIS-NN (its one home)
 CORES = {"lm3s6965evb": "Cortex-M3", "mps2-an386": "Cortex-M4"}
 
 

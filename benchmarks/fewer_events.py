@@ -19,7 +19,7 @@ golden simulator's) on the first ``--samples`` test digits: mean, p50, p99, max.
 ANN baselines (``benchmarks/ann_baseline.py``: the 784-H-10 ReLU network trained by edgesnn,
 PTQ + QAT; the dense kernel, the zero-skipping sparse kernels and the 90 %-pruned sparse
 ANN) run on the same digits, and Arm CMSIS-NN's ``arm_fully_connected_s8`` is the per-MAC
-figure of /work/shared/reference/FACTS.md. Break-even: the spike rate ((input + hidden
+figure (``ann_device.CMSIS_NN``). Break-even: the spike rate ((input + hidden
 spikes) / (T * (784 + H))) at which a least-squares fit ``instructions = a + b * rate`` over
 the measured digits meets the ANN's mean.
 

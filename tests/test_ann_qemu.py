@@ -1,8 +1,8 @@
 """The int8 ANN kernels on Cortex-M under QEMU: the Thumb-2 assembly (MLA on the M3, SMLAD
 on the M4) and the C fallback equal the numpy twin bit for bit, and the dense kernel's cost
 per MAC for 784-256-10 is within 1.10x of Arm CMSIS-NN's arm_fully_connected_s8 as measured
-on the same QEMU boards (/work/shared/reference/FACTS.md: 690,411 instructions on the M3 at
--Ofast, 394,506 on the M4 with DSP; 203,264 MACs)."""
+on the same QEMU boards (``benchmarks/ann_device.py`` ``CMSIS_NN``: 690,411 instructions on
+the M3 at -Ofast, 394,506 on the M4 with DSP; 203,264 MACs)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import ann_device  # noqa: E402
 
 pytestmark = pytest.mark.qemu
-CMSIS_PER_MAC = {"lm3s6965evb": 690_411 / 203_264, "mps2-an386": 394_506 / 203_264}
+CMSIS_PER_MAC = ann_device.CMSIS_NN
 
 
 @pytest.mark.parametrize("port", ann_device.PORTS)
