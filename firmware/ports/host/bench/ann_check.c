@@ -12,33 +12,10 @@
 #include <string.h>
 
 #include "esnn.h"
+#include "../tools/esnn_host_io.h"
 #include "esnn_ann.h"
 
 #define MAX_BLOB (64u * 1024u * 1024u)
-
-static uint8_t *read_file(const char *path, uint32_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long n;
-    if (f == NULL) {
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || (unsigned long)n > MAX_BLOB ||
-        fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    buf = (uint8_t *)malloc((size_t)n + 4u); /* malloc: 16-byte aligned on the host */
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = (uint32_t)n;
-    return buf;
-}
 
 int main(int argc, char **argv)
 {
@@ -62,7 +39,7 @@ int main(int argc, char **argv)
                         "ann_check esg FILE.esg PIXELS\n");
         return 2;
     }
-    blob = read_file(argv[2], &len);
+    blob = esnn_host_read_file(argv[2], &len, MAX_BLOB);
     if (blob == NULL) {
         fprintf(stderr, "cannot read %s\n", argv[2]);
         return 2;
@@ -90,7 +67,7 @@ int main(int argc, char **argv)
         free(blob);
         return 1;
     }
-    px = read_file(argv[3], &plen);
+    px = esnn_host_read_file(argv[3], &plen, MAX_BLOB);
     if (px == NULL || plen % m.input_size != 0u) {
         fprintf(stderr, "cannot read %s as samples of %u bytes\n", argv[3],
                 (unsigned)m.input_size);

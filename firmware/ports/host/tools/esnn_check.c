@@ -12,27 +12,9 @@
 #include <string.h>
 
 #include "esnn.h"
+#include "esnn_host_io.h"
 
-static uint8_t *read_file(const char *path, uint32_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long n;
-    if (f == NULL) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    buf = (uint8_t *)malloc((size_t)n + 8u); /* malloc: aligned for any type */
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = (uint32_t)n;
-    return buf;
-}
+#define ESNN_CHECK_MAX_FILE 0xFFFFFFFFul
 
 static void print_u32s(const char *key, const uint32_t *v, uint32_t n)
 {
@@ -47,7 +29,7 @@ static int do_infer(const char *model_path, const char *pixels_path)
     static esnn_model_t m;
     static esnn_result_t r;
     uint32_t len, plen, i, k;
-    uint8_t *esg = read_file(model_path, &len), *px, *arena;
+    uint8_t *esg = esnn_host_read_file(model_path, &len, ESNN_CHECK_MAX_FILE), *px, *arena;
     esnn_status_t st;
     if (esg == NULL) {
         fprintf(stderr, "cannot read %s\n", model_path);
@@ -58,7 +40,7 @@ static int do_infer(const char *model_path, const char *pixels_path)
         fprintf(stderr, "%s: %s (%d)\n", model_path, esnn_status_str(st), (int)st);
         return 1;
     }
-    px = read_file(pixels_path, &plen);
+    px = esnn_host_read_file(pixels_path, &plen, ESNN_CHECK_MAX_FILE);
     if (px == NULL || plen % m.input_size != 0) {
         fprintf(stderr, "%s: not a whole number of %lu-byte samples\n", pixels_path,
                 (unsigned long)m.input_size);
@@ -95,7 +77,7 @@ int main(int argc, char **argv)
         static esnn_model_t m;
         for (i = 2; i < argc; i++) {
             uint32_t len;
-            uint8_t *esg = read_file(argv[i], &len);
+            uint8_t *esg = esnn_host_read_file(argv[i], &len, ESNN_CHECK_MAX_FILE);
             esnn_status_t st;
             if (esg == NULL) {
                 fprintf(stderr, "cannot read %s\n", argv[i]);
