@@ -215,7 +215,7 @@ def run_snn(name: str, graph: SpikeGraph, pixels: np.ndarray, work: Path,
         link = Link(session.url)
         try:
             hello = link.hello()
-            assert hello.model_hash == blob[32:48]
+            assert hello.model_hash == esg.header_hash(blob)
             want_unit = proto.CycleUnit(load_device(device).cycle_unit_code)
             if hello.cycle_unit != want_unit:
                 raise RuntimeError(f"cycle unit {hello.cycle_unit.name}; the profile says "

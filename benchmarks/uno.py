@@ -87,7 +87,8 @@ def prepare(run: Path | None, out: Path, data_dir: Path) -> tuple[Path, dict[str
     full = (uno / "model.esg").read_bytes()
     graph = esg.decode(full)
     # META is provenance for the host; the firmware never reads it. Keep a pointer to it.
-    lean = esg.encode(dataclasses.replace(graph, metadata={"full_esg": full[32:48].hex()}))
+    full_hash = esg.header_hash(full).hex()
+    lean = esg.encode(dataclasses.replace(graph, metadata={"full_esg": full_hash}))
     (uno / "model.full.esg").write_bytes(full)
     (uno / "model.esg").write_bytes(lean)
     info.update(esg_bytes_with_meta=len(full), esg_bytes=len(lean))

@@ -21,6 +21,7 @@ from edgesnn._resources import firmware_dir
 from edgesnn.devices import load_device
 from edgesnn.export.base import ExportError, get_target
 from edgesnn.graph import esg
+from edgesnn.graph.esg import header_hash
 from edgesnn.graph.synth import random_graph
 from edgesnn.host import protocol as proto
 from edgesnn.host.launch import launch
@@ -162,7 +163,7 @@ def test_sketch_builds_with_the_arduino_core_and_runs_bit_exact(tmp_path: Path,
             hello = _hello(link)
             assert hello.board == "arduino" and hello.clock_hz == 16_000_000
             assert hello.cycle_unit == proto.CycleUnit.NANOSECONDS
-            assert hello.model_hash == esg.encode(graph)[32:48]
+            assert hello.model_hash == header_hash(esg.encode(graph))
             times = check_bit_exact(link, graph, images)
         finally:
             link.close()
@@ -263,7 +264,7 @@ def test_uno_sketch_runs_bit_exact_in_2k_of_ram(tmp_path: Path, mnist_data_dir: 
         try:
             hello = _hello(link)
             assert (hello.board, hello.clock_hz, hello.chunk_max) == ("arduino", 16_000_000, 64)
-            assert hello.model_hash == blob[32:48]
+            assert hello.model_hash == header_hash(blob)
             times = check_bit_exact(link, graph, images)  # type: ignore[arg-type]
         finally:
             link.close()

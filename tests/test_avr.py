@@ -19,6 +19,7 @@ from edgesnn.build import build_project
 from edgesnn.devices import load_device
 from edgesnn.export.c import TARGET as C_TARGET
 from edgesnn.graph import esg
+from edgesnn.graph.esg import header_hash
 from edgesnn.graph.synth import random_graph, random_pixels
 from edgesnn.host import protocol as proto
 from edgesnn.host.launch import launch
@@ -104,7 +105,7 @@ def test_mega2560_bit_exact_on_200_digits(tmp_path: Path, mnist_data_dir: Path) 
             assert hello.cycle_unit == proto.CycleUnit.CYCLES and hello.clock_hz == 16_000_000
             with pytest.raises(AssertionError):  # it counts cycles, not instructions
                 check_hello(hello, graph, blob, DEVICE)
-            assert (hello.board, hello.model_hash) == (DEVICE, blob[32:48])
+            assert (hello.board, hello.model_hash) == (DEVICE, header_hash(blob))
             cycles = check_bit_exact(link, graph, data.images)
             assert link.infer(data.images[9]).cycles == cycles[9]  # exact, repeatable
         finally:

@@ -25,6 +25,7 @@ from edgesnn.export.base import ExportError
 from edgesnn.export.c import TARGET as C_TARGET
 from edgesnn.export.c import device_arena_bytes
 from edgesnn.graph import esg
+from edgesnn.graph.esg import header_hash
 from edgesnn.graph.golden import simulate
 from edgesnn.graph.ir import BIAS_MAX, Encoder, EncoderKind, Layer, NeuronKind, SpikeGraph
 from edgesnn.graph.synth import random_graph, random_pixels
@@ -150,7 +151,8 @@ def test_uno_bit_exact_in_2k_of_ram(tmp_path: Path, mnist_data_dir: Path,
         link = Link(session.url, timeout=60.0)
         try:
             hello = link.hello()
-            assert (hello.board, hello.model_hash, hello.chunk_max) == (DEVICE, blob[32:48], 64)
+            assert (hello.board, hello.model_hash, hello.chunk_max) == (DEVICE,
+                                                                        header_hash(blob), 64)
             assert hello.arena_bytes == graph.arena_bytes()  # type: ignore[attr-defined]
             cycles = check_bit_exact(link, graph, data.images[:30])  # type: ignore[arg-type]
             gold = simulate(graph, data.images[30:])  # type: ignore[arg-type]

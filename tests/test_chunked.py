@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from edgesnn.build import build_project
 from edgesnn.cli import main as cli_main
 from edgesnn.graph import esg
+from edgesnn.graph.esg import header_hash
 from edgesnn.graph.synth import random_graph
 from edgesnn.host import protocol as P
 from edgesnn.host.simdevice import SimDevice, cobs_prefix
@@ -314,7 +315,7 @@ def test_lm3s6965evb_answers_exactly_like_the_emulator(tmp_path: Path,
     elf, blob = build_model_firmware(graph, "lm3s6965evb", tmp_path)
     pixels = mnist_images(mnist_data_dir, 14)[2:]
     wire = _stream(pixels, 3)
-    dev = SimDevice(graph, blob[32:48])
+    dev = SimDevice(graph, header_hash(blob))
     want = _normalise(dev.feed(wire))
     got_raw = bytearray()
     with launch(load_profile("lm3s6965evb"), elf) as session:
