@@ -197,6 +197,31 @@ def test_bias_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: str, st
     assert changed, "the biases never changed a spike count: the test would be vacuous"
 
 
+FAST_CONFIGS = list(itertools.product(("rate", "latency", "direct"), ("dense", "sparse"), (8, 4),
+                                      (False, True)))
+
+
+@pytest.mark.parametrize(("encoder", "storage", "bits", "bias"), FAST_CONFIGS,
+                         ids=["-".join(map(str, c)) for c in FAST_CONFIGS])
+def test_fast_fire_loop_c_equals_golden(check_tool: Path, tmp_path: Path, encoder: str,
+                                        storage: str, bits: int, bias: bool) -> None:
+    """What training exports (per-neuron thresholds, one leak per layer): the fire pass's fast
+    loop, which for the direct encoder also adds layer 0's current I0 (+ bias) itself."""
+    spiking = 0
+    for seed in range(2):
+        graph = random_graph(30 + seed, input_size=60, hidden=(40,), n_classes=8, steps=6,
+                             encoder=encoder, storage=storage, weight_bits=bits,
+                             per_neuron=True, shared_leak=True, bias=bias,
+                             reset="zero" if seed else "subtract",
+                             density=0.3 if storage == "sparse" else 1.0)
+        assert all(len(layer.leak) == 1 and len(layer.threshold) > 1 for layer in graph.layers)
+        pixels = random_pixels(300 + seed, 12, graph.input_size)
+        c = run_c(check_tool, graph, pixels, tmp_path)
+        assert_equal_to_golden(c, graph, pixels, f"fast loop seed {seed}")
+        spiking += int(c["spikes"][:, 0].sum())
+    assert spiking > 0, "layer 0 never spiked: the comparison would be vacuous"
+
+
 PEER_CONFIGS = list(itertools.product(("rate", "direct"), ("dense", "sparse"),
                                       ("subtract_delayed", "none", "zero", "subtract"),
                                       ("gt", "ge")))

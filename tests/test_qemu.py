@@ -162,6 +162,24 @@ def check_bit_exact(link: Link, graph: SpikeGraph, pixels: np.ndarray) -> list[i
     return cycles
 
 
+def run_bit_exact(graph: SpikeGraph, device: str, tmp_path: Path, pixels: np.ndarray,
+                  repeat: tuple[int, ...] = ()) -> list[int]:
+    """Build ``graph``'s firmware for ``device``, launch it, check HELLO and that every RESULT
+    equals golden; samples in ``repeat`` run once more and must cost the same count. Returns
+    the counts."""
+    elf, blob = build_model_firmware(graph, device, tmp_path)
+    with launch(load_profile(device), elf) as session:
+        link = Link(session.url)
+        try:
+            check_hello(link.hello(), graph, blob, device)
+            cycles = check_bit_exact(link, graph, pixels)
+            for k in repeat:  # deterministic to the instruction
+                assert link.infer(pixels[k]).cycles == cycles[k]
+        finally:
+            link.close()
+    return cycles
+
+
 def check_hello(hello: proto.Hello, graph: SpikeGraph, blob: bytes, board: str) -> None:
     assert hello.board == board
     assert hello.model_hash == blob[32:48]
@@ -203,18 +221,8 @@ def test_lm3s6965evb_random_graphs_bit_exact(tmp_path: Path) -> None:
     need_arm_toolchain()
     graph = random_graph(11, input_size=96, hidden=(24,), n_classes=10, steps=12,
                          storage="sparse", density=0.5, per_neuron=True)
-    elf, blob = build_model_firmware(graph, "lm3s6965evb", tmp_path)
     pixels = random_pixels(12, 24, graph.input_size)
-    with launch(load_profile("lm3s6965evb"), elf) as session:
-        link = Link(session.url)
-        try:
-            check_hello(link.hello(), graph, blob, "lm3s6965evb")
-            cycles = check_bit_exact(link, graph, pixels)
-            # deterministic to the instruction: the same inference twice gives the same count
-            assert link.infer(pixels[0]).cycles == cycles[0]
-            assert link.infer(pixels[5]).cycles == cycles[5]
-        finally:
-            link.close()
+    cycles = run_bit_exact(graph, "lm3s6965evb", tmp_path, pixels, repeat=(0, 5))
     assert min(cycles) > 0
     assert len(set(cycles)) > 1  # the count follows the work, it is not a constant
 
@@ -226,15 +234,7 @@ def test_lm3s6965evb_mnist_784_32_10_bit_exact(tmp_path: Path, mnist_data_dir: P
 
     data = load_dataset("mnist", "test", data_dir=mnist_data_dir, limit=32)
     graph = random_graph(7, input_size=784, hidden=(32,), n_classes=10, steps=10)
-    elf, blob = build_model_firmware(graph, "lm3s6965evb", tmp_path)
-    with launch(load_profile("lm3s6965evb"), elf) as session:
-        link = Link(session.url)
-        try:
-            check_hello(link.hello(), graph, blob, "lm3s6965evb")
-            cycles = check_bit_exact(link, graph, data.images)
-            assert link.infer(data.images[3]).cycles == cycles[3]
-        finally:
-            link.close()
+    run_bit_exact(graph, "lm3s6965evb", tmp_path, data.images, repeat=(3,))
     # real digits drive real spikes: a few hundred input spikes per sample at T = 10
     assert int(simulate(graph, data.images).input_spikes.min()) > 100
 
@@ -247,15 +247,27 @@ def test_mps2_an386_bit_exact(tmp_path: Path, mnist_data_dir: Path) -> None:
     data = load_dataset("mnist", "test", data_dir=mnist_data_dir, limit=8)
     graph = random_graph(5, input_size=784, hidden=(32,), n_classes=10, steps=8,
                          weight_bits=4, neuron="if", reset="zero")
-    elf, blob = build_model_firmware(graph, "mps2-an386", tmp_path)
-    with launch(load_profile("mps2-an386"), elf) as session:
-        link = Link(session.url)
-        try:
-            check_hello(link.hello(), graph, blob, "mps2-an386")
-            cycles = check_bit_exact(link, graph, data.images)
-            assert link.infer(data.images[0]).cycles == cycles[0]
-        finally:
-            link.close()
+    run_bit_exact(graph, "mps2-an386", tmp_path, data.images, repeat=(0,))
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("device", ["lm3s6965evb", "mps2-an386"])
+def test_direct_encoder_fast_paths_bit_exact(device: str, tmp_path: Path,
+                                             mnist_data_dir: Path) -> None:
+    """The direct encoder on Thumb-2 as training exports it (sparse int8, per-neuron
+    thresholds, one leak, biases): layer 0's current I0 by the assembly multiply-add rows, then
+    added by the assembly fire loop every step; every counter equals golden on 64 digits."""
+    need_arm_toolchain()
+    from edgesnn.data import load_dataset
+
+    data = load_dataset("mnist", "test", data_dir=mnist_data_dir, limit=64)
+    graph = random_graph(17, input_size=784, hidden=(96,), n_classes=10, steps=6,
+                         encoder="direct", storage="sparse", density=0.1, per_neuron=True,
+                         shared_leak=True, bias=True)
+    cycles = run_bit_exact(graph, device, tmp_path, data.images)
+    ref = simulate(graph, data.images)
+    assert int(ref.spikes[:, 0].min()) > 0 and int(ref.ops[:, 0].min()) > 0
+    assert len(set(cycles)) > 1
 
 
 @pytest.mark.qemu
@@ -270,13 +282,5 @@ def test_more_cores_bit_exact_on_200_digits(device: str, tmp_path: Path,
     data = load_dataset("mnist", "test", data_dir=mnist_data_dir, limit=200)
     graph = random_graph(13, input_size=784, hidden=(48,), n_classes=10, steps=8,
                          storage="sparse", density=0.25, per_neuron=True)
-    elf, blob = build_model_firmware(graph, device, tmp_path)
-    with launch(load_profile(device), elf) as session:
-        link = Link(session.url)
-        try:
-            check_hello(link.hello(), graph, blob, device)
-            cycles = check_bit_exact(link, graph, data.images)
-            assert link.infer(data.images[7]).cycles == cycles[7]
-        finally:
-            link.close()
+    cycles = run_bit_exact(graph, device, tmp_path, data.images, repeat=(7,))
     assert len(set(cycles)) > 1 and min(cycles) > 0

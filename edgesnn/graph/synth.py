@@ -68,14 +68,15 @@ def random_graph(
     bias: bool = False,
     fire: str | FireRule = "gt",
     readout: str | Readout = "count_membrane",
+    shared_leak: bool = False,
 ) -> SpikeGraph:
     """A valid :class:`SpikeGraph` ``input_size -> *hidden -> n_classes`` that actually spikes.
 
     ``density`` < 1 keeps about that fraction of the weights (the rest are 0, as after
-    pruning); ``per_neuron`` gives
-    every neuron its own threshold and leak; ``bias`` gives every neuron a bias of up to a third
-    of its threshold, either sign. Enum arguments accept names ("rate", "sparse",
-    "if", "zero", ...) or the IntEnum values.
+    pruning); ``per_neuron`` gives every neuron its own threshold and leak (``shared_leak``:
+    its own threshold, one leak per layer, as training exports them: the firmware's fast fire
+    loop); ``bias`` gives every neuron a bias of up to a third of its threshold, either sign.
+    Enum arguments accept names ("rate", "sparse", "if", "zero", ...) or the IntEnum values.
     """
     if not 0.0 < density <= 1.0:
         raise ValueError(f"density={density}; accepted: (0, 1]")
@@ -95,10 +96,11 @@ def random_graph(
             w *= rng.random((n_in, n_out)) < density
         w = np.clip(np.rint(w), -wmax - 1, wmax).astype(np.int8)
         count = n_out if per_neuron else 1
+        n_leak = 1 if shared_leak else count
         if nkind == NeuronKind.IF:
-            leak = np.full(count, Q16_ONE, dtype=np.uint32)
+            leak = np.full(n_leak, Q16_ONE, dtype=np.uint32)
         else:
-            leak = rng.integers(49152, Q16_ONE + 1, count).astype(np.uint32)
+            leak = rng.integers(49152, Q16_ONE + 1, n_leak).astype(np.uint32)
         syn_leak = None  # CUBA_LIF: a synaptic decay of 1/2 .. 15/16 per step
         if nkind == NeuronKind.CUBA_LIF:
             syn_leak = rng.integers(32768, 61441, count).astype(np.uint32)

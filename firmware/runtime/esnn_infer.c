@@ -21,9 +21,10 @@
  * -DESNN_NO_ASM). Arrays of the blob are 4-byte aligned (checked by esnn_model_init).
  *
  * Cost on a Cortex-M3 (gcc 12 -Os, instructions): 5 per sparse entry and about 13 per spiking
- * row, 4.25 per dense weight, 8 per neuron and step (fire + leak), 10.5 per nonzero pixel and
- * step (rate encoder, two pixels per pass); benchmarks/device_cost.py measures whole
- * inferences.
+ * row, 4.25 per dense weight, 8 per neuron and step (fire + leak; 10 for the direct encoder's
+ * layer 0, whose constant current the fire pass adds), 10.5 per nonzero pixel and step (rate
+ * encoder, two pixels per pass), 5 per sparse entry of the direct encoder's I0 (once per
+ * inference); benchmarks/device_cost.py measures whole inferences.
  */
 #include "esnn.h"
 
@@ -228,6 +229,54 @@ static NOINLINE uint32_t rows_sparse8(const uint16_t *list, const uint16_t *end,
 }
 #endif
 
+/* acc[index[k]] += s * w[k] for the q >= 1 entries of one row (int8 weights, 8-bit indices;
+ * dw = w - index): the direct encoder's I0, once per inference, per entry load index, load
+ * weight, load, multiply-add and store the membrane; on Thumb-2 unrolled 8 times in assembly
+ * and entered at the remainder (5 instructions per entry), the weight addressed from the index
+ * byte. */
+#if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
+#define MAC_ASM                                 \
+    "ldrsb  %[x], [%[ix], %[dw]]\n\t"           \
+    "ldrb   %[b], [%[ix]], #1\n\t"              \
+    "ldr    %[y], [%[acc], %[b], lsl #2]\n\t"   \
+    "mla    %[y], %[x], %[s], %[y]\n\t"         \
+    "str    %[y], [%[acc], %[b], lsl #2]\n\t"
+static inline void mac_row8(uint32_t *acc, const ESNN_ROM uint8_t *ix, const ESNN_ROM int8_t *w,
+                            uint32_t q, uint32_t s)
+{
+    uintptr_t dw = (uintptr_t)w - (uintptr_t)ix;
+    uint32_t b, x, y;
+    __asm__ volatile(
+        "and    %[y], %[q], #7\n\t"
+        "add    %[q], %[ix], %[q]\n\t"          /* q = end of the row's index bytes */
+        "tbb    [pc, %[y]]\n"
+        "0:\n\t"
+        ".byte  (10f-0b)/2, (17f-0b)/2, (16f-0b)/2, (15f-0b)/2\n\t"
+        ".byte  (14f-0b)/2, (13f-0b)/2, (12f-0b)/2, (11f-0b)/2\n"
+        "10:\n\t" MAC_ASM
+        "11:\n\t" MAC_ASM
+        "12:\n\t" MAC_ASM
+        "13:\n\t" MAC_ASM
+        "14:\n\t" MAC_ASM
+        "15:\n\t" MAC_ASM
+        "16:\n\t" MAC_ASM
+        "17:\n\t" MAC_ASM
+        "cmp    %[ix], %[q]\n\t"
+        "bne    10b\n"
+        : [ix] "+l"(ix), [q] "+r"(q), [b] "=&r"(b), [x] "=&l"(x), [y] "=&l"(y)
+        : [acc] "r"(acc), [dw] "l"(dw), [s] "r"(s)
+        : "cc", "memory");
+}
+#else
+static inline void mac_row8(uint32_t *acc, const ESNN_ROM uint8_t *ix, const ESNN_ROM int8_t *w,
+                            uint32_t q, uint32_t s)
+{
+    do {
+        acc[*ix++] += s * (uint32_t)(int32_t)*w++;
+    } while (--q);
+}
+#endif
+
 /* Sparse rows: 16-bit indices, packed int4 weights (nibble k of the weight bytes), or scaled
  * by the pixel (the direct encoder's I0). */
 static NOINLINE uint32_t rows_sparse(const uint16_t *list, const uint16_t *end, const uint8_t *px,
@@ -243,17 +292,18 @@ static NOINLINE uint32_t rows_sparse(const uint16_t *list, const uint16_t *end, 
         ops += q;
         if (q == 0) continue;
         w = (const ESNN_ROM int8_t *)(const ESNN_ROM void *)(wb + k);
-        if (i16 && !w4) {
+        if (!i16 && !w4) { /* int8, 8-bit indices: the direct encoder's I0 */
+            mac_row8(acc, ib + k, w, q, s);
+        } else if (i16 && !w4) {
             ix = ib + 2u * k;
             do {
                 acc[ld16(ix)] += s * (uint32_t)(int32_t)*w++;
                 ix += 2;
             } while (--q);
-        } else { /* int4, or the direct encoder's I0 (once per inference) */
+        } else { /* int4 */
             do {
                 b = i16 ? ld16(ib + 2u * k) : ib[k];
-                acc[b] += s * (w4 ? NIB((uint32_t)wb[k >> 1] >> ((k & 1u) << 2))
-                                  : (uint32_t)(int32_t)(int8_t)wb[k]);
+                acc[b] += s * NIB((uint32_t)wb[k >> 1] >> ((k & 1u) << 2));
                 k++;
             } while (--q);
         }
@@ -334,25 +384,27 @@ static uint32_t encode_latency(const uint8_t *px, const uint16_t *nz, uint32_t c
  * Spike indices go to dst; returns their count. With `chk`, dst[j] holds the NEAR_* flag of
  * neuron j (read before it can be overwritten: the spike count is <= j). */
 static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem, uint16_t *dst, int chk,
-                              int last)
+                              int last, const uint32_t *cur)
 {
     uint32_t j, n = L->n_out, keep = L->reset == ESNN_RESET_ZERO ? 0u : 0xFFFFFFFFu; /* reset: subtract, or zero */
     uint32_t beta = last ? ESNN_Q16_ONE : ld32(L->leak), big = BIG(beta);
     int32_t th = (int32_t)ld32(L->thr), x, b16 = B16(beta);
     const ESNN_ROM uint8_t *tp = L->thr;
-    uint32_t *p = v, *end = v + n;
+    uint32_t *p = v;
     uint16_t *d = dst;
     /* The fast loop: per-neuron thresholds (what training exports) and one leak >= 1/2 for
-     * the layer, or none (beta = 1 is exact too): per neuron load v and its threshold, fire,
-     * reset, leak (2 instructions), store; on Thumb-2 in assembly, two neurons per pass entered
-     * at the remainder (8 instructions per silent neuron), the threshold addressed from the
-     * membrane pointer. Shared thresholds, per-neuron leaks and flagged layers take the
-     * general loop below. */
+     * the layer, or none (beta = 1 is exact too): per neuron load v (and add the direct
+     * encoder's current, 2 instructions), load its threshold, fire, reset, leak
+     * (2 instructions), store; on Thumb-2 in assembly, two neurons per pass entered at the
+     * remainder (8 instructions per silent neuron, 10 with the current), the threshold and
+     * the current addressed from the membrane pointer. Shared thresholds, per-neuron leaks and
+     * flagged layers take the general loop below. */
     if (!chk && !mem && (!L->leak_per || last || L->neuron == ESNN_NEURON_IF) && big && L->thr_per &&
         L->reset <= ESNN_RESET_ZERO && L->fire == ESNN_FIRE_GT) {
 #if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
-#define FIRE_ASM(L)                             \
+#define FIRE_ASM(L, CUR, KEEP)                  \
         "ldr    %[x], [%[p]]\n\t"               \
+        CUR                                     \
         "ldr    %[th], [%[p], %[dt]]\n\t"       \
         "cmp    %[x], %[th]\n\t"                \
         "ble    " #L "f\n\t"                    \
@@ -360,29 +412,47 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem,
         "lsrs   %[lo], %[lo], #2\n\t"           \
         "strh   %[lo], [%[d]], #2\n\t"          \
         "subs   %[x], %[x], %[th]\n\t"          \
-        "ands   %[x], %[x], %[keep]\n"           \
+        KEEP                                    \
         #L ":\n\t"                              \
         "mov    %[lo], #0x80000000\n\t"         \
         "smlal  %[lo], %[x], %[x], %[b16]\n\t"  \
         "str    %[x], [%[p]], #4\n\t"
+#define FIRE_LOOP(CUR, KEEP)                    \
+            "subs   %[dt], %[dt], %[p]\n\t"     \
+            "lsls   %[lo], %[n], #31\n\t"       \
+            "add    %[n], %[p], %[n], lsl #2\n\t" /* n = end of the membranes */ \
+            "bmi    2f\n"                       \
+            "1:\n\t" FIRE_ASM(3, CUR, KEEP)     \
+            "2:\n\t" FIRE_ASM(4, CUR, KEEP)     \
+            "cmp    %[p], %[n]\n\t"             \
+            "bne    1b\n"
+#define FIRE_OUT                                \
+            [p] "+&l"(p), [d] "+r"(d), [x] "=&l"(x), [th] "=&l"(th), [lo] "=&l"(lo), \
+            [dt] "+&l"(dt), [n] "+&r"(n)
         int32_t lo;
         uintptr_t dt = (uintptr_t)tp; /* then from a membrane to its threshold */
-        __asm__ volatile(
-            "subs   %[dt], %[dt], %[p]\n\t"
-            "lsls   %[lo], %[n], #31\n\t"
-            "bmi    2f\n"
-            "1:\n\t" FIRE_ASM(3)
-            "2:\n\t" FIRE_ASM(4)
-            "cmp    %[p], %[end]\n\t"
-            "bne    1b\n"
-            : [p] "+&l"(p), [d] "+r"(d), [x] "=&l"(x), [th] "=&l"(th), [lo] "=&l"(lo),
-              [dt] "+&l"(dt)
-            : [n] "r"(n), [end] "r"(end), [v] "l"(v), [keep] "l"(keep), [b16] "r"(b16)
-            : "cc", "memory");
+        if (cur) { /* one register more: the reset mask is read from memory (per spike) */
+            uintptr_t dc = (uintptr_t)cur - (uintptr_t)v; /* from a membrane to its current */
+            __asm__ volatile(FIRE_LOOP("ldr    %[th], [%[p], %[dc]]\n\t"
+                                       "add    %[x], %[x], %[th]\n\t",
+                                       "ldr    %[lo], %[keep]\n\t"
+                                       "ands   %[x], %[x], %[lo]\n")
+                             : FIRE_OUT
+                             : [v] "r"(v), [keep] "m"(keep), [b16] "r"(b16), [dc] "r"(dc)
+                             : "cc", "memory");
+        } else {
+            __asm__ volatile(FIRE_LOOP("", "ands   %[x], %[x], %[keep]\n")
+                             : FIRE_OUT
+                             : [v] "r"(v), [keep] "r"(keep), [b16] "r"(b16)
+                             : "cc", "memory");
+        }
+#undef FIRE_OUT
+#undef FIRE_LOOP
 #undef FIRE_ASM
 #else
         do {
-            x = (int32_t)*p++;
+            x = (int32_t)(*p + (cur ? cur[p - v] : 0u));
+            p++;
             th = (int32_t)ld32(tp);
             tp += 4;
             if (x > th) {
@@ -390,14 +460,14 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem,
                 x = (int32_t)((uint32_t)(x - th) & keep);
             }
             p[-1] = (uint32_t)leak16(x, b16, 0xFFFFFFFFu);
-        } while (p != end);
+        } while (p != v + n);
 #endif
     } else {
         uint32_t tm = L->thr_per ? 0xFFFFFFFFu : 0u, lm = (L->leak_per && !last) ? 0xFFFFFFFFu : 0u;
         uint32_t rm = L->reset, late, a, r, sm = L->syn_per ? 0xFFFFFFFFu : 0u, alpha;
         int32_t ge = (int32_t)L->fire, syn = 0; /* ESNN_FIRE_GE = 1 */
         for (j = 0; j < n; j++) {
-            x = (int32_t)v[j];
+            x = (int32_t)(v[j] + (cur ? cur[j] : 0u));
             th = (int32_t)ld32(L->thr + 4u * (j & tm));
             late = 0;
             if (chk) {
@@ -476,6 +546,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 {
     uint32_t j, k, l, t, sum_out, off, nz_count, n_src, cnt, best, lim;
     uint32_t *v, *i0 = NULL, *vl;
+    const uint32_t *cur; /* the direct encoder's I0 when fire adds it (see below) */
     uint32_t syn_out, *mem = NULL, *ml; /* CubaLIF membranes (see the arena below) */
     uint16_t *nz, *in_list, *src, *dst;
     const esnn_layer_t *L;
@@ -552,11 +623,18 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
         for (l = 0; l < m->n_layers; l++) {
             L = &m->layers[l];
             chk = 0;
+            cur = NULL;
             if (direct && l == 0) {
-                for (j = 0; j < L->n_out; j++) { /* v = sat32(v + I0) */
-                    uint32_t a = vl[j], b = i0[j], r = a + b;
-                    if (((a ^ r) & (b ^ r)) >> 31) r = 0x7FFFFFFFu + (a >> 31); /* overflow */
-                    vl[j] = r;
+                /* |v| <= T * max |I0 + b| <= T * (255 * 128 * n_in + max |b|) (leak, reset and
+                 * saturation never increase it): below 2^31 fire adds I0 itself, exactly */
+                if (32640u * L->n_in + L->bias_max <= 0x7FFFFFFFu / m->steps) {
+                    cur = i0;
+                } else {
+                    for (j = 0; j < L->n_out; j++) { /* v = sat32(v + I0) */
+                        uint32_t a = vl[j], b = i0[j], r = a + b;
+                        if (((a ^ r) & (b ^ r)) >> 31) r = 0x7FFFFFFFu + (a >> 31); /* overflow */
+                        vl[j] = r;
+                    }
                 }
             } else {
                 /* T * (128 * n_in + max |b|) < 2^31 keeps every wrapping sum exact */
@@ -571,7 +649,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 #endif
                     out->ops[l] += integrate(L, src, n_src, NULL, vl);
             }
-            cnt = fire(L, vl, ESNN_SYN_LEAK(L) ? ml : NULL, dst, chk, t + 1u == m->steps);
+            cnt = fire(L, vl, ESNN_SYN_LEAK(L) ? ml : NULL, dst, chk, t + 1u == m->steps, cur);
             if (ESNN_SYN_LEAK(L)) ml += L->n_out;
             out->spikes[l] += cnt;
             src = dst;
