@@ -22,6 +22,7 @@ from edgesnn.devices import load_device
 from edgesnn.export.base import ExportError, get_target
 from edgesnn.graph import esg
 from edgesnn.graph.esg import header_hash
+from edgesnn.graph.ir import EncoderKind
 from edgesnn.graph.synth import random_graph
 from edgesnn.host import protocol as proto
 from edgesnn.host.launch import launch
@@ -202,6 +203,7 @@ def test_uno_library_takes_the_profile_settings(tmp_path: Path) -> None:
     assert f"#define ESNN_ARENA_BYTES {arena}u" in config
     assert "#define ESNN_INPUT_BLOCK 32u" in config
     assert "#define ESNN_PROTO_CHUNK_MAX 64" in config and "#define ESNN_NO_CUBALIF" in config
+    assert ("#define ESNN_NO_DIRECT" in config) == (graph.encoder.kind != EncoderKind.DIRECT)
     assert (lib / "src" / "esnn.h").read_text().index('"model_config.h"') < \
         (lib / "src" / "esnn.h").read_text().index("#include ESNN_CONFIG_HEADER")
     assert "#define EDGESNN_SERIAL_BUFFER 16" in (lib / "src" / "edgesnn.h").read_text()

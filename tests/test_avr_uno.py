@@ -85,6 +85,21 @@ def test_input_blocks_equal_golden_on_the_host(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+def test_no_direct_build(tmp_path: Path) -> None:
+    """-DESNN_NO_DIRECT (model_config.h of a rate- or latency-coded graph): those graphs still
+    equal golden, a direct-encoded graph is refused as an unknown enum."""
+    tool = build_check_tool(tmp_path / "tool", opt="-DESNN_NO_DIRECT")  # one argument: -O0
+    for encoder in ("rate", "latency"):
+        graph = random_graph(6, input_size=30, hidden=(12,), n_classes=4, encoder=encoder,
+                             storage="sparse", density=0.5, per_neuron=True, shared_leak=True)
+        px = random_pixels(6, 5, 30)
+        assert_equal_to_golden(run_c(tool, graph, px, tmp_path), graph, px, encoder)
+    direct = random_graph(6, input_size=30, hidden=(12,), n_classes=4, encoder="direct")
+    with pytest.raises(AssertionError, match="enum field out of range"):
+        run_c(tool, direct, random_pixels(6, 2, 30), tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 def test_no_cubalif_build(tmp_path: Path) -> None:
     """-DESNN_NO_CUBALIF (model_config.h of a graph without CubaLIF layers; 1,672 B of the Uno's
     flash): LIF/IF graphs still equal golden, a CubaLIF graph is refused as an unknown enum."""

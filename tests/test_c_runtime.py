@@ -222,6 +222,25 @@ def test_fast_fire_loop_c_equals_golden(check_tool: Path, tmp_path: Path, encode
     assert spiking > 0, "layer 0 never spiked: the comparison would be vacuous"
 
 
+def test_direct_skips_only_neurons_that_cannot_fire(check_tool: Path, tmp_path: Path) -> None:
+    """The direct encoder's hidden layer 0 visits only neurons with a positive current I0 + b,
+    except under fire ge with threshold 0, where a current of 0 fires every step: such
+    neurons (columns of zeros, threshold 0) must spike in C exactly as in golden."""
+    for fire in ("gt", "ge"):
+        graph = random_graph(41, input_size=50, hidden=(30,), n_classes=5, steps=5,
+                             encoder="direct", per_neuron=True, shared_leak=True, fire=fire)
+        layer = graph.layers[0]
+        layer.weights[:, :6] = 0  # I0 = 0 for neurons 0..5
+        layer.weights[:, 6:10] = -np.abs(layer.weights[:, 6:10])  # I0 <= 0 for 6..9
+        layer.threshold[:10] = 0
+        graph.validate()
+        pixels = random_pixels(41, 10, graph.input_size)
+        c = run_c(check_tool, graph, pixels, tmp_path)
+        assert_equal_to_golden(c, graph, pixels, f"fire {fire}")
+        fired = golden.simulate(graph, pixels, record=True).raster[1][:, :, :10].any()
+        assert bool(fired) == (fire == "ge")
+
+
 PEER_CONFIGS = list(itertools.product(("rate", "direct"), ("dense", "sparse"),
                                       ("subtract_delayed", "none", "zero", "subtract"),
                                       ("gt", "ge")))

@@ -27,7 +27,7 @@ from edgesnn.atomic import atomic_dir
 from edgesnn.devices import DeviceError, DeviceProfile, load_device, write_board_files
 from edgesnn.export.base import ExportError, ExportTarget
 from edgesnn.graph.esg import EsgError, decode, header_hash
-from edgesnn.graph.ir import NeuronKind, SpikeGraph
+from edgesnn.graph.ir import EncoderKind, NeuronKind, SpikeGraph
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ def model_config(graph: SpikeGraph, profile: DeviceProfile) -> dict[str, Any]:
         "n_classes": graph.n_classes, "n_layers": len(graph.layers),
         "ann": graph.ann is not None, "input_block": profile.memory.input_block,
         "cubalif": any(layer.neuron == NeuronKind.CUBA_LIF for layer in graph.layers),
+        "direct": graph.encoder.kind == EncoderKind.DIRECT,
     }
 
 

@@ -65,6 +65,17 @@ const char *esnn_status_name(int status);
 #define ESNN_SYN_LEAK(L) ((L)->syn_leak)
 #endif
 
+/* A build for a graph without the direct encoder (-DESNN_NO_DIRECT, set likewise) leaves its
+ * code out (I0, its multiply-add rows, the drive of the fire pass); its esnn_model_init
+ * rejects a direct-encoded graph (ESNN_ERR_ENUM). */
+#ifdef ESNN_NO_DIRECT
+#undef ESNN_ENC_MAX
+#define ESNN_ENC_MAX 1u
+#define ESNN_DIRECT(m) 0
+#else
+#define ESNN_DIRECT(m) ((m)->encoder == ESNN_ENC_DIRECT)
+#endif
+
 typedef struct {
     const ESNN_ROM uint8_t *thr;    /* int32[1 or n_out] */
     const ESNN_ROM uint8_t *leak;   /* uint32[1 or n_out], Q0.16 */

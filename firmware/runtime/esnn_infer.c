@@ -292,9 +292,13 @@ static NOINLINE uint32_t rows_sparse(const uint16_t *list, const uint16_t *end, 
         ops += q;
         if (q == 0) continue;
         w = (const ESNN_ROM int8_t *)(const ESNN_ROM void *)(wb + k);
+#ifndef ESNN_NO_DIRECT
         if (!i16 && !w4) { /* int8, 8-bit indices: the direct encoder's I0 */
             mac_row8(acc, ib + k, w, q, s);
-        } else if (i16 && !w4) {
+            continue;
+        }
+#endif
+        if (i16 && !w4) {
             ix = ib + 2u * k;
             do {
                 acc[ld16(ix)] += s * (uint32_t)(int32_t)*w++;
@@ -383,9 +387,27 @@ static uint32_t encode_latency(const uint8_t *px, const uint16_t *nz, uint32_t c
  * v >= th, i.e. v > th - 1 (th >= 0, so th - 1 cannot overflow).
  * Spike indices go to dst; returns their count. With `chk`, dst[j] holds the NEAR_* flag of
  * neuron j (read before it can be overwritten: the spike count is <= j). */
+/* The direct encoder's layer 0 (see esnn_infer): the constant current I0 + b that fire adds
+ * to every membrane, and the neurons that can fire at all, act[0..n_act) in increasing order
+ * (or act = NULL: all of them). */
+typedef struct {
+    const uint32_t *cur;
+    const uint16_t *act;
+    uint32_t n_act;
+} drive_t;
+
 static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem, uint16_t *dst, int chk,
-                              int last, const uint32_t *cur)
+                              int last, const drive_t *dr)
 {
+#ifdef ESNN_NO_DIRECT
+    const uint32_t *cur = NULL;
+    const uint16_t *act = NULL;
+    (void)dr;
+#else
+    const uint32_t *cur = dr ? dr->cur : NULL;
+    const uint16_t *act = dr ? dr->act : NULL;
+#endif
+    uint32_t k, n_it = act ? dr->n_act : L->n_out; /* (act implies dr) */
     uint32_t j, n = L->n_out, keep = L->reset == ESNN_RESET_ZERO ? 0u : 0xFFFFFFFFu; /* reset: subtract, or zero */
     uint32_t beta = last ? ESNN_Q16_ONE : ld32(L->leak), big = BIG(beta);
     int32_t th = (int32_t)ld32(L->thr), x, b16 = B16(beta);
@@ -399,8 +421,12 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem,
      * remainder (8 instructions per silent neuron, 10 with the current), the threshold and
      * the current addressed from the membrane pointer. Shared thresholds, per-neuron leaks and
      * flagged layers take the general loop below. */
-    if (!chk && !mem && (!L->leak_per || last || L->neuron == ESNN_NEURON_IF) && big && L->thr_per &&
-        L->reset <= ESNN_RESET_ZERO && L->fire == ESNN_FIRE_GT) {
+    int fast = !chk && !mem && (!L->leak_per || last || L->neuron == ESNN_NEURON_IF) && big &&
+               L->thr_per && L->reset <= ESNN_RESET_ZERO && L->fire == ESNN_FIRE_GT;
+#if !(defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM))
+    fast = fast && !act; /* in C the general loop walks a neuron list */
+#endif
+    if (fast) {
 #if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
 #define FIRE_ASM(L, CUR, KEEP)                  \
         "ldr    %[x], [%[p]]\n\t"               \
@@ -431,7 +457,35 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem,
             [dt] "+&l"(dt), [n] "+&r"(n)
         int32_t lo;
         uintptr_t dt = (uintptr_t)tp; /* then from a membrane to its threshold */
-        if (cur) { /* one register more: the reset mask is read from memory (per spike) */
+        if (act) { /* only the listed neurons: 13 instructions each, none for the others */
+            const uint16_t *a = act, *ae = act + n_it;
+            __asm__ volatile(
+                "b      2f\n"
+                "1:\n\t"
+                "ldrh   %[j], [%[a]], #2\n\t"
+                "ldr    %[x], [%[v], %[j], lsl #2]\n\t"
+                "ldr    %[th], [%[c], %[j], lsl #2]\n\t"
+                "add    %[x], %[x], %[th]\n\t"
+                "ldr    %[th], [%[t], %[j], lsl #2]\n\t"
+                "cmp    %[x], %[th]\n\t"
+                "ble    3f\n\t"
+                "strh   %[j], [%[d]], #2\n\t"
+                "subs   %[x], %[x], %[th]\n\t"
+                "ldr    %[th], %[keep]\n\t"
+                "ands   %[x], %[x], %[th]\n"
+                "3:\n\t"
+                "mov    %[lo], #0x80000000\n\t"
+                "smlal  %[lo], %[x], %[x], %[b16]\n\t"
+                "str    %[x], [%[v], %[j], lsl #2]\n"
+                "2:\n\t"
+                "cmp    %[a], %[ae]\n\t"
+                "bne    1b\n"
+                : [a] "+&r"(a), [d] "+&r"(d), [j] "=&r"(j), [x] "=&r"(x), [th] "=&r"(th),
+                  [lo] "=&r"(lo)
+                : [ae] "r"(ae), [v] "r"(v), [c] "r"(cur), [t] "r"(tp), [keep] "m"(keep),
+                  [b16] "r"(b16)
+                : "cc", "memory");
+        } else if (cur) { /* one register more: the reset mask is read from memory (per spike) */
             uintptr_t dc = (uintptr_t)cur - (uintptr_t)v; /* from a membrane to its current */
             __asm__ volatile(FIRE_LOOP("ldr    %[th], [%[p], %[dc]]\n\t"
                                        "add    %[x], %[x], %[th]\n\t",
@@ -466,7 +520,8 @@ static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem,
         uint32_t tm = L->thr_per ? 0xFFFFFFFFu : 0u, lm = (L->leak_per && !last) ? 0xFFFFFFFFu : 0u;
         uint32_t rm = L->reset, late, a, r, sm = L->syn_per ? 0xFFFFFFFFu : 0u, alpha;
         int32_t ge = (int32_t)L->fire, syn = 0; /* ESNN_FIRE_GE = 1 */
-        for (j = 0; j < n; j++) {
+        for (k = 0; k < n_it; k++) {
+            j = act ? act[k] : k;
             x = (int32_t)(v[j] + (cur ? cur[j] : 0u));
             th = (int32_t)ld32(L->thr + 4u * (j & tm));
             late = 0;
@@ -534,7 +589,7 @@ static uint32_t input_blocks(const esnn_model_t *m, const uint8_t *px, uint32_t 
         if (m->encoder == ESNN_ENC_RATE) cnt = encode_rate(px, blk, k, c, blk);
         else if (m->encoder == ESNN_ENC_LATENCY) cnt = encode_latency(px, blk, k, t, m->steps, blk);
         else cnt = k;
-        *ops += integrate(&m->layers[0], blk, cnt, m->encoder == ESNN_ENC_DIRECT ? px : NULL, acc);
+        *ops += integrate(&m->layers[0], blk, cnt, ESNN_DIRECT(m) ? px : NULL, acc);
         events += cnt;
     }
     return events;
@@ -546,7 +601,8 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 {
     uint32_t j, k, l, t, sum_out, off, nz_count, n_src, cnt, best, lim;
     uint32_t *v, *i0 = NULL, *vl;
-    const uint32_t *cur; /* the direct encoder's I0 when fire adds it (see below) */
+    drive_t drive = {NULL, NULL, 0}; /* the direct encoder's layer 0 (see below) */
+    uint16_t *act;
     uint32_t syn_out, *mem = NULL, *ml; /* CubaLIF membranes (see the arena below) */
     uint16_t *nz, *in_list, *src, *dst;
     const esnn_layer_t *L;
@@ -557,7 +613,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     if (n != m->input_size) return ESNN_ERR_INPUT_SIZE;
     if (arena_len < esnn_arena_bytes(m)) return ESNN_ERR_ARENA_TOO_SMALL;
     if (((uintptr_t)arena & 3u) != 0) return ESNN_ERR_ALIGN;
-    direct = m->encoder == ESNN_ENC_DIRECT;
+    direct = ESNN_DIRECT(m);
     /* |v| grows by at most 128 per presynaptic spike and step (leak, reset and saturation never
      * increase it), so a spike-driven layer with T * n_in < 2^24 never reaches 2^31: its
      * wrapping sums are exact. Larger ones take the flagged path (see the top of this file). */
@@ -607,6 +663,31 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     if (direct) out->ops[0] = integrate(&m->layers[0], nz, nz_count, px, i0);
 #endif
     if (direct && m->layers[0].bias) add_bias(i0, &m->layers[0]); /* I0 + b fits int32 */
+    L = &m->layers[0];
+    /* The direct encoder: |v| <= T * max |I0 + b| <= T * (255 * 128 * n_in + max |b|) (leak,
+     * reset and saturation never increase it). Below 2^31 fire adds I0 + b itself, exactly, and
+     * a hidden layer 0 only visits the neurons that can fire: from v = 0, a neuron whose
+     * constant current c = I0 + b is <= 0 keeps v <= 0 (leak(v) <= 0 for v <= 0), and v <= 0
+     * never exceeds a threshold >= 0 (fire gt) or reaches one > 0 (fire ge). The others'
+     * membranes are not observed (only the last layer's are read out). Their list goes where
+     * the pixel lists were (no longer needed once I0 is summed) when it fits. */
+    if (direct && 32640u * L->n_in + L->bias_max <= 0x7FFFFFFFu / m->steps) {
+        drive.cur = i0;
+#ifdef ESNN_INPUT_BLOCK
+        k = A8(2u * ESNN_INPUT_BLOCK);
+#else
+        k = 2u * A8(2u * n);
+#endif
+        if (m->n_layers > 1 && 2u * L->n_out <= k) {
+            act = nz;
+            for (j = 0; j < L->n_out; j++) {
+                if ((int32_t)i0[j] > 0 ||
+                    (L->fire == ESNN_FIRE_GE && ld32(L->thr + (L->thr_per ? 4u * j : 0u)) == 0))
+                    act[drive.n_act++] = (uint16_t)j;
+            }
+            drive.act = act;
+        }
+    }
 
     for (t = 0; t < m->steps; t++) {
         n_src = 0;
@@ -623,19 +704,12 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
         for (l = 0; l < m->n_layers; l++) {
             L = &m->layers[l];
             chk = 0;
-            cur = NULL;
             if (direct && l == 0) {
-                /* |v| <= T * max |I0 + b| <= T * (255 * 128 * n_in + max |b|) (leak, reset and
-                 * saturation never increase it): below 2^31 fire adds I0 itself, exactly */
-                if (32640u * L->n_in + L->bias_max <= 0x7FFFFFFFu / m->steps) {
-                    cur = i0;
-                } else {
-                    for (j = 0; j < L->n_out; j++) { /* v = sat32(v + I0) */
-                        uint32_t a = vl[j], b = i0[j], r = a + b;
-                        if (((a ^ r) & (b ^ r)) >> 31) r = 0x7FFFFFFFu + (a >> 31); /* overflow */
-                        vl[j] = r;
-                    }
-                }
+                for (j = 0; j < L->n_out && drive.cur == NULL; j++) { /* v = sat32(v + I0) */
+                    uint32_t a = vl[j], b = i0[j], r = a + b;
+                    if (((a ^ r) & (b ^ r)) >> 31) r = 0x7FFFFFFFu + (a >> 31); /* overflow */
+                    vl[j] = r;
+                } /* (or fire adds it: drive.cur) */
             } else {
                 /* T * (128 * n_in + max |b|) < 2^31 keeps every wrapping sum exact */
                 chk = L->n_in > lim || L->bias_max > 0x7FFFFFFFu / m->steps - (uint32_t)128u * L->n_in;
@@ -649,7 +723,8 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
 #endif
                     out->ops[l] += integrate(L, src, n_src, NULL, vl);
             }
-            cnt = fire(L, vl, ESNN_SYN_LEAK(L) ? ml : NULL, dst, chk, t + 1u == m->steps, cur);
+            cnt = fire(L, vl, ESNN_SYN_LEAK(L) ? ml : NULL, dst, chk, t + 1u == m->steps,
+                       direct && l == 0 ? &drive : NULL);
             if (ESNN_SYN_LEAK(L)) ml += L->n_out;
             out->spikes[l] += cnt;
             src = dst;
