@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from edgesnn.cli import CliError
+from edgesnn.data import ENCODERS
 from edgesnn.pipeline.chain import RunOptions, StageError, run_pipeline
 
 DEFAULTS = RunOptions()
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export and build the C firmware for --device, launch it (host process on a "
         "pseudo-terminal, or QEMU), stream test samples over the serial protocol and write "
         "RUN_DIR/report.{json,html}. Defaults (a few minutes on 2 cores): 784-"
-        f"{DEFAULTS.hidden}-10 LIF, rate encoding, T={DEFAULTS.steps}, "
+        f"{DEFAULTS.hidden}-10 LIF, {DEFAULTS.encoder} encoding, T={DEFAULTS.steps}, "
         f"{DEFAULTS.epochs} epoch on the first {DEFAULTS.train_limit:,} training images, "
         f"--device host, {DEFAULTS.samples:,} test samples. Stages whose outputs exist and "
         "are current are skipped; an existing RUN_DIR trained by `edgesnn train` is used as is.")
@@ -38,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"hidden neurons (default {DEFAULTS.hidden})")
     p.add_argument("--steps", type=int, default=DEFAULTS.steps,
                    help=f"time steps T (default {DEFAULTS.steps})")
+    p.add_argument("--encoder", choices=ENCODERS, default=DEFAULTS.encoder,
+                   help="input encoding: rate (Bernoulli spikes), latency (one spike per "
+                   "pixel) or direct (the pixels as a constant current into layer 0; fewest "
+                   f"device instructions) (default {DEFAULTS.encoder})")
     p.add_argument("--train-limit", type=int, default=DEFAULTS.train_limit,
                    help=f"training images used (default {DEFAULTS.train_limit})")
     p.add_argument("--window", type=int, default=8, help="requests in flight (default 8)")
@@ -56,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
     opts = RunOptions(out=args.out, device=args.device, samples=args.samples,
                       epochs=args.epochs, hidden=args.hidden, steps=args.steps,
-                      train_limit=args.train_limit, window=args.window, data_dir=args.data_dir,
-                      force=args.force, progress=not args.json, baseline=args.baseline)
+                      encoder=args.encoder, train_limit=args.train_limit,
+                      window=args.window, data_dir=args.data_dir, force=args.force,
+                      progress=not args.json, baseline=args.baseline)
 
     def say(msg: str) -> None:
         if not args.json:
