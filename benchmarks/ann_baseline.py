@@ -88,6 +88,14 @@ def train_anns(work: Path, hidden: int, keep: float, epochs: int, qat_epochs: in
     return dirs
 
 
+def ann_dirs(base: Path) -> dict[str, Path]:
+    """The trained ANNs in ``base``: ann-dense/, ann-pruned/ and every ann-pruned-*/."""
+    dirs = {"dense": base / "ann-dense", "pruned": base / "ann-pruned"}
+    for extra in sorted(base.glob("ann-pruned-*")):
+        dirs[extra.name.removeprefix("ann-")] = extra
+    return dirs
+
+
 def with_storage(graph: gann.AnnGraph, storage: str) -> gann.AnnGraph:
     layers = [gann.AnnLayer(la.weights, la.bias, la.multiplier, la.shift, storage, la.name)
               for la in graph.layers]
@@ -140,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         if args.ann_dir:
-            dirs = {"dense": args.ann_dir / "ann-dense", "pruned": args.ann_dir / "ann-pruned"}
-            for extra in sorted(args.ann_dir.glob("ann-pruned-*")):
-                dirs[extra.name.removeprefix("ann-")] = extra
+            dirs = ann_dirs(args.ann_dir)
         else:
             dirs = train_anns(work, args.hidden, args.keep, args.epochs, args.qat_epochs,
                               args.seed, [float(k) for k in args.extra_keep.split(",") if k])

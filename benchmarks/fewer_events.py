@@ -73,6 +73,8 @@ class Variant:
     smoothing: float = 0.0  # label smoothing
     qat_train: int = 10000  # training images for calibration and QAT (compress's default)
     scope: str = "global"  # magnitude pruning: one cut over all layers, or per layer
+    encoder: str = "rate"  # rate, latency or direct (layer 0's current computed once)
+    qat_lr: float | None = None  # QAT learning rate (None: compress's default)
 
 
 #: the candidates, cheapest idea first within each group; ``T25-s90`` is issue 11's
@@ -122,6 +124,50 @@ VARIANTS: dict[str, Variant] = {
     "run-T8-s90-full": Variant(hidden=128, steps=8, epochs=1, qat_train=60000),
     "run-T8-s80": Variant(hidden=128, steps=8, epochs=1, sparsity=0.8),
     "run-T4-s90": Variant(hidden=128, steps=4, epochs=1),
+    # direct encoding: the pixels are layer 0's constant input current, computed once per
+    # inference (SPEC 3.1), so input events no longer scale with T
+    "T4-dir-s90": Variant(steps=4, encoder="direct", epochs=8, augment=1, smoothing=0.1, qat=3,
+                          qat_train=60000),
+    "T6-dir-s90": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1, qat=3,
+                          qat_train=60000),
+    "T8-dir-s90": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1, qat=3,
+                          qat_train=60000),
+    "T4-dir-s95": Variant(steps=4, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                          sparsity=0.95, qat=3, qat_train=60000),
+    "T6-dir-s80": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                          sparsity=0.8, qat=3, qat_train=60000),
+    "T6-dir-s70": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                          sparsity=0.7, qat=3, qat_train=60000),
+    "T8-dir-s80": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                          sparsity=0.8, qat=3, qat_train=60000),
+    "T6-dir16-s80": Variant(steps=6, encoder="direct", epochs=16, augment=1, smoothing=0.1,
+                            sparsity=0.8, qat=3, qat_train=60000),
+    "T6-dir-s90-q6": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                             qat=6, qat_train=60000),
+    "T6-dir-h512-s95": Variant(hidden=512, steps=6, encoder="direct", epochs=8, augment=1,
+                               smoothing=0.1, sparsity=0.95, qat=3, qat_train=60000),
+    "T12-dir-s90": Variant(steps=12, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                           qat=3, qat_train=60000),
+    # the QAT learning rate: compress's default (0.02 * qmax = 2.54 for int8) is too high
+    # unless pruning to 90 %
+    "T8-dir-s80-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                             sparsity=0.8, qat=3, qat_train=60000, qat_lr=0.25),
+    "T8-dir-s85-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                             sparsity=0.85, qat=3, qat_train=60000, qat_lr=0.25),
+    "T8-dir-s0-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                            sparsity=0.0, qat=1, qat_train=60000, qat_lr=0.25),
+    "T8-dir-h512-s90-lr": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
+                                  smoothing=0.1, sparsity=0.9, qat=3, qat_train=60000,
+                                  qat_lr=0.25),
+    "T8-dir-s80-lr-q6": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                                sparsity=0.8, qat=6, qat_train=60000, qat_lr=0.25),
+    "T8-dir-s70-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
+                             sparsity=0.7, qat=3, qat_train=60000, qat_lr=0.25),
+    "T8-dir-h512-s90": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
+                               smoothing=0.1, sparsity=0.9, qat=3, qat_train=60000),
+    "T8-dir-h512-s85-lr": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
+                                  smoothing=0.1, sparsity=0.85, qat=3, qat_train=60000,
+                                  qat_lr=0.25),
     "T8-rec-h512-s975": Variant(hidden=512, steps=8, epochs=8, augment=1, smoothing=0.1,
                                 sparsity=0.975, qat=3, qat_train=60000),
 }
@@ -132,17 +178,23 @@ DEFAULT_VARIANTS = ("T25-s90", "T25-s90-q3", "T8-s90", "T8-s90-q1full", "T8-s90-
                     "T8-s90-drop50", "T8-rec-s90", "T8-rec-s95", "T8-rec-s97",
                     "T8-rec-s95-drop30", "T8-rec-h512-s975", "T6-rec-s90", "T4-s90",
                     "T4-rec-s90", "T4-rec-s95", "run-T12-dense", "run-T12-s90", "run-T8-s90",
-                    "run-T8-s90-full", "run-T8-s80", "run-T4-s90")
+                    "run-T8-s90-full", "run-T8-s80", "run-T4-s90", "T8-dir-s90",
+                    "T8-dir-s80-lr", "T8-dir-s85-lr", "T8-dir-s70-lr", "T8-dir-s0-lr",
+                    "T8-dir-h512-s90-lr")
 
 
-TRAIN_FIELDS = ("hidden", "steps", "spike_reg", "learn", "epochs", "augment", "smoothing")
+TRAIN_FIELDS = ("hidden", "steps", "spike_reg", "learn", "epochs", "augment", "smoothing",
+                "encoder")
 
 
 def recipes(v: Variant, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(training recipe, compression recipe) of ``v``: what decides whether a kept run can be
     reused (a variant that differs only in compression reuses another's trained model)."""
     d = asdict(v)
-    train = {k: d[k] for k in TRAIN_FIELDS} | {
+    for key, default in (("encoder", "rate"), ("qat_lr", None)):
+        if d[key] == default:  # runs kept from before the field existed stay valid
+            del d[key]
+    train = {k: d[k] for k in TRAIN_FIELDS if k in d} | {
         "epochs": v.epochs or args.epochs, "train_limit": args.train_limit, "seed": args.seed}
     comp = {k: d[k] for k in d if k not in TRAIN_FIELDS} | {"test_limit": args.test_limit}
     return train, comp
@@ -174,7 +226,8 @@ def train_and_compress(name: str, v: Variant, work: Path, args: argparse.Namespa
         trained = json.loads((run_dir / "train.json").read_text())
         log.info("%s: trained as %s, copied", name, same[0].name)
     else:
-        cfg = SNNConfig(hidden=[v.hidden], steps=v.steps, learn_threshold=v.learn,
+        cfg = SNNConfig(hidden=[v.hidden], steps=v.steps, encoder=v.encoder,
+                        learn_threshold=v.learn,
                         learn_beta=v.learn, per_neuron=v.learn)
         opts = TrainOptions(epochs=v.epochs or args.epochs, train_limit=args.train_limit,
                             test_limit=args.test_limit, seed=args.seed,
@@ -185,7 +238,7 @@ def train_and_compress(name: str, v: Variant, work: Path, args: argparse.Namespa
     log.info("%s: float %.4f; compressing ...", name, trained["test_accuracy"])
     summary = compress_run(run_dir, sparsity=v.sparsity, qat_epochs=v.qat,
                            structured=v.drop > 0, structured_drop=v.drop,
-                           train_limit=v.qat_train, prune_scope=v.scope,
+                           train_limit=v.qat_train, prune_scope=v.scope, qat_lr=v.qat_lr,
                            test_limit=args.test_limit, data_dir=args.data_dir,
                            seed=args.seed)
     log.info("%s: golden %.4f, layers %s", name, summary["golden_accuracy"],
@@ -228,10 +281,23 @@ def ann_rows(args: argparse.Namespace, work: Path, ports: list[str], test: Any,
         if not ((base / "ann-dense").is_dir() and (base / "ann-pruned").is_dir()):
             log.info("training the ANN baselines (dense, and 90 %% pruned) ...")
             ann_baseline.train_anns(base, args.hidden, 0.10, args.ann_epochs, 2, args.seed)
-    dirs = {"dense": base / "ann-dense", "pruned": base / "ann-pruned"}
+    dirs = ann_baseline.ann_dirs(base)
     ns = argparse.Namespace(opt=args.opt, snn_run=None)
     r = ann_baseline.measure(dirs, ns, ports, [], test, pixels, work / "ann-builds")
     return r["rows"]
+
+
+#: "equal accuracy" (issue 11): golden accuracies within 0.3 percentage points
+EQUAL_PP = 0.003
+
+
+def equal_accuracy_ann(accuracy: float, anns: dict[str, Any], port: str) -> str | None:
+    """The cheapest ANN row (mean instructions on ``port``) within :data:`EQUAL_PP` of
+    ``accuracy``, or None."""
+    near = [(a["ports"][port]["mean"], name) for name, a in anns.items()
+            if abs(a["golden_accuracy"] - accuracy) <= EQUAL_PP + 1e-12
+            and a["ports"].get(port, {}).get("mean")]
+    return min(near)[1] if near else None
 
 
 def break_even(fit: dict[str, float], ref: float | None) -> float | None:
@@ -320,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
                 ref = arow["ports"].get(port, {}).get("mean")
                 p[f"x_{other}"] = p["mean"] / ref if ref else None
                 p[f"break_even_rate_vs_{other}"] = break_even(p["fit"], ref)
+            eq = equal_accuracy_ann(row["golden_accuracy"], anns, port)
+            p["equal_accuracy_ann"] = eq
+            p["x_equal_accuracy_ann"] = p.get(f"x_{eq}") if eq else None
+            p["break_even_rate_vs_equal_accuracy_ann"] = (
+                p.get(f"break_even_rate_vs_{eq}") if eq else None)
     result = {"hidden": args.hidden, "device_ports": ports, "samples": len(pixels),
               "test_limit": len(test), "opt": args.opt, "cmsis_nn_instr_per_mac": CMSIS_NN,
               "cmsis_nn_macs": macs,
@@ -341,7 +412,7 @@ def print_table(r: dict[str, Any]) -> None:
                             f" instructions ({cm:.2f}/MAC)" if cm else ""))
         print(f"{'':22}{'layers':>13}{'T':>4}{'spars.':>7}{'accuracy':>9}{'mean':>10}"
               f"{'p50':>10}{'p99':>10}{'max':>10}{'xCMSIS':>7}{'xANNd':>7}{'xANNs':>7}"
-              f"{'in/hid rate':>13}{'b-e ANNs':>9}")
+              f"{'in/hid rate':>13}{'b-e ANNs':>9}  ANN at equal accuracy (x, b-e)")
         for name, a in r["ann"].items():
             p = a["ports"].get(port, {})
             if not p or p.get("fits") is False:
@@ -367,10 +438,14 @@ def print_table(r: dict[str, Any]) -> None:
                   f"{p['p99']:>10,.0f}{p['max']:>10,.0f}{num(p['x_cmsis_nn'])}"
                   f"{num(p.get('x_ann_dense'))}{num(p.get('x_ann_pruned_sparse'))}"
                   f"{p['input_rate_mean']:>7.3f}/{p['hidden_rate_mean']:<5.3f}"
-                  f"{num(p.get('break_even_rate_vs_ann_pruned_sparse'), 9)}")
+                  f"{num(p.get('break_even_rate_vs_ann_pruned_sparse'), 9)}"
+                  + (f"  {p['equal_accuracy_ann']} ({p['x_equal_accuracy_ann']:.3f}, "
+                     f"{num(p['break_even_rate_vs_equal_accuracy_ann'], 0)})"
+                     if p.get("equal_accuracy_ann") else ""))
     print("\nxANNd / xANNs: mean instructions over edgesnn's dense int8 ANN kernel / over the "
           "90 %-pruned int8 ANN on the event-driven sparse kernel; b-e ANNs: spike rate at "
-          f"which the SNN's fit meets the pruned sparse ANN. wall {r['wall_s']} s")
+          f"which the SNN's fit meets the pruned sparse ANN; ANN at equal accuracy: the cheapest "
+          f"ANN row within {EQUAL_PP * 100:.1f} pp. wall {r['wall_s']} s")
 
 
 if __name__ == "__main__":
