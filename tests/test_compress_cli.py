@@ -72,6 +72,7 @@ def test_cli_prune_int4_qat_on_1000_test_samples(tiny_run: Path, tmp_path: Path,
     assert rc == 0 and len(out) == 1
     summary = json.loads(out[0])
     assert summary["test_samples"] == 1000
+    assert summary["qat_lr"] == pytest.approx(0.14)  # int4's default
     assert summary["mask_sparsity"] == pytest.approx(0.8, abs=1e-3)
     assert summary["sparsity"] >= summary["mask_sparsity"]
     assert summary["golden_accuracy"] >= summary["float_accuracy"] - 0.03
@@ -122,6 +123,9 @@ def test_pruning_fine_tunes_by_default_and_says_so(tiny_run: Path, tmp_path: Pat
                          json.loads((run / "compress.json").read_text()))
     text, summary = outputs["default"]
     assert (summary["qat_epochs"], summary["qat_default"]) == (1, True)
+    from edgesnn.compress.defaults import default_qat_lr
+
+    assert summary["qat_lr"] == pytest.approx(default_qat_lr(8)) == 2.54
     assert len(summary["qat_losses"]) == 1
     assert text == ("fine-tuned 1 QAT epoch on 600 training images (the default when pruning; "
                     "--qat-epochs 0 prunes one-shot)")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesnn.cli import CliError, check_run_dir, count, fraction, positive_int
+from edgesnn.compress.defaults import DEFAULT_PRUNE_QAT_EPOCHS, default_qat_lr
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,10 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--per-layer", dest="per_channel", action="store_false",
                        help="one weight scale per layer")
     p.add_argument("--qat-epochs", type=count, default=None,
-                   help="epochs of quantization-aware fine-tuning (default: 1 when pruning, "
-                   "0 = PTQ only otherwise; 0 with --sparsity prunes one-shot)")
+                   help="epochs of quantization-aware fine-tuning (default: "
+                   f"{DEFAULT_PRUNE_QAT_EPOCHS} when pruning, 0 = PTQ only otherwise; 0 with "
+                   "--sparsity prunes one-shot)")
     p.add_argument("--qat-lr", type=float, default=None,
-                   help="QAT learning rate in integer weight units (default 0.02 * qmax)")
+                   help="QAT learning rate in integer weight units (default "
+                   f"{default_qat_lr(8):g} for int8, {default_qat_lr(4):g} for int4)")
     p.add_argument("--structured", action="store_true",
                    help="remove hidden neurons that never fire on the calibration data")
     p.add_argument("--structured-drop", type=fraction, default=0.0,

@@ -8,6 +8,16 @@
 
 from __future__ import annotations
 
-from edgesnn.compress.pipeline import compress_run
+from typing import Any
 
 __all__ = ["compress_run"]
+
+
+def __getattr__(name: str) -> Any:
+    """``compress_run`` on first use: the package's torch-free modules (``defaults``) import
+    without torch."""
+    if name == "compress_run":
+        from edgesnn.compress.pipeline import compress_run
+
+        return compress_run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,7 @@ import torch
 
 from edgesnn.atomic import write_json
 from edgesnn.compress import prune as prune_mod
+from edgesnn.compress.defaults import DEFAULT_PRUNE_QAT_EPOCHS, default_qat_lr
 from edgesnn.compress.qat import IntegerSNN, finetune
 from edgesnn.compress.quantize import FloatNet, calibrate, extract
 from edgesnn.graph.ir import EncoderKind
@@ -34,7 +35,6 @@ DEFAULT_TRAIN_LIMIT: int | None = None
 DEFAULT_CALIB_LIMIT = 1000
 #: QAT epochs when pruning and none are asked for: pruning without fine-tuning loses
 #: several points (README, Compression), one short QAT epoch recovers them.
-DEFAULT_PRUNE_QAT_EPOCHS = 1
 
 
 def default_qat_epochs(sparsity: float) -> int:
@@ -179,7 +179,7 @@ def compress_run(
         model, report = prune_mod.prune_neurons(model, calib_x, drop_fraction=structured_drop)
         pruning["neurons"] = report["neurons"]
 
-    lr = qat_lr if qat_lr is not None else 0.02 * model.qmax
+    lr = qat_lr if qat_lr is not None else default_qat_lr(weight_bits)
     qat_losses: list[float] = []
 
     def tune(m: IntegerSNN, epochs: int, tag: int) -> None:
@@ -231,6 +231,7 @@ def compress_run(
         "weight_bits": weight_bits,
         "per_channel": per_channel,
         "qat_epochs": qat_epochs,
+        "qat_lr": lr,
         "qat_default": qat_default,
         "structured": structured,
         "layer_sizes": [written.input_size] + [layer.n_out for layer in written.layers],
