@@ -1,6 +1,7 @@
 /* edgesnn int8 ANN baseline: blob validation, dense and event-driven sparse inference.
  * Semantics and blob layout: esnn_ann.h. Numpy twin: edgesnn/graph/ann.py. */
 #include "esnn_ann.h"
+#include "esnn_mac.h"
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(ESNN_NO_ASM)
 #define ESNN_ANN_DSP 1
@@ -500,10 +501,15 @@ static uint32_t ann_dense(const esnn_ann_layer_t *L, const uint8_t *x, uint8_t *
     return visited + tail;
 }
 
-/* acc[index[k]] += xv * w[k] for the entries k of one row (unrolled by 4). */
+/* acc[index[k]] += xv * w[k] for the entries k of one row: on Thumb-2 the SNN runtime's
+ * assembly multiply-add loop (5 instructions per entry), elsewhere unrolled by 4 in C. */
 static void ann_scatter8(const uint8_t *idx, const int8_t *w, uint32_t n, int32_t xv,
                          int32_t *acc)
 {
+#ifdef ESNN_MAC_ASM
+    if (n != 0u) mac_row8((uint32_t *)(void *)acc, idx, w, n, (uint32_t)xv); /* wrapping = int32 */
+    return;
+#endif
     for (; n >= 4u; n -= 4u) {
         acc[idx[0]] += xv * w[0];
         acc[idx[1]] += xv * w[1];
