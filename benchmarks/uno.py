@@ -16,12 +16,13 @@ into ``OUT/uno/model.esg``, then prints:
     EDGESNN_DATA=../shared/data .venv/bin/python benchmarks/uno.py [--run RUN] [--out DIR]
         [--samples 10000] [--json]
 
-Measured (2026-11-29, avr-gcc 5.4 -Os -mcall-prologues -mrelax, ESNN_NO_CUBALIF, simavr
-1.6; the float run trained with the TRAIN options below in 48 s): float 97.40 %, golden
-95.90 % on all 10,000 test images; the Uno in simavr answered all 10,000 through `edgesnn eval`
-(487 s), 10,000 bit-exact with golden, 95.90 %; flash 31,552 / 32,256 B (code 20,192 +
-.esg 11,360); RAM 2,011 / 2,048 B (.data 16 + .bss 1,701 with a 512 B arena + stack peak
-294); 2,892,766 cycles mean (p50 2,847,405, p99 4,633,343, max 5,706,282): 181 ms at 16 MHz.
+Measured (2026-11-29, avr-gcc 5.4 -Os -mcall-prologues -mrelax, ESNN_NO_CUBALIF and
+ESNN_NO_DIRECT, simavr 1.6; the float run trained with the TRAIN options below in 59 s):
+float 97.51 %, golden 95.77 % on all 10,000 test images; the Uno in simavr answered all
+10,000 through `edgesnn eval` (219 s), 10,000 bit-exact with golden, 95.77 %; flash 30,684 /
+32,256 B (code 19,324 + .esg 11,360); RAM 2,010 / 2,048 B (.data 16 + .bss 1,701 with a
+512 B arena + stack peak 293); 2,227,644 cycles mean (p50 2,200,490, p99 3,428,988, max
+4,126,911): 139 ms at 16 MHz.
 """
 
 from __future__ import annotations
