@@ -163,6 +163,9 @@ VARIANTS: dict[str, Variant] = {
                                 sparsity=0.8, qat=6, qat_train=60000, qat_lr=0.25),
     "T8-dir-s70-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
                              sparsity=0.7, qat=3, qat_train=60000, qat_lr=0.25),
+    # latency code: every nonzero pixel spikes once, brighter earlier
+    "T8-lat-s80-lr": Variant(steps=8, encoder="latency", epochs=8, augment=1, smoothing=0.1,
+                             sparsity=0.8, qat=3, qat_train=60000, qat_lr=0.25),
     "T8-dir-h512-s90": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
                                smoothing=0.1, sparsity=0.9, qat=3, qat_train=60000),
     "T8-dir-h512-s85-lr": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
@@ -180,7 +183,7 @@ DEFAULT_VARIANTS = ("T25-s90", "T25-s90-q3", "T8-s90", "T8-s90-q1full", "T8-s90-
                     "T4-rec-s90", "T4-rec-s95", "run-T12-dense", "run-T12-s90", "run-T8-s90",
                     "run-T8-s90-full", "run-T8-s80", "run-T4-s90", "T8-dir-s90",
                     "T8-dir-s80-lr", "T8-dir-s85-lr", "T8-dir-s70-lr", "T8-dir-s0-lr",
-                    "T8-dir-h512-s90-lr")
+                    "T8-dir-h512-s90-lr", "T8-lat-s80-lr")
 
 
 TRAIN_FIELDS = ("hidden", "steps", "spike_reg", "learn", "epochs", "augment", "smoothing",
