@@ -329,6 +329,15 @@ static uint32_t encode_latency(const uint8_t *px, const uint16_t *nz, uint32_t c
     return o;
 }
 
+/* The direct encoder's layer 0 (see esnn_infer): the constant current I0 + b that fire adds
+ * to every membrane, and the neurons that can fire at all, act[0..n_act) in increasing order
+ * (or act = NULL: all of them). */
+typedef struct {
+    const uint32_t *cur;
+    const uint16_t *act;
+    uint32_t n_act;
+} drive_t;
+
 /* Fire, reset and leak every membrane of layer L (SPEC 3.2 steps 3-4, then the leak of the
  * next step's step 2, with beta = 1 when `last` so the readout sees post-reset membranes).
  * A CubaLIF layer (mem != NULL) has its synaptic currents in v (the rows and the bias were
@@ -339,16 +348,9 @@ static uint32_t encode_latency(const uint8_t *px, const uint16_t *nz, uint32_t c
  * (not on the last step: its readout sees the membrane that fired); NONE keeps it; GE fires on
  * v >= th, i.e. v > th - 1 (th >= 0, so th - 1 cannot overflow).
  * Spike indices go to dst; returns their count. With `chk`, dst[j] holds the NEAR_* flag of
- * neuron j (read before it can be overwritten: the spike count is <= j). */
-/* The direct encoder's layer 0 (see esnn_infer): the constant current I0 + b that fire adds
- * to every membrane, and the neurons that can fire at all, act[0..n_act) in increasing order
- * (or act = NULL: all of them). */
-typedef struct {
-    const uint32_t *cur;
-    const uint16_t *act;
-    uint32_t n_act;
-} drive_t;
-
+ * neuron j (read before it can be overwritten: the spike count is <= j). With `dr` (the
+ * direct encoder's layer 0) the current is added first and only the listed neurons are
+ * visited. */
 static NOINLINE uint32_t fire(const esnn_layer_t *L, uint32_t *v, uint32_t *mem, uint16_t *dst, int chk,
                               int last, const drive_t *dr)
 {

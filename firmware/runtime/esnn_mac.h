@@ -7,11 +7,10 @@
 
 #include "esnn_rom.h"
 
-/* acc[index[k]] += s * w[k] for the q >= 1 entries of one row (int8 weights, 8-bit indices;
- * dw = w - index): the direct encoder's I0, once per inference, per entry load index, load
- * weight, load, multiply-add and store the membrane; on Thumb-2 unrolled 8 times in assembly
- * and entered at the remainder (5 instructions per entry), the weight addressed from the index
- * byte. */
+/* acc[index[k]] += s * w[k] for the q >= 1 entries of one row (int8 weights, 8-bit indices),
+ * wrapping: per entry load index, load weight, load, multiply-add and store the sum; on
+ * Thumb-2 unrolled 8 times in assembly and entered at the remainder (5 instructions per
+ * entry), the weight addressed from the index byte (dw = w - index). */
 #if defined(__GNUC__) && defined(__thumb2__) && !defined(ESNN_NO_ASM)
 #define ESNN_MAC_ASM 1
 #define MAC_ASM                                 \
