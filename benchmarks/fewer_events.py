@@ -79,6 +79,13 @@ class Variant:
 
 #: the candidates, cheapest idea first within each group; ``T25-s90`` is issue 11's
 #: reference (README: 784-256-10, T = 25, 90 % pruned)
+def rec(**changes: Any) -> Variant:
+    """The accuracy recipe (8 epochs, +-1 px shifts, label smoothing 0.1, 3 QAT epochs on all
+    60,000 training images) with ``changes``."""
+    return Variant(**({"epochs": 8, "augment": 1, "smoothing": 0.1, "qat": 3,
+                       "qat_train": 60000} | changes))
+
+
 VARIANTS: dict[str, Variant] = {
     "T25-s90": Variant(steps=25),
     "T8-s90": Variant(steps=8),
@@ -98,24 +105,16 @@ VARIANTS: dict[str, Variant] = {
     "T8-s90-q3-10k": Variant(steps=8, qat=3),
     "T8-s95-q3": Variant(steps=8, sparsity=0.95, qat=3, qat_train=60000),
     # the accuracy recipe (8 epochs, +-1 px shifts, label smoothing 0.1) trained at T = 8
-    "T8-rec-s90": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, qat=3,
-                          qat_train=60000),
-    "T6-rec-s90": Variant(steps=6, epochs=8, augment=1, smoothing=0.1, qat=3,
-                          qat_train=60000),
-    "T6-rec-s90-q6": Variant(steps=6, epochs=8, augment=1, smoothing=0.1, qat=6,
-                             qat_train=60000),
+    "T8-rec-s90": rec(steps=8),
+    "T6-rec-s90": rec(steps=6),
+    "T6-rec-s90-q6": rec(steps=6, qat=6),
     "T6-rec12-s90": Variant(steps=6, epochs=12, augment=1, smoothing=0.1, qat=4,
                             qat_train=60000),
-    "T8-rec-s95": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, sparsity=0.95, qat=3,
-                          qat_train=60000),
-    "T8-rec-s97": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, sparsity=0.97, qat=3,
-                          qat_train=60000),
-    "T8-rec-s95-drop30": Variant(steps=8, epochs=8, augment=1, smoothing=0.1, sparsity=0.95,
-                                 qat=3, qat_train=60000, drop=0.3),
-    "T4-rec-s90": Variant(steps=4, epochs=8, augment=1, smoothing=0.1, qat=3,
-                          qat_train=60000),
-    "T4-rec-s95": Variant(steps=4, epochs=8, augment=1, smoothing=0.1, sparsity=0.95, qat=3,
-                          qat_train=60000),
+    "T8-rec-s95": rec(steps=8, sparsity=0.95),
+    "T8-rec-s97": rec(steps=8, sparsity=0.97),
+    "T8-rec-s95-drop30": rec(steps=8, sparsity=0.95, drop=0.3),
+    "T4-rec-s90": rec(steps=4),
+    "T4-rec-s95": rec(steps=4, sparsity=0.95),
     # edgesnn run's network (784-128-10, 1 epoch on all 60,000 images): as run compresses it
     # (dense int8, T = 12), and pruned
     "run-T12-dense": Variant(hidden=128, steps=12, epochs=1, sparsity=0.0, qat=0),
@@ -126,53 +125,31 @@ VARIANTS: dict[str, Variant] = {
     "run-T4-s90": Variant(hidden=128, steps=4, epochs=1),
     # direct encoding: the pixels are layer 0's constant input current, computed once per
     # inference (SPEC 3.1), so input events no longer scale with T
-    "T4-dir-s90": Variant(steps=4, encoder="direct", epochs=8, augment=1, smoothing=0.1, qat=3,
-                          qat_train=60000),
-    "T6-dir-s90": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1, qat=3,
-                          qat_train=60000),
-    "T8-dir-s90": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1, qat=3,
-                          qat_train=60000),
-    "T4-dir-s95": Variant(steps=4, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                          sparsity=0.95, qat=3, qat_train=60000),
-    "T6-dir-s80": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                          sparsity=0.8, qat=3, qat_train=60000),
-    "T6-dir-s70": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                          sparsity=0.7, qat=3, qat_train=60000),
-    "T8-dir-s80": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                          sparsity=0.8, qat=3, qat_train=60000),
+    "T4-dir-s90": rec(steps=4, encoder="direct"),
+    "T6-dir-s90": rec(steps=6, encoder="direct"),
+    "T8-dir-s90": rec(steps=8, encoder="direct"),
+    "T4-dir-s95": rec(steps=4, encoder="direct", sparsity=0.95),
+    "T6-dir-s80": rec(steps=6, encoder="direct", sparsity=0.8),
+    "T6-dir-s70": rec(steps=6, encoder="direct", sparsity=0.7),
+    "T8-dir-s80": rec(steps=8, encoder="direct", sparsity=0.8),
     "T6-dir16-s80": Variant(steps=6, encoder="direct", epochs=16, augment=1, smoothing=0.1,
                             sparsity=0.8, qat=3, qat_train=60000),
-    "T6-dir-s90-q6": Variant(steps=6, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                             qat=6, qat_train=60000),
-    "T6-dir-h512-s95": Variant(hidden=512, steps=6, encoder="direct", epochs=8, augment=1,
-                               smoothing=0.1, sparsity=0.95, qat=3, qat_train=60000),
-    "T12-dir-s90": Variant(steps=12, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                           qat=3, qat_train=60000),
+    "T6-dir-s90-q6": rec(steps=6, encoder="direct", qat=6),
+    "T6-dir-h512-s95": rec(hidden=512, steps=6, encoder="direct", sparsity=0.95),
+    "T12-dir-s90": rec(steps=12, encoder="direct"),
     # the QAT learning rate: compress's default (0.02 * qmax = 2.54 for int8) is too high
     # unless pruning to 90 %
-    "T8-dir-s80-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                             sparsity=0.8, qat=3, qat_train=60000, qat_lr=0.25),
-    "T8-dir-s85-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                             sparsity=0.85, qat=3, qat_train=60000, qat_lr=0.25),
-    "T8-dir-s0-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                            sparsity=0.0, qat=1, qat_train=60000, qat_lr=0.25),
-    "T8-dir-h512-s90-lr": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
-                                  smoothing=0.1, sparsity=0.9, qat=3, qat_train=60000,
-                                  qat_lr=0.25),
-    "T8-dir-s80-lr-q6": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                                sparsity=0.8, qat=6, qat_train=60000, qat_lr=0.25),
-    "T8-dir-s70-lr": Variant(steps=8, encoder="direct", epochs=8, augment=1, smoothing=0.1,
-                             sparsity=0.7, qat=3, qat_train=60000, qat_lr=0.25),
+    "T8-dir-s80-lr": rec(steps=8, encoder="direct", sparsity=0.8, qat_lr=0.25),
+    "T8-dir-s85-lr": rec(steps=8, encoder="direct", sparsity=0.85, qat_lr=0.25),
+    "T8-dir-s0-lr": rec(steps=8, encoder="direct", sparsity=0.0, qat=1, qat_lr=0.25),
+    "T8-dir-h512-s90-lr": rec(hidden=512, steps=8, encoder="direct", sparsity=0.9, qat_lr=0.25),
+    "T8-dir-s80-lr-q6": rec(steps=8, encoder="direct", sparsity=0.8, qat=6, qat_lr=0.25),
+    "T8-dir-s70-lr": rec(steps=8, encoder="direct", sparsity=0.7, qat_lr=0.25),
     # latency code: every nonzero pixel spikes once, brighter earlier
-    "T8-lat-s80-lr": Variant(steps=8, encoder="latency", epochs=8, augment=1, smoothing=0.1,
-                             sparsity=0.8, qat=3, qat_train=60000, qat_lr=0.25),
-    "T8-dir-h512-s90": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
-                               smoothing=0.1, sparsity=0.9, qat=3, qat_train=60000),
-    "T8-dir-h512-s85-lr": Variant(hidden=512, steps=8, encoder="direct", epochs=8, augment=1,
-                                  smoothing=0.1, sparsity=0.85, qat=3, qat_train=60000,
-                                  qat_lr=0.25),
-    "T8-rec-h512-s975": Variant(hidden=512, steps=8, epochs=8, augment=1, smoothing=0.1,
-                                sparsity=0.975, qat=3, qat_train=60000),
+    "T8-lat-s80-lr": rec(steps=8, encoder="latency", sparsity=0.8, qat_lr=0.25),
+    "T8-dir-h512-s90": rec(hidden=512, steps=8, encoder="direct", sparsity=0.9),
+    "T8-dir-h512-s85-lr": rec(hidden=512, steps=8, encoder="direct", sparsity=0.85, qat_lr=0.25),
+    "T8-rec-h512-s975": rec(hidden=512, steps=8, sparsity=0.975),
 }
 #: what the README's table measures (about 40 minutes on 2 busy cores from nothing, ANNs
 #: included; 10 with every run kept in --work)

@@ -136,3 +136,30 @@ def test_compress_calibrates_and_fine_tunes_on_all_training_images_by_default(
     with one_thread():
         summary = compress_run(run, calib_limit=100, test_limit=50, data_dir=mnist_data_dir)
     assert summary["train_samples"] == 60000
+
+
+def test_equal_accuracy_ann_is_the_cheapest_within_0_3_pp() -> None:
+    """The comparison the README's table makes (issue 11): among the ANN rows within 0.3 pp of
+    the SNN's accuracy the cheapest on that port, none when no row is that close, and the
+    recipe helper changes only what it is given."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import fewer_events as fe
+
+    def row(acc: float, mean: float) -> dict:
+        return {"golden_accuracy": acc, "ports": {"m3": {"mean": mean}}}
+
+    anns = {"a": row(0.9718, 42_585), "b": row(0.9758, 46_472), "c": row(0.9808, 51_988),
+            "d": row(0.9750, 40_000)}
+    anns["d"]["ports"] = {}  # not measured on this port
+    assert fe.equal_accuracy_ann(0.9770, anns, "m3") == "b"  # a is 0.52 pp away, c 0.38
+    assert fe.equal_accuracy_ann(0.9711, anns, "m3") == "a"
+    assert fe.equal_accuracy_ann(0.9780, anns, "m3") == "b"  # b 0.22 and c 0.28 pp: b cheaper
+    assert fe.equal_accuracy_ann(0.9830, anns, "m3") == "c"  # b 0.72 pp away
+    anns["b"]["golden_accuracy"] = 0.9749
+    assert fe.equal_accuracy_ann(0.9780, anns, "m3") == "c"  # b now 0.31 pp away
+    assert fe.equal_accuracy_ann(0.9900, anns, "m3") is None
+    v = fe.rec(steps=8, encoder="direct", qat_lr=0.25)
+    assert (v.epochs, v.augment, v.smoothing, v.qat, v.qat_train, v.steps, v.qat_lr) == (
+        8, 1, 0.1, 3, 60000, 8, 0.25)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesnn.cli import CliError, check_run_dir, count, fraction, positive_int
-from edgesnn.compress.defaults import DEFAULT_PRUNE_QAT_EPOCHS, default_qat_lr
+from edgesnn.compress.defaults import DEFAULT_PRUNE_QAT_EPOCHS, QAT_LR_PER_QMAX
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--sparsity prunes one-shot)")
     p.add_argument("--qat-lr", type=float, default=None,
                    help="QAT learning rate in integer weight units (default "
-                   f"{default_qat_lr(8):g} for int8, {default_qat_lr(4):g} for int4)")
+                   f"{QAT_LR_PER_QMAX:g} * qmax, the largest magnitude of a --weight-bits weight)")
     p.add_argument("--structured", action="store_true",
                    help="remove hidden neurons that never fire on the calibration data")
     p.add_argument("--structured-drop", type=fraction, default=0.0,

@@ -17,4 +17,6 @@ QAT_LR_PER_QMAX = 0.02
 
 def default_qat_lr(weight_bits: int) -> float:
     """The QAT learning rate ``qat_lr=None`` means for ``weight_bits`` (8 or 4)."""
-    return QAT_LR_PER_QMAX * ((1 << (weight_bits - 1)) - 1)
+    from edgesnn.graph.ir import qmax_for  # numpy: not at import, the CLI's help reads this
+
+    return QAT_LR_PER_QMAX * qmax_for(weight_bits)

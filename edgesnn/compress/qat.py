@@ -51,6 +51,7 @@ from edgesnn.graph.ir import (
     ResetMode,
     SpikeGraph,
     Storage,
+    qmax_for,
 )
 
 log = logging.getLogger(__name__)
@@ -108,13 +109,6 @@ class TorchInt:
 
     def times(self, r: Tensor, theta: Tensor) -> Tensor:
         return r * theta
-
-
-def qmax_for(bits: int) -> int:
-    """Largest magnitude of a symmetric ``bits``-bit weight (127 for int8, 7 for int4)."""
-    if bits not in (4, 8):
-        raise ValueError(f"weight_bits={bits}; accepted: 8, 4")
-    return (1 << (bits - 1)) - 1
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.compress.qat import IntegerSNN, LayerSpec, qmax_for
+from edgesnn.compress.qat import IntegerSNN, LayerSpec
 from edgesnn.graph.ir import (
     BIAS_MAX,
     INT32_MAX,
@@ -38,6 +38,7 @@ from edgesnn.graph.ir import (
     NeuronKind,
     Readout,
     ResetMode,
+    qmax_for,
 )
 
 log = logging.getLogger(__name__)

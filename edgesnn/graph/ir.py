@@ -76,6 +76,14 @@ class Encoder:
             raise GraphError(f"encoder.seed={self.seed} is not a uint32")
 
 
+def qmax_for(bits: int) -> int:
+    """Largest magnitude of a symmetric ``bits``-bit weight (127 for int8, 7 for int4); the
+    stored range is ``[-qmax - 1, qmax]``."""
+    if bits not in (4, 8):
+        raise ValueError(f"weight_bits={bits}; accepted: 8, 4")
+    return (1 << (bits - 1)) - 1
+
+
 def _same_or_none(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return (a is None) == (b is None) and (a is None or np.array_equal(a, b))
 
@@ -164,7 +172,8 @@ class Layer:
             raise GraphError(f"{where}: weights must be integers, got dtype {w.dtype}")
         if self.weight_bits not in (4, 8):
             raise GraphError(f"{where}: weight_bits={self.weight_bits}; accepted: 8, 4")
-        lo, hi = -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+        hi = qmax_for(self.weight_bits)
+        lo = -hi - 1
         if w.size and (int(w.min()) < lo or int(w.max()) > hi):
             raise GraphError(f"{where}: weights outside int{self.weight_bits} range [{lo}, {hi}] "
                              f"(min {int(w.min())}, max {int(w.max())})")

@@ -24,6 +24,7 @@ from edgesnn.graph.ir import (
     ResetMode,
     SpikeGraph,
     Storage,
+    qmax_for,
 )
 
 _TARGET_RATE = 0.2  # fraction of steps a typical neuron should fire
@@ -87,7 +88,7 @@ def random_graph(
     frule = _enum(FireRule, fire)
     rng = np.random.default_rng([seed, 0x6E_57])
     sizes = [input_size, *hidden, n_classes]
-    wmax = (1 << (weight_bits - 1)) - 1
+    wmax = qmax_for(weight_bits)
     layers: list[Layer] = []
     for li in range(len(sizes) - 1):
         n_in, n_out = sizes[li], sizes[li + 1]

@@ -24,6 +24,7 @@ from edgesnn.host.protocol import (
     ProtocolError,
     is_transient,
     status_name,
+    unpack_result,
 )
 
 _FIXED = struct.Struct("<BBHI")  # prediction, n_layers, n_classes, cycles
@@ -50,20 +51,9 @@ class AnnInferResult:
 
     @classmethod
     def decode(cls, payload: bytes) -> AnnInferResult:
-        if len(payload) < _FIXED.size:
-            raise ProtocolError(f"ANN_RESULT payload of {len(payload)} bytes < {_FIXED.size}")
-        pred, n_layers, n_cls, cycles = _FIXED.unpack_from(payload)
-        want = _FIXED.size + 4 * n_cls + 8 * n_layers
-        if len(payload) != want:
-            raise ProtocolError(f"ANN_RESULT payload of {len(payload)} bytes; {n_cls} classes "
-                                f"and {n_layers} layers need {want}")
-        off = _FIXED.size
-        logits = struct.unpack_from(f"<{n_cls}i", payload, off)
-        off += 4 * n_cls
-        macs = struct.unpack_from(f"<{n_layers}I", payload, off)
-        off += 4 * n_layers
-        active = struct.unpack_from(f"<{n_layers}I", payload, off)
-        return cls(pred, cycles, tuple(logits), tuple(macs), tuple(active))
+        head, logits, macs, active = unpack_result(payload, _FIXED, "ANN_RESULT", "i")
+        pred, _, _, cycles = head
+        return cls(pred, cycles, logits, macs, active)
 
 
 @dataclass

@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -438,6 +439,29 @@ class Hello:
 _RESULT_FIXED = struct.Struct("<BBHII")  # 12 bytes
 
 
+def unpack_result(payload: bytes, fixed: struct.Struct, kind: str, class_fmt: str,
+                  ) -> tuple[tuple[Any, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Split a RESULT-shaped payload (RESULT, ANN_RESULT): the ``fixed`` header, whose fields 1
+    and 2 are n_layers and n_classes, one ``class_fmt`` value per class, then two uint32 arrays
+    of one entry per layer. Returns (header, per class, first array, second array); a payload
+    of the wrong length raises ProtocolError naming ``kind``."""
+    if len(payload) < fixed.size:
+        raise ProtocolError(f"{kind} payload of {len(payload)} bytes < {fixed.size}")
+    head = fixed.unpack_from(payload)
+    n_layers, n_cls = head[1], head[2]
+    per_class = struct.calcsize(f"<{class_fmt}")
+    want = fixed.size + per_class * n_cls + 8 * n_layers
+    if len(payload) != want:
+        raise ProtocolError(f"{kind} payload of {len(payload)} bytes; {n_cls} classes and "
+                            f"{n_layers} layers need {want}")
+    off = fixed.size
+    classes = struct.unpack_from(f"<{n_cls}{class_fmt}", payload, off)
+    off += per_class * n_cls
+    first = struct.unpack_from(f"<{n_layers}I", payload, off)
+    second = struct.unpack_from(f"<{n_layers}I", payload, off + 4 * n_layers)
+    return head, tuple(classes), tuple(first), tuple(second)
+
+
 @dataclass(frozen=True)
 class InferResult:
     prediction: int
@@ -459,20 +483,9 @@ class InferResult:
 
     @classmethod
     def decode(cls, payload: bytes) -> InferResult:
-        if len(payload) < _RESULT_FIXED.size:
-            raise ProtocolError(f"RESULT payload of {len(payload)} bytes < {_RESULT_FIXED.size}")
-        pred, n_layers, n_cls, cycles, in_spikes = _RESULT_FIXED.unpack_from(payload)
-        want = _RESULT_FIXED.size + 2 * n_cls + 8 * n_layers
-        if len(payload) != want:
-            raise ProtocolError(f"RESULT payload of {len(payload)} bytes; {n_cls} classes and "
-                                f"{n_layers} layers need {want}")
-        off = _RESULT_FIXED.size
-        counts = struct.unpack_from(f"<{n_cls}H", payload, off)
-        off += 2 * n_cls
-        ops = struct.unpack_from(f"<{n_layers}I", payload, off)
-        off += 4 * n_layers
-        spikes = struct.unpack_from(f"<{n_layers}I", payload, off)
-        return cls(pred, cycles, in_spikes, tuple(counts), tuple(ops), tuple(spikes))
+        head, counts, ops, spikes = unpack_result(payload, _RESULT_FIXED, "RESULT", "H")
+        pred, _, _, cycles, in_spikes = head
+        return cls(pred, cycles, in_spikes, counts, ops, spikes)
 
 
 _ERROR = struct.Struct("<HBB")

@@ -30,6 +30,8 @@
 #include "esnn_mac.h"
 
 #define A8(x) (((x) + 7u) & ~(uint32_t)7u)
+#define W_ABS_MAX 128u /* largest |weight| a layer stores (int8; int4: 8) */
+#define PX_MAX 255u    /* largest pixel */
 #define NEAR_TOP 1u    /* leak(v) >= 2^30: bits 31..30 of v are 01 */
 #define NEAR_BOTTOM 2u /* leak(v) < -2^30: bits 31..30 of v are 10 */
 
@@ -557,8 +559,9 @@ static uint32_t input_blocks(const esnn_model_t *m, const uint8_t *px, uint32_t 
  * pixels are zero, mostly in whole words. */
 static uint32_t nonzero_pixels(const uint8_t *px, uint32_t n, uint16_t *nz)
 {
-    uint32_t i, j, w, k = 0, words = 0;
+    uint32_t i, k = 0, words = 0;
 #ifndef __AVR__
+    uint32_t j, w;
     if (((uintptr_t)px & 3u) == 0) words = n / 4u;
     for (j = 0; j < words; j++) {
         __builtin_memcpy(&w, px + 4u * j, 4);
@@ -567,9 +570,6 @@ static uint32_t nonzero_pixels(const uint8_t *px, uint32_t n, uint16_t *nz)
             if (px[i] != 0) nz[k++] = (uint16_t)i;
         }
     }
-#else
-    (void)j;
-    (void)w;
 #endif
     for (i = 4u * words; i < n; i++) {
         if (px[i] != 0) nz[k++] = (uint16_t)i;
@@ -599,7 +599,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
     /* |v| grows by at most 128 per presynaptic spike and step (leak, reset and saturation never
      * increase it), so a spike-driven layer with T * n_in < 2^24 never reaches 2^31: its
      * wrapping sums are exact. Larger ones take the flagged path (see the top of this file). */
-    lim = 0xFFFFFFu / m->steps;
+    lim = 0x7FFFFFFFu / W_ABS_MAX / m->steps; /* = 0xFFFFFF / T */
 
     /* Arena (SPEC 4): membranes | I0 (direct) | nonzero pixels | input spikes | layer spikes
      * (ESNN_INPUT_BLOCK: one block of B pixels for the two input lists) */
@@ -651,7 +651,7 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
      * never exceeds a threshold >= 0 (fire gt) or reaches one > 0 (fire ge). The others'
      * membranes are not observed (only the last layer's are read out). Their list goes where
      * the pixel lists were (no longer needed once I0 is summed) when it fits. */
-    if (direct && 32640u * L->n_in + L->bias_max <= 0x7FFFFFFFu / m->steps) {
+    if (direct && PX_MAX * W_ABS_MAX * L->n_in + L->bias_max <= 0x7FFFFFFFu / m->steps) {
         drive.cur = i0;
 #ifdef ESNN_INPUT_BLOCK
         k = A8(2u * ESNN_INPUT_BLOCK);
@@ -685,14 +685,14 @@ esnn_status_t esnn_infer(const esnn_model_t *m, const uint8_t *px, uint32_t n, u
             L = &m->layers[l];
             chk = 0;
             if (direct && l == 0) {
-                for (j = 0; j < L->n_out && drive.cur == NULL; j++) { /* v = sat32(v + I0) */
-                    uint32_t a = vl[j], b = i0[j], r = a + b;
+                for (j = 0; drive.cur == NULL && j < L->n_out; j++) { /* else fire adds it */
+                    uint32_t a = vl[j], b = i0[j], r = a + b; /* v = sat32(v + I0) */
                     if (((a ^ r) & (b ^ r)) >> 31) r = 0x7FFFFFFFu + (a >> 31); /* overflow */
                     vl[j] = r;
-                } /* (or fire adds it: drive.cur) */
+                }
             } else {
                 /* T * (128 * n_in + max |b|) < 2^31 keeps every wrapping sum exact */
-                chk = L->n_in > lim || L->bias_max > 0x7FFFFFFFu / m->steps - (uint32_t)128u * L->n_in;
+                chk = L->n_in > lim || L->bias_max > 0x7FFFFFFFu / m->steps - W_ABS_MAX * L->n_in;
                 if (chk) { /* flag the membranes near a limit for exact saturation */
                     for (j = 0; j < L->n_out; j++) dst[j] = (uint16_t)(vl[j] >> 30); /* 0..3 */
                 }
